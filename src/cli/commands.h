@@ -22,6 +22,12 @@ Command add_eval(CLI::App& app);
 Command add_predict(CLI::App& app);
 Command add_summary(CLI::App& app);
 Command add_ops(CLI::App& app);
+Command add_graph(CLI::App& app);             // graph.cpp: Graphviz DOT/SVG of a model's graph
+Command add_export(CLI::App& app);            // export.cpp: ONNX export of a checkpoint
+Command add_run(CLI::App& app);               // run.cpp: evaluate an ONNX model on a data set
+Command add_onnx_conformance(CLI::App& app);  // onnx_conformance.cpp: ONNX backend node tests
+Command add_report(CLI::App& app);            // report.cpp: HTML report of a run
+Command add_data(CLI::App& app);              // data.cpp: data set facts and sample grids
 
 // ---- shared helpers ----
 struct MnistSplit {

@@ -12,7 +12,9 @@ int main(int argc, char** argv) {
   CLI::App app{"Synapse: deep learning in modern C++", "synapse"};
   app.set_version_flag("--version", std::string("synapse ") + synapse::version());
   app.require_subcommand(1);
-  const std::vector<Command> commands{add_train(app), add_eval(app), add_predict(app), add_summary(app), add_ops(app)};
+  const std::vector<Command> commands{add_train(app),  add_eval(app),   add_predict(app), add_summary(app),
+                                      add_ops(app),    add_graph(app),  add_export(app),  add_run(app),
+                                      add_onnx_conformance(app), add_report(app), add_data(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
