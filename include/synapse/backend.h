@@ -29,6 +29,22 @@ class Allocator {
 
 Allocator& allocator(Device d);
 
+// What the device allocator holds. Sizes are as allocated (rounded up to the allocator's granularity).
+struct MemoryStats {
+  std::size_t bytes_in_use = 0;        // held by live tensors and workspaces
+  std::size_t peak_bytes_in_use = 0;   // the most bytes_in_use has been (since reset_peak_memory)
+  std::size_t bytes_cached = 0;        // freed blocks kept for reuse (not in use, still resident)
+  std::uint64_t system_allocations = 0;  // blocks obtained from the system
+  std::uint64_t cache_hits = 0;          // allocations served from the cache
+};
+MemoryStats memory_stats(Device d = Device::CPU);
+void reset_peak_memory(Device d = Device::CPU);
+// Freed blocks are cached for reuse (a training loop then allocates nothing from the system after
+// its first step); the cache holds at most cache_limit() bytes (1 GiB by default).
+void empty_cache(Device d = Device::CPU);
+void set_cache_limit(std::size_t bytes, Device d = Device::CPU);
+std::size_t cache_limit(Device d = Device::CPU);
+
 // A block of device memory shared by every tensor that views it.
 class Storage {
  public:

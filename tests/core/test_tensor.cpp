@@ -78,3 +78,38 @@ TEST(Shape, BroadcastingFollowsNumPy) {
     EXPECT_STREQ(e.what(), "add: shapes do not broadcast: [2,3] and [4]");
   }
 }
+
+TEST(Allocator, ReusesFreedLargeBlocksAndCountsBytes) {
+  empty_cache();
+  reset_peak_memory();
+  const MemoryStats before = memory_stats();
+  EXPECT_EQ(before.bytes_cached, 0u);
+  const void* first = nullptr;
+  {
+    Tensor big = zeros({256, 1024});  // 1 MiB: cached when freed
+    first = big.data<float>();
+    EXPECT_EQ(memory_stats().bytes_in_use, before.bytes_in_use + 1024u * 1024u);
+  }
+  EXPECT_EQ(memory_stats().bytes_cached, 1024u * 1024u);
+  EXPECT_EQ(memory_stats().bytes_in_use, before.bytes_in_use);
+  EXPECT_EQ(memory_stats().peak_bytes_in_use, before.bytes_in_use + 1024u * 1024u);
+  const std::uint64_t hits = memory_stats().cache_hits;
+  Tensor again = ones({1024, 256});  // same size: the same block comes back, with its new values
+  EXPECT_EQ(again.data<float>(), first);
+  EXPECT_EQ(memory_stats().cache_hits, hits + 1);
+  EXPECT_EQ(memory_stats().bytes_cached, 0u);
+  EXPECT_EQ(again.to_vector<float>()[1000], 1.0f);
+}
+
+TEST(Allocator, CacheRespectsItsLimitAndEmpties) {
+  empty_cache();
+  const std::size_t old_limit = cache_limit();
+  set_cache_limit(512 * 1024);
+  { Tensor big = zeros({256, 1024}); }  // 1 MiB > limit: returned to the system
+  EXPECT_EQ(memory_stats().bytes_cached, 0u);
+  { Tensor small = zeros({64, 1024}); }  // 256 KiB: kept
+  EXPECT_EQ(memory_stats().bytes_cached, 256u * 1024u);
+  empty_cache();
+  EXPECT_EQ(memory_stats().bytes_cached, 0u);
+  set_cache_limit(old_limit);
+}

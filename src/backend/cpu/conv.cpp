@@ -6,6 +6,7 @@
 
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/parallel.h"
+#include "backend/cpu/vec.h"
 
 namespace synapse::cpu {
 namespace {
@@ -44,21 +45,21 @@ void im2col(const Conv2DGeometry& g, const float* x, std::int64_t r0, std::int64
       for (std::int64_t ky = 0; ky < g.kh; ++ky, dst += run) {
         const std::int64_t iy = iy0 + ky * g.dilation_h;
         if (iy < 0 || iy >= g.h) {
-          std::fill(dst, dst + run, 0.0f);
+          zero_floats(dst, run);
           continue;
         }
         const float* xrow = x + (n * g.h + iy) * g.w * C;
         if (contiguous) {
-          std::copy(xrow + ix0 * C, xrow + (ix0 + g.kw) * C, dst);
+          copy_floats(dst, xrow + ix0 * C, run);
           continue;
         }
         for (std::int64_t kx = 0; kx < g.kw; ++kx) {
           const std::int64_t ix = ix0 + kx * g.dilation_w;
           float* d = dst + kx * C;
           if (ix < 0 || ix >= g.w) {
-            std::fill(d, d + C, 0.0f);
+            zero_floats(d, C);
           } else {
-            std::copy(xrow + ix * C, xrow + (ix + 1) * C, d);
+            copy_floats(d, xrow + ix * C, C);
           }
         }
       }
@@ -115,8 +116,7 @@ void col2im(const Conv2DGeometry& g, const TapTable& ys, const TapTable& xs, con
           for (std::int64_t b = x_start[ix]; b < x_start[ix + 1]; ++b) {
             const std::int64_t r = row0 + x_out[b];
             if (r < r0 || r >= r1) continue;
-            const float* s = dcol + (r - r0) * K + (y_tap[a] * g.kw + x_tap[b]) * C;
-            for (std::int64_t ch = 0; ch < C; ++ch) d[ch] += s[ch];
+            add_floats(d, dcol + (r - r0) * K + (y_tap[a] * g.kw + x_tap[b]) * C, C);
           }
         }
       }

@@ -120,7 +120,62 @@ void avg_pool2d(const Pool2DGeometry& g, const float* x, float* y) {
   });
 }
 
+namespace {
+
+// The windows tile the input: no padding and stride == window, so every input cell is in at most
+// one window (the classic 2x2 / stride 2 pooling).
+bool tiled(const Pool2DGeometry& g) {
+  return g.stride_h == g.kh && g.stride_w == g.kw && g.pad_top == 0 && g.pad_left == 0 && g.oh * g.kh <= g.h &&
+         g.ow * g.kw <= g.w && g.kh * g.kw <= 256;
+}
+
+// max_pool2d_grad for tiled windows: each window writes all its cells (dy at the first maximum, 0
+// elsewhere), so there is no zero fill and no scatter, and output rows are independent. Channels go
+// in blocks of 16, the argmax kept as the window position.
+void max_pool2d_grad_tiled(const Pool2DGeometry& g, const float* x, const float* dy, float* dx) {
+  constexpr std::int64_t B = 16;
+  const std::int64_t C = g.c, cells = g.kh * g.kw;
+  if (g.oh * g.kh < g.h || g.ow * g.kw < g.w) zero(dx, g.n * g.h * g.w * C);  // cells no window covers
+  over_output_rows(g, false, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t u = lo; u < hi; ++u) {
+      const std::int64_t n = u / g.oh, oy = u % g.oh;
+      for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+        const float* d = dy + (u * g.ow + ox) * C;
+        auto cell = [&](std::int64_t t) { return ((n * g.h + oy * g.kh + t / g.kw) * g.w + ox * g.kw + t % g.kw) * C; };
+        for (std::int64_t c0 = 0; c0 < C; c0 += B) {
+          const std::int64_t nb = std::min(B, C - c0);
+          float best[B];
+          std::int32_t arg[B];
+          const float* s0 = x + cell(0) + c0;
+          for (std::int64_t c = 0; c < nb; ++c) {
+            best[c] = s0[c];
+            arg[c] = 0;
+          }
+          for (std::int64_t t = 1; t < cells; ++t) {
+            const float* s = x + cell(t) + c0;
+            for (std::int64_t c = 0; c < nb; ++c) {
+              const bool better = s[c] > best[c];  // strict: the first maximum keeps the gradient
+              best[c] = better ? s[c] : best[c];
+              arg[c] = better ? static_cast<std::int32_t>(t) : arg[c];
+            }
+          }
+          for (std::int64_t t = 0; t < cells; ++t) {
+            float* o = dx + cell(t) + c0;
+            for (std::int64_t c = 0; c < nb; ++c) o[c] = arg[c] == t ? d[c0 + c] : 0.0f;
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
 void max_pool2d_grad(const Pool2DGeometry& g, const float* x, const float* dy, float* dx) {
+  if (tiled(g)) {
+    max_pool2d_grad_tiled(g, x, dy, dx);
+    return;
+  }
   zero(dx, g.n * g.h * g.w * g.c);
   for_each_argmax(g, x, /*scatter=*/true, [&](std::int64_t yo, const std::int64_t* idx) {
     for (std::int64_t c = 0; c < g.c; ++c) dx[idx[c]] += dy[yo + c];
