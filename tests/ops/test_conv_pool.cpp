@@ -142,7 +142,8 @@ TEST(Conv2D, FastMatchesReference) {
       {{3, 7, 7, 4}, {1, 1, 4, 6}, {{2, 2}, {1, 1}, V}},   // 1x1 but strided
       {{2, 6, 5, 1}, {5, 5, 1, 3}, {{1, 1}, {1, 1}, S}},   // window larger than the padding side
       {{2, 5, 5, 3}, {4, 4, 3, 2}, {{3, 3}, {1, 1}, S}},   // stride 3: rows of the input unused
-      {{4, 32, 32, 32}, {5, 5, 32, 8}, {{1, 1}, {1, 1}, S}},  // several column-buffer chunks
+      {{4, 32, 32, 32}, {5, 5, 32, 8}, {{1, 1}, {1, 1}, S}},  // several column blocks and threads
+      {{1, 40, 40, 16}, {5, 5, 16, 4}, {{1, 1}, {1, 1}, S}},  // one image spans several blocks
   };
   for (const auto& c : cases) {
     Tensor x = random_normal(c.x), w = random_normal(c.w), b = random_normal({c.w[3]});

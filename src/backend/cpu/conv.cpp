@@ -12,7 +12,7 @@ namespace synapse::cpu {
 namespace {
 
 // A per-thread scratch buffer, grown on demand and reused by every later call on the thread (it never
-// shrinks; chunking keeps it at about kColumnBudget floats).
+// shrinks; blocking keeps it at about kBlockFloats floats).
 float* workspace(std::int64_t n) {
   thread_local std::unique_ptr<float[]> buf;
   thread_local std::int64_t capacity = 0;
@@ -21,11 +21,6 @@ float* workspace(std::int64_t n) {
     capacity = n;
   }
   return buf.get();
-}
-
-// Output rows per chunk so that the [rows, K] column block stays within the budget.
-std::int64_t chunk_rows(const Conv2DGeometry& g) {
-  return std::max<std::int64_t>(1, kColumnBudget / std::max<std::int64_t>(g.patch(), 1));
 }
 
 // Rows per thread task for per-row work of `per_row` floats.
@@ -126,61 +121,126 @@ void col2im(const Conv2DGeometry& g, const TapTable& ys, const TapTable& xs, con
 
 }  // namespace
 
+namespace {
+
+// Least multiply-adds worth a thread of its own (a parallel region costs microseconds).
+constexpr std::int64_t kMinMacsPerThread = std::int64_t{1} << 20;
+
+// Output rows per block: a block's column matrix (rows x K) stays within kBlockFloats, so im2col writes
+// it into the thread's cache and the GEMM reads it from there, and there are enough blocks for every
+// thread.
+std::int64_t block_rows(const Conv2DGeometry& g, std::int64_t rows) {
+  const std::int64_t by_cache = std::max<std::int64_t>(1, kBlockFloats / std::max<std::int64_t>(g.patch(), 1));
+  const std::int64_t threads = std::max(1, threads_for(rows, 1));
+  return std::max<std::int64_t>(1, std::min(by_cache, (rows + threads - 1) / threads));
+}
+
+// Threads for `units` independent units of `macs_per_unit` multiply-adds each.
+int threads_for_work(std::int64_t units, std::int64_t macs_per_unit) {
+  const std::int64_t grain = std::max<std::int64_t>(1, kMinMacsPerThread / std::max<std::int64_t>(macs_per_unit, 1));
+  return threads_for(units, grain);
+}
+
+}  // namespace
+
+// One parallel region: each thread takes a contiguous run of row blocks and, block by block, builds
+// the columns into its own workspace and multiplies them with single-threaded GEMMs.
 void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y) {
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
-  float beta = 0.0f;
-  if (bias != nullptr) {  // start every output row at the bias and let the GEMM add onto it
-    parallel_for(0, rows, grain_for(O), [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t r = lo; r < hi; ++r) std::copy(bias, bias + O, y + r * O);
-    });
-    beta = 1.0f;
-  }
-  if (g.pointwise()) {
+  auto start_at_bias = [&](std::int64_t r0, std::int64_t r1) {  // the GEMM then adds onto the bias
+    if (bias != nullptr)
+      for (std::int64_t r = r0; r < r1; ++r) copy_floats(y + r * O, bias, O);
+  };
+  const float beta = bias != nullptr ? 1.0f : 0.0f;
+  if (g.pointwise()) {  // the input rows are the columns: one GEMM, threaded inside
+    parallel_for(0, rows, kElementwiseGrain / std::max<std::int64_t>(O, 1) + 1, start_at_bias);
     gemm({.m = rows, .n = O, .k = K, .a = x, .b = w, .beta = beta, .c = y});
     return;
   }
-  const std::int64_t step = chunk_rows(g);
-  float* col = workspace(std::min(step, rows) * K);
-  for (std::int64_t r0 = 0; r0 < rows; r0 += step) {
-    const std::int64_t r1 = std::min(rows, r0 + step);
-    im2col(g, x, r0, r1, col);
-    gemm({.m = r1 - r0, .n = O, .k = K, .a = col, .b = w, .beta = beta, .c = y + r0 * O});
-  }
+  const std::int64_t block = block_rows(g, rows);
+  const std::int64_t blocks = (rows + block - 1) / block;
+  parallel_parts(0, blocks, threads_for_work(blocks, block * K * O), [&](int, std::int64_t b0, std::int64_t b1) {
+    float* col = workspace(block * K);
+    for (std::int64_t b = b0; b < b1; ++b) {
+      const std::int64_t r0 = b * block, r1 = std::min(rows, r0 + block);
+      start_at_bias(r0, r1);
+      im2col(g, x, r0, r1, col);
+      gemm({.m = r1 - r0, .n = O, .k = K, .a = col, .b = w, .beta = beta, .c = y + r0 * O});
+    }
+  });
 }
 
+// Threads take whole images, so each writes only its own images' dx (col2im adds every patch back
+// where it came from, and patches of neighbouring output rows overlap). Per block of images: zero
+// their dx, dcol = dy_rows x w^T into the thread's workspace, col2im.
 void conv2d_backprop_input(const Conv2DGeometry& g, const float* dy, const float* w, float* dx) {
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
   if (g.pointwise()) {  // dx [rows, C] = dy [rows, O] x w^T
     gemm({.trans_b = true, .m = rows, .n = K, .k = O, .a = dy, .b = w, .c = dx});
     return;
   }
-  const std::int64_t nx = g.n * g.h * g.w * g.c;
-  parallel_for(0, nx, kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) { std::fill(dx + lo, dx + hi, 0.0f); });
-  const std::int64_t step = chunk_rows(g);
-  const TapTable ys = tap_table(g.h, g.oh, g.kh, g.stride_h, g.dilation_h, g.pad_top);
-  const TapTable xs = tap_table(g.w, g.ow, g.kw, g.stride_w, g.dilation_w, g.pad_left);
-  float* dcol = workspace(std::min(step, rows) * K);
-  for (std::int64_t r0 = 0; r0 < rows; r0 += step) {
-    const std::int64_t r1 = std::min(rows, r0 + step);
-    gemm({.trans_b = true, .m = r1 - r0, .n = K, .k = O, .a = dy + r0 * O, .b = w, .c = dcol});
-    col2im(g, ys, xs, dcol, r0, r1, dx);
-  }
-}
-
-void conv2d_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw) {
-  const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
-  if (g.pointwise() || rows == 0) {  // dw [C, O] = x^T [C, rows] x dy [rows, O] (zeros when rows == 0)
-    gemm({.trans_a = true, .m = K, .n = O, .k = rows, .a = x, .lda = K, .b = dy, .c = dw});
+  const std::int64_t per_image = g.oh * g.ow, image_floats = g.h * g.w * g.c;
+  if (g.n == 0 || per_image == 0) {
+    std::fill(dx, dx + g.n * image_floats, 0.0f);
     return;
   }
-  const std::int64_t step = chunk_rows(g);
-  float* col = workspace(std::min(step, rows) * K);
-  for (std::int64_t r0 = 0; r0 < rows; r0 += step) {
-    const std::int64_t r1 = std::min(rows, r0 + step);
-    im2col(g, x, r0, r1, col);
-    gemm({.trans_a = true, .m = K, .n = O, .k = r1 - r0, .a = col, .lda = K, .b = dy + r0 * O,
-          .beta = r0 == 0 ? 0.0f : 1.0f, .c = dw});
+  const TapTable ys = tap_table(g.h, g.oh, g.kh, g.stride_h, g.dilation_h, g.pad_top);
+  const TapTable xs = tap_table(g.w, g.ow, g.kw, g.stride_w, g.dilation_w, g.pad_left);
+  // Rows per GEMM: whole images when they fit the block budget, else part of one image.
+  const std::int64_t step = std::max<std::int64_t>(1, std::min(rows, kBlockFloats / std::max<std::int64_t>(K, 1)));
+  const int threads = threads_for_work(g.n, per_image * K * O);
+  parallel_parts(0, g.n, threads, [&](int, std::int64_t n0, std::int64_t n1) {
+    std::fill(dx + n0 * image_floats, dx + n1 * image_floats, 0.0f);
+    const std::int64_t end = n1 * per_image;
+    float* dcol = workspace(std::min(step, end - n0 * per_image) * K);
+    for (std::int64_t r0 = n0 * per_image; r0 < end; r0 += step) {
+      const std::int64_t r1 = std::min(end, r0 + step);
+      gemm({.trans_b = true, .m = r1 - r0, .n = K, .k = O, .a = dy + r0 * O, .b = w, .c = dcol});
+      col2im(g, ys, xs, dcol, r0, r1, dx);
+    }
+  });
+}
+
+// Each thread sums col^T x dy over its own row blocks into a partial [K, O] (the first thread straight
+// into dw), and the partials are added at the end.
+void conv2d_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw) {
+  const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
+  if (rows == 0) {
+    std::fill(dw, dw + K * O, 0.0f);
+    return;
   }
+  const bool pointwise = g.pointwise();
+  const std::int64_t block = pointwise ? rows : block_rows(g, rows);
+  const std::int64_t blocks = (rows + block - 1) / block;
+  const int threads = pointwise ? 1 : threads_for_work(blocks, block * K * O);
+  if (threads <= 1) {  // one thread (or a pointwise conv: one GEMM, threaded inside)
+    float* col = pointwise ? nullptr : workspace(std::min(block, rows) * K);
+    for (std::int64_t r0 = 0; r0 < rows; r0 += block) {
+      const std::int64_t r1 = std::min(rows, r0 + block);
+      const float* a = x + r0 * K;
+      if (!pointwise) {
+        im2col(g, x, r0, r1, col);
+        a = col;
+      }
+      gemm({.trans_a = true, .m = K, .n = O, .k = r1 - r0, .a = a, .lda = K, .b = dy + r0 * O,
+            .beta = r0 == 0 ? 0.0f : 1.0f, .c = dw});
+    }
+    return;
+  }
+  std::vector<float> partials(static_cast<std::size_t>((threads - 1) * K * O));
+  parallel_parts(0, blocks, threads, [&](int t, std::int64_t b0, std::int64_t b1) {
+    float* acc = t == 0 ? dw : partials.data() + (t - 1) * K * O;
+    float* col = workspace(block * K);
+    for (std::int64_t b = b0; b < b1; ++b) {
+      const std::int64_t r0 = b * block, r1 = std::min(rows, r0 + block);
+      im2col(g, x, r0, r1, col);
+      gemm({.trans_a = true, .m = K, .n = O, .k = r1 - r0, .a = col, .lda = K, .b = dy + r0 * O,
+            .beta = b == b0 ? 0.0f : 1.0f, .c = acc});
+    }
+  });
+  parallel_for(0, K * O, kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
+    for (int t = 1; t < threads; ++t) add_floats(dw + lo, partials.data() + (t - 1) * K * O + lo, hi - lo);
+  });
 }
 
 // ---- reference kernels: direct loops over every (output pixel, filter tap, channel) ----

@@ -12,9 +12,12 @@
 //   filter: dw [K, O] = col^T [K, rows] x dy [rows, O]
 // A 1x1, stride-1, unpadded conv needs no im2col at all: x itself is the column matrix [N*H*W, C].
 //
-// Rows are processed in chunks so the column buffer stays bounded (kColumnBudget floats), and the
-// buffer is a per-thread workspace reused across calls. im2col / col2im run in parallel over rows;
-// the GEMM is threaded inside OpenBLAS. Every function here trusts its geometry (validated by the
+// Threads: each kernel is one parallel region in which every thread takes its own blocks of output
+// rows (whole images for the input backprop, whose col2im scatters across neighbouring rows) and, block
+// by block, builds the columns in its own workspace and multiplies them with a single-threaded GEMM:
+// the column block never leaves the thread's cache, and there is no barrier between im2col and GEMM.
+// The filter backprop sums per-thread partials at the end. Blocks hold about kBlockFloats floats of
+// columns; small convolutions (batch-1 inference) stay on one thread. Every function here trusts its geometry (validated by the
 // op's shape rule) and never throws.
 #pragma once
 #include <cstdint>
@@ -37,9 +40,9 @@ struct Conv2DGeometry {
   }
 };
 
-// Floats of column buffer per chunk (8 MiB): big enough for efficient GEMMs, small enough for cache
-// and memory. A chunk always holds at least one row, so a huge patch may exceed it.
-inline constexpr std::int64_t kColumnBudget = std::int64_t{1} << 21;
+// Floats of column matrix per block (512 KiB): within a core's L2 cache, and still enough rows for an
+// efficient GEMM. A block always holds at least one row, so a huge patch may exceed it.
+inline constexpr std::int64_t kBlockFloats = std::int64_t{1} << 17;
 
 // y = conv(x, w) (+ bias when non-null).
 void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y);

@@ -38,4 +38,46 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, F&& 
   f(begin, end);
 }
 
+// How many threads parallel_for would use for `n` iterations of at least `grain` each.
+inline int threads_for(std::int64_t n, std::int64_t grain) {
+#ifdef _OPENMP
+  if (n <= 0 || omp_in_parallel()) return 1;
+  const std::int64_t chunks = std::min<std::int64_t>(omp_get_max_threads(), (n + grain - 1) / std::max<std::int64_t>(grain, 1));
+  return static_cast<int>(std::max<std::int64_t>(chunks, 1));
+#else
+  (void)n;
+  (void)grain;
+  return 1;
+#endif
+}
+
+// Runs f(t, lo, hi) for each part t in [0, parts): [lo, hi) is the t-th of `parts` contiguous slices
+// of [begin, end), each on its own thread (parts from threads_for). For kernels that keep a per-thread
+// partial result and combine the parts afterwards.
+template <class F>
+void parallel_parts(std::int64_t begin, std::int64_t end, int parts, F&& f) {
+  const std::int64_t n = end - begin;
+  if (n <= 0) return;
+  if (parts <= 1) {
+    f(0, begin, end);
+    return;
+  }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(parts)
+  {
+    const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    // With fewer threads than asked (nested or limited), each takes every nt-th part.
+    for (std::int64_t part = t; part < parts; part += nt) {
+      const std::int64_t lo = begin + n * part / parts, hi = begin + n * (part + 1) / parts;
+      if (lo < hi) f(static_cast<int>(part), lo, hi);
+    }
+  }
+#else
+  for (int part = 0; part < parts; ++part) {
+    const std::int64_t lo = begin + n * part / parts, hi = begin + n * (part + 1) / parts;
+    if (lo < hi) f(part, lo, hi);
+  }
+#endif
+}
+
 }  // namespace synapse::cpu
