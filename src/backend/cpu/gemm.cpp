@@ -88,6 +88,36 @@ void parallel_gemm(const GemmArgs& g) {
   });
 }
 
+// A product with a single row or column of C is a matrix-vector product. sgemm would pack the whole
+// matrix operand into its panel format first (measured: 67% of a batch-1 cnn inference went to
+// packing the 3136x1024 dense weights), while sgemv reads it once. The output vector is split in
+// blocks over the threads, each an sgemv on its slice of the matrix.
+void gemv(const GemmArgs& g) {
+  // y[len] = alpha * M x + beta * y, M being op(B)^T (one row of C) or op(A) (one column of C).
+  const bool row = g.m == 1;
+  const std::int64_t len = row ? g.n : g.m;
+  const float* mat = row ? g.b : g.a;
+  const std::int64_t ld = row ? g.ldb : g.lda;
+  // Is y[i] a dot product with a stored row of the matrix (true) or with a stored column (false)?
+  const bool by_rows = row ? g.trans_b : !g.trans_a;
+  const float* x = row ? g.a : g.b;
+  const std::int64_t incx = row ? (g.trans_a ? g.lda : 1) : (g.trans_b ? 1 : g.ldb);
+  const std::int64_t incy = row ? 1 : g.ldc;
+  const std::int64_t grain = std::max<std::int64_t>(kBlock, kMinMacsPerThread / std::max<std::int64_t>(g.k, 1));
+  parallel_for(0, len, grain, [&](std::int64_t lo, std::int64_t hi) {
+    const std::int64_t n = hi - lo;
+    if (by_rows) {  // y[lo:hi] = mat[lo:hi, :] x, mat stored [len, k]
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(n), static_cast<blasint>(g.k), g.alpha,
+                  mat + lo * ld, static_cast<blasint>(ld), x, static_cast<blasint>(incx), g.beta, g.c + lo * incy,
+                  static_cast<blasint>(incy));
+    } else {  // y[lo:hi] = mat[:, lo:hi]^T x, mat stored [k, len]
+      cblas_sgemv(CblasRowMajor, CblasTrans, static_cast<blasint>(g.k), static_cast<blasint>(n), g.alpha, mat + lo,
+                  static_cast<blasint>(ld), x, static_cast<blasint>(incx), g.beta, g.c + lo * incy,
+                  static_cast<blasint>(incy));
+    }
+  });
+}
+
 }  // namespace
 
 void gemm(const GemmArgs& args) {
@@ -98,6 +128,11 @@ void gemm(const GemmArgs& args) {
     return;
   }
   use_single_threaded_blas();
+  if (g.m == 1 || g.n == 1) {
+    if (g.beta == 0.0f) scale_c(g);  // BLAS may read y even when beta is 0: never let NaN through
+    gemv(g);
+    return;
+  }
   parallel_gemm(g);
 }
 
