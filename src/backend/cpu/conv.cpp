@@ -16,6 +16,7 @@ namespace {
 float* workspace(std::int64_t n) {
   thread_local std::unique_ptr<float[]> buf;
   thread_local std::int64_t capacity = 0;
+  n += kOverrun;  // slack for full-width stores past the last run (vec.h)
   if (n > capacity) {
     buf = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(n));
     capacity = n;
@@ -23,43 +24,51 @@ float* workspace(std::int64_t n) {
   return buf.get();
 }
 
-// Rows per thread task for per-row work of `per_row` floats.
-std::int64_t grain_for(std::int64_t per_row) { return std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(per_row, 1)); }
-
 // col[r - r0, :] = the patch of output pixel r, for r in [r0, r1): KH*KW runs of C floats (zeros
-// where the window hangs over the padding). col is [r1 - r0, K].
+// where the window hangs over the padding). col is [r1 - r0, K] plus kOverrun floats of slack (runs
+// are written with full-width stores). Serial: the conv kernels call it from their own threads.
 void im2col(const Conv2DGeometry& g, const float* x, std::int64_t r0, std::int64_t r1, float* col) {
   const std::int64_t K = g.patch(), C = g.c, run = g.kw * C;
-  parallel_for(r0, r1, grain_for(K), [&](std::int64_t lo, std::int64_t hi) {
+  {
+    const std::int64_t lo = r0, hi = r1;
+    // The pixel (n, oy, ox) of row lo, then stepped along: no divisions per row (with small patches,
+    // three 64-bit divisions per row cost as much as the copies).
+    std::int64_t n = lo / (g.oh * g.ow), oy = (lo / g.ow) % g.oh, ox = lo % g.ow;
+    float* dst = col + (lo - r0) * K;
     for (std::int64_t r = lo; r < hi; ++r) {
-      const std::int64_t n = r / (g.oh * g.ow), oy = (r / g.ow) % g.oh, ox = r % g.ow;
       const std::int64_t iy0 = oy * g.stride_h - g.pad_top, ix0 = ox * g.stride_w - g.pad_left;
       // The KW*C run of one filter row is contiguous in x when it is undilated and fully inside.
       const bool contiguous = g.dilation_w == 1 && ix0 >= 0 && ix0 + g.kw <= g.w;
-      float* dst = col + (r - r0) * K;
       for (std::int64_t ky = 0; ky < g.kh; ++ky, dst += run) {
         const std::int64_t iy = iy0 + ky * g.dilation_h;
         if (iy < 0 || iy >= g.h) {
-          zero_floats(dst, run);
+          zero_floats_overrun(dst, run);
           continue;
         }
         const float* xrow = x + (n * g.h + iy) * g.w * C;
         if (contiguous) {
-          copy_floats(dst, xrow + ix0 * C, run);
+          copy_floats_overrun(dst, xrow + ix0 * C, run);
           continue;
         }
         for (std::int64_t kx = 0; kx < g.kw; ++kx) {
           const std::int64_t ix = ix0 + kx * g.dilation_w;
           float* d = dst + kx * C;
           if (ix < 0 || ix >= g.w) {
-            zero_floats(d, C);
+            zero_floats_overrun(d, C);
           } else {
-            copy_floats(d, xrow + ix * C, C);
+            copy_floats_overrun(d, xrow + ix * C, C);
           }
         }
       }
+      if (++ox == g.ow) {
+        ox = 0;
+        if (++oy == g.oh) {
+          oy = 0;
+          ++n;
+        }
+      }
     }
-  });
+  }
 }
 
 // Along one spatial axis: for each input position i, the (filter tap, output position) pairs that
@@ -87,11 +96,12 @@ TapTable tap_table(std::int64_t in, std::int64_t out, std::int64_t k, std::int64
   return t;
 }
 
-// dx += the patches dcol of output pixels [r0, r1) put back where im2col took them from. Written as a
-// gather over input rows (n, iy), so threads never write the same element: each input pixel sums the
-// patch entries (of rows in [r0, r1)) that were copied from it. dcol is [r1 - r0, K].
+// dx += the patches dcol of output pixels [r0, r1) put back where im2col took them from, as a gather
+// over input rows (n, iy): each input pixel sums the patch entries (of rows in [r0, r1)) that were
+// copied from it. dcol is [r1 - r0, K]. Serial; the calling thread owns dx up to dx_limit (full-width
+// adds may rewrite elements up to there with their own values).
 void col2im(const Conv2DGeometry& g, const TapTable& ys, const TapTable& xs, const float* dcol, std::int64_t r0,
-            std::int64_t r1, float* dx) {
+            std::int64_t r1, float* dx, const float* dx_limit) {
   const std::int64_t K = g.patch(), C = g.c;
   // The input rows this chunk of output rows can touch.
   const std::int64_t n0 = r0 / (g.oh * g.ow), oy0 = (r0 / g.ow) % g.oh;
@@ -101,8 +111,8 @@ void col2im(const Conv2DGeometry& g, const TapTable& ys, const TapTable& xs, con
       n1 * g.h + std::min<std::int64_t>(g.h, oy1 * g.stride_h - g.pad_top + (g.kh - 1) * g.dilation_h + 1);
   const std::int64_t *y_start = ys.start.data(), *y_tap = ys.tap.data(), *y_out = ys.out.data();
   const std::int64_t *x_start = xs.start.data(), *x_tap = xs.tap.data(), *x_out = xs.out.data();
-  parallel_for(u0, u1, grain_for(g.w * K), [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t u = lo; u < hi; ++u) {
+  {
+    for (std::int64_t u = u0; u < u1; ++u) {
       const std::int64_t n = u / g.h, iy = u % g.h;
       for (std::int64_t ix = 0; ix < g.w; ++ix) {
         float* d = dx + (u * g.w + ix) * C;
@@ -111,12 +121,12 @@ void col2im(const Conv2DGeometry& g, const TapTable& ys, const TapTable& xs, con
           for (std::int64_t b = x_start[ix]; b < x_start[ix + 1]; ++b) {
             const std::int64_t r = row0 + x_out[b];
             if (r < r0 || r >= r1) continue;
-            add_floats(d, dcol + (r - r0) * K + (y_tap[a] * g.kw + x_tap[b]) * C, C);
+            add_floats_within(d, dcol + (r - r0) * K + (y_tap[a] * g.kw + x_tap[b]) * C, C, dx_limit);
           }
         }
       }
     }
-  });
+  }
 }
 
 }  // namespace
@@ -196,7 +206,7 @@ void conv2d_backprop_input(const Conv2DGeometry& g, const float* dy, const float
     for (std::int64_t r0 = n0 * per_image; r0 < end; r0 += step) {
       const std::int64_t r1 = std::min(end, r0 + step);
       gemm({.trans_b = true, .m = r1 - r0, .n = K, .k = O, .a = dy + r0 * O, .b = w, .c = dcol});
-      col2im(g, ys, xs, dcol, r0, r1, dx);
+      col2im(g, ys, xs, dcol, r0, r1, dx, dx + n1 * image_floats);
     }
   });
 }

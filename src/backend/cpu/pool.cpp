@@ -136,31 +136,35 @@ void max_pool2d_grad_tiled(const Pool2DGeometry& g, const float* x, const float*
   constexpr std::int64_t B = 16;
   const std::int64_t C = g.c, cells = g.kh * g.kw;
   if (g.oh * g.kh < g.h || g.ow * g.kw < g.w) zero(dx, g.n * g.h * g.w * C);  // cells no window covers
+  // Offsets of the window's cells from its first one (computed once: no divisions in the loops).
+  std::int64_t offset[256];
+  for (std::int64_t t = 0; t < cells; ++t) offset[t] = ((t / g.kw) * g.w + t % g.kw) * C;
   over_output_rows(g, false, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t u = lo; u < hi; ++u) {
       const std::int64_t n = u / g.oh, oy = u % g.oh;
       for (std::int64_t ox = 0; ox < g.ow; ++ox) {
         const float* d = dy + (u * g.ow + ox) * C;
-        auto cell = [&](std::int64_t t) { return ((n * g.h + oy * g.kh + t / g.kw) * g.w + ox * g.kw + t % g.kw) * C; };
+        const std::int64_t first = ((n * g.h + oy * g.kh) * g.w + ox * g.kw) * C;
         for (std::int64_t c0 = 0; c0 < C; c0 += B) {
           const std::int64_t nb = std::min(B, C - c0);
           float best[B];
           std::int32_t arg[B];
-          const float* s0 = x + cell(0) + c0;
+          const float* s0 = x + first + c0;
           for (std::int64_t c = 0; c < nb; ++c) {
             best[c] = s0[c];
             arg[c] = 0;
           }
           for (std::int64_t t = 1; t < cells; ++t) {
-            const float* s = x + cell(t) + c0;
+            const float* s = s0 + offset[t];
             for (std::int64_t c = 0; c < nb; ++c) {
               const bool better = s[c] > best[c];  // strict: the first maximum keeps the gradient
               best[c] = better ? s[c] : best[c];
               arg[c] = better ? static_cast<std::int32_t>(t) : arg[c];
             }
           }
+          float* o0 = dx + first + c0;
           for (std::int64_t t = 0; t < cells; ++t) {
-            float* o = dx + cell(t) + c0;
+            float* o = o0 + offset[t];
             for (std::int64_t c = 0; c < nb; ++c) o[c] = arg[c] == t ? d[c0 + c] : 0.0f;
           }
         }
