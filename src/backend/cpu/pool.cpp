@@ -5,6 +5,10 @@
 
 #include "backend/cpu/parallel.h"
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
 namespace synapse::cpu {
 namespace {
 
@@ -147,6 +151,25 @@ void max_pool2d_grad_tiled(const Pool2DGeometry& g, const float* x, const float*
         const std::int64_t first = ((n * g.h + oy * g.kh) * g.w + ox * g.kw) * C;
         for (std::int64_t c0 = 0; c0 < C; c0 += B) {
           const std::int64_t nb = std::min(B, C - c0);
+#ifdef __AVX512F__
+          // The same in registers: one lane per channel, the argmax as a lane of window positions.
+          const __mmask16 m = static_cast<__mmask16>((1u << nb) - 1u);
+          const float* s0 = x + first + c0;
+          __m512 best = _mm512_maskz_loadu_ps(m, s0);
+          __m512i arg = _mm512_setzero_si512();
+          for (std::int64_t t = 1; t < cells; ++t) {
+            const __m512 v = _mm512_maskz_loadu_ps(m, s0 + offset[t]);
+            const __mmask16 better = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);  // strict: first maximum wins
+            best = _mm512_mask_mov_ps(best, better, v);
+            arg = _mm512_mask_mov_epi32(arg, better, _mm512_set1_epi32(static_cast<int>(t)));
+          }
+          const __m512 dv = _mm512_maskz_loadu_ps(m, d + c0);
+          float* o0 = dx + first + c0;
+          for (std::int64_t t = 0; t < cells; ++t) {
+            const __mmask16 hit = _mm512_cmpeq_epi32_mask(arg, _mm512_set1_epi32(static_cast<int>(t)));
+            _mm512_mask_storeu_ps(o0 + offset[t], m, _mm512_maskz_mov_ps(hit, dv));
+          }
+#else
           float best[B];
           std::int32_t arg[B];
           const float* s0 = x + first + c0;
@@ -167,6 +190,7 @@ void max_pool2d_grad_tiled(const Pool2DGeometry& g, const float* x, const float*
             float* o = o0 + offset[t];
             for (std::int64_t c = 0; c < nb; ++c) o[c] = arg[c] == t ? d[c0 + c] : 0.0f;
           }
+#endif
         }
       }
     }
