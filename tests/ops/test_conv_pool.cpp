@@ -144,6 +144,12 @@ TEST(Conv2D, FastMatchesReference) {
       {{2, 5, 5, 3}, {4, 4, 3, 2}, {{3, 3}, {1, 1}, S}},   // stride 3: rows of the input unused
       {{4, 32, 32, 32}, {5, 5, 32, 8}, {{1, 1}, {1, 1}, S}},  // several column blocks and threads
       {{1, 40, 40, 16}, {5, 5, 16, 4}, {{1, 1}, {1, 1}, S}},  // one image spans several blocks
+      // Single-channel inputs take the direct kernels: 2 vectors of outputs, a partial second vector,
+      // strides and dilations, and more taps than one register chunk holds.
+      {{3, 28, 28, 1}, {5, 5, 1, 32}, {{1, 1}, {1, 1}, S}},
+      {{2, 9, 11, 1}, {3, 3, 1, 20}, {{2, 1}, {1, 2}, V}},
+      {{4, 12, 12, 1}, {7, 7, 1, 6}, {{1, 1}, {1, 1}, S}},
+      {{2, 8, 8, 1}, {3, 3, 1, 33}, {{1, 1}, {1, 1}, S}},  // 33 outputs: back to im2col
   };
   for (const auto& c : cases) {
     Tensor x = random_normal(c.x), w = random_normal(c.w), b = random_normal({c.w[3]});

@@ -156,6 +156,10 @@ int threads_for_work(std::int64_t units, std::int64_t macs_per_unit) {
 // One parallel region: each thread takes a contiguous run of row blocks and, block by block, builds
 // the columns into its own workspace and multiplies them with single-threaded GEMMs.
 void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+  if (conv2d_direct_supported(g)) {
+    conv2d_direct_forward(g, x, w, bias, y);
+    return;
+  }
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
   auto start_at_bias = [&](std::int64_t r0, std::int64_t r1) {  // the GEMM then adds onto the bias
     if (bias != nullptr)
@@ -214,6 +218,10 @@ void conv2d_backprop_input(const Conv2DGeometry& g, const float* dy, const float
 // Each thread sums col^T x dy over its own row blocks into a partial [K, O] (the first thread straight
 // into dw), and the partials are added at the end.
 void conv2d_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw) {
+  if (conv2d_direct_supported(g)) {
+    conv2d_direct_backprop_filter(g, x, dy, dw);
+    return;
+  }
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
   if (rows == 0) {
     std::fill(dw, dw + K * O, 0.0f);

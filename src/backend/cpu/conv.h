@@ -51,6 +51,11 @@ void conv2d_backprop_input(const Conv2DGeometry& g, const float* dy, const float
 // dw = d conv / dw applied to dy; dw is overwritten.
 void conv2d_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw);
 
+// Direct kernels for single-channel inputs (conv_direct.cpp); the two above use them when supported.
+bool conv2d_direct_supported(const Conv2DGeometry& g);
+void conv2d_direct_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y);
+void conv2d_direct_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw);
+
 // Naive direct loops with the same contracts, for tests.
 void conv2d_forward_reference(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y);
 void conv2d_backprop_input_reference(const Conv2DGeometry& g, const float* dy, const float* w, float* dx);
