@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "synapse/graph.h"
 #include "synapse/tensor.h"
 
 namespace synapse::optim {
@@ -273,5 +274,16 @@ class ExponentialMovingAverage {
   std::vector<Tensor> shadows_;
   double decay_;
 };
+
+// ---- graph mode (graph.h) ----
+// tf.train.Optimizer.minimize: adds graph::gradients(loss, params) for the optimizer's parameters
+// (graph variables, or the parameters of a model traced into loss's graph) and returns a host op that
+// applies them with apply_gradients() when run. Parameters the loss does not use get no update.
+graph::Op minimize(Optimizer& opt, const Tensor& loss, const std::string& name = "train");
+// A host op of graph `g` running ema.update() — with num_updates = steps->iterations() when `steps`
+// is given (tf.train.ExponentialMovingAverage(decay, global_step)). Group it with the train op:
+// g.group({train, ema_op}) runs the optimizer step first.
+graph::Op moving_average_op(ExponentialMovingAverage& ema, graph::Graph& g, const Optimizer* steps = nullptr,
+                            const std::string& name = "ema");
 
 }  // namespace synapse::optim

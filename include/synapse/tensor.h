@@ -20,6 +20,22 @@ namespace synapse {
 namespace autograd {
 class Node;
 }
+namespace graph {
+class Graph;
+}
+
+// What a graph tensor names: output `output` of node `node` of `graph` (see graph.h). `trace_shape` is
+// the shape used for inference, with graph::kUnknownExtent standing for an unknown extent.
+struct SymbolicRef {
+  graph::Graph* graph = nullptr;
+  int node = -1;
+  int output = 0;
+  Shape trace_shape;
+};
+namespace detail {
+// While true (graph::gradients sets it on its thread), shape() of a graph tensor is its trace_shape.
+bool& symbolic_trace_shapes();
+}  // namespace detail
 
 // Internal state of a tensor. Users hold Tensor handles; ops and the autograd engine read this.
 struct TensorImpl {
@@ -34,6 +50,9 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;          // accumulated gradient of a leaf
   std::shared_ptr<autograd::Node> grad_fn;   // the op that produced this tensor (non-leaf)
   int output_index = 0;                      // which output of grad_fn this is
+
+  // Graph mode: set for a symbolic tensor (which has no storage; `shape` has -1 for unknown extents).
+  std::shared_ptr<const SymbolicRef> symbolic;
 };
 
 class Tensor {

@@ -25,10 +25,24 @@ const TensorImpl& Tensor::checked() const {
   return *impl_;
 }
 
-const Shape& Tensor::shape() const { return checked().shape; }
+namespace detail {
+bool& symbolic_trace_shapes() {
+  thread_local bool on = false;
+  return on;
+}
+}  // namespace detail
+
+const Shape& Tensor::shape() const {
+  const auto& t = checked();
+  if (t.symbolic && detail::symbolic_trace_shapes()) return t.symbolic->trace_shape;
+  return t.shape;
+}
 std::int64_t Tensor::numel() const { return synapse::numel(shape()); }
 DType Tensor::dtype() const { return checked().dtype; }
-Device Tensor::device() const { return checked().storage->device(); }
+Device Tensor::device() const {
+  const auto& t = checked();
+  return t.storage ? t.storage->device() : Device::CPU;  // a graph tensor runs where its inputs live: the CPU
+}
 
 std::int64_t Tensor::dim(std::int64_t d) const {
   return shape()[static_cast<std::size_t>(normalize_axis(d, ndim(), "Tensor::dim"))];
@@ -36,6 +50,9 @@ std::int64_t Tensor::dim(std::int64_t d) const {
 
 void* Tensor::raw_data() const {
   const auto& t = checked();
+  if (t.symbolic)
+    detail::fail("tensor{} is a graph tensor (shape {}) and has no data; evaluate it with graph::Session::run",
+                 t.name.empty() ? "" : " '" + t.name + "'", synapse::to_string(t.shape));
   return static_cast<char*>(t.storage->data()) + t.offset;
 }
 
@@ -90,6 +107,7 @@ Tensor Tensor::detach() const {
   impl->storage = t.storage;
   impl->offset = t.offset;
   impl->name = t.name;
+  impl->symbolic = t.symbolic;
   return Tensor(std::move(impl));
 }
 
@@ -130,6 +148,8 @@ void Tensor::zero_grad() {
 }
 
 void Tensor::backward(const Tensor& grad_output, bool retain_graph) const {
+  SYN_CHECK(!checked().symbolic, "backward: tensor{} is a graph tensor; use graph::gradients",
+            name().empty() ? "" : " '" + name() + "'");
   autograd::backward({*this}, {grad_output}, retain_graph);
 }
 
@@ -184,6 +204,9 @@ void print_rec(std::ostream& os, const T* p, const Shape& s, const std::vector<s
 std::string Tensor::to_string(std::int64_t max_per_dim) const {
   if (!defined()) return "Tensor(undefined)";
   std::ostringstream os;
+  if (impl_->symbolic)
+    return fmt::format("Tensor(graph node {} output {}, shape={}, dtype={})", impl_->symbolic->node,
+                       impl_->symbolic->output, synapse::to_string(impl_->shape), dtype_name(impl_->dtype));
   os << "Tensor(shape=" << synapse::to_string(shape()) << ", dtype=" << dtype_name(dtype());
   if (!name().empty()) os << ", name=" << name();
   if (requires_grad()) os << ", requires_grad";

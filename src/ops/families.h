@@ -8,4 +8,5 @@ void register_shape_ops();
 void register_matmul_ops();
 void register_conv_pool_ops();
 void register_nn_ops();
+void register_random_ops();
 }  // namespace synapse::ops

@@ -481,12 +481,11 @@ Tensor dropout(const Tensor& x, float rate, bool training, Generator* gen) {
   SYN_CHECK(rate >= 0.0f && rate < 1.0f, "dropout: rate must be in [0, 1), got {}", rate);
   if (!training || rate == 0.0f) return x;
   SYN_CHECK(x.dtype() == DType::Float32, "dropout: input must be float32, got {}", dtype_name(x.dtype()));
-  // The mask is drawn on the host, serially, so one seed always gives one mask.
+  // The mask is a random op seeded from the generator, so a traced graph draws a fresh mask per run.
   Generator& g = gen ? *gen : default_generator();
-  const float scale = 1.0f / (1.0f - rate);
-  Tensor mask = Tensor::empty(x.shape());
-  float* m = mask.data<float>();
-  for (std::int64_t i = 0, n = mask.numel(); i < n; ++i) m[i] = g.uniform() < rate ? 0.0f : scale;
+  static const OpDef& mask_op = op_def("dropout_mask");
+  const Tensor mask = apply1(mask_op, {x}, Attrs().set("rate", static_cast<double>(rate))
+                                                 .set("seed", static_cast<std::int64_t>(g.next_u64())));
   return x * mask;  // the gradient, dy * mask, comes from mul
 }
 

@@ -16,6 +16,7 @@
 #include "backend/cpu/elementwise.h"
 #include "backend/cpu/parallel.h"
 #include "core/check.h"
+#include "graph/trace.h"
 #include "ops/dtype_dispatch.h"
 #include "ops/families.h"
 #include "synapse/op.h"
@@ -518,6 +519,8 @@ Tensor sum(const Tensor& x, const std::vector<std::int64_t>& axes, bool keepdims
 // sum / count: a composition, so its gradient is sum's scaled.
 Tensor mean(const Tensor& x, const std::vector<std::int64_t>& axes, bool keepdims) {
   SYN_CHECK(x.defined(), "mean: input 0 is an undefined tensor");
+  // A graph tensor's averaged extents may be unknown until run time: graph mode counts them there.
+  if (x.impl()->symbolic) return graph::detail::mean(x, axes, keepdims);
   std::int64_t count = 1;
   for (auto a : ops::resolve_axes(axes, x.ndim(), "mean")) count *= x.shape()[static_cast<std::size_t>(a)];
   SYN_CHECK(count > 0 || is_floating(x.dtype()), "mean: no elements to average in {} over axes [{}]",

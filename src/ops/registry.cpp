@@ -6,6 +6,7 @@
 
 #include "autograd/engine.h"
 #include "core/check.h"
+#include "graph/trace.h"
 #include "ops/families.h"
 #include "synapse/autograd.h"
 #include "synapse/op.h"
@@ -102,6 +103,7 @@ Registry& registry() {
     ops::register_matmul_ops();
     ops::register_conv_pool_ops();
     ops::register_nn_ops();
+    ops::register_random_ops();
   });
   return raw_registry();
 }
@@ -199,6 +201,8 @@ void check_finite(const OpDef& op, const std::vector<Tensor>& inputs, const std:
 }  // namespace
 
 std::vector<Tensor> apply(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs) {
+  // Graph mode: a symbolic input (or an input-less op in a DefaultGraph scope) adds a node instead.
+  if (graph::detail::should_trace(inputs)) return graph::detail::trace(op, inputs, attrs);
   const Device dev = inputs.empty() ? Device::CPU : inputs[0].device();
   std::vector<Tensor> outputs = run_kernel(op, op.kernel_for(dev), inputs, attrs);
   if (anomaly_mode()) check_finite(op, inputs, outputs);

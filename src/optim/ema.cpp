@@ -92,3 +92,12 @@ void ExponentialMovingAverage::load_state_dict(const std::map<std::string, Tenso
 }
 
 }  // namespace synapse::optim
+
+namespace synapse::optim {
+
+graph::Op moving_average_op(ExponentialMovingAverage& ema, graph::Graph& g, const Optimizer* steps,
+                            const std::string& name) {
+  return g.host_op(name, {}, [&ema, steps](const std::vector<Tensor>&) { ema.update(steps ? steps->iterations() : -1); });
+}
+
+}  // namespace synapse::optim
