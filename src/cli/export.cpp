@@ -1,11 +1,40 @@
-// synapse export (placeholder until its issue lands).
+// synapse export CHECKPOINT -o model.onnx: traces a trained zoo model (inference mode) and writes ONNX.
 #include "cli/commands.h"
+#include "synapse/onnx.h"
 
 namespace synapse::cli {
 
+namespace {
+std::string shape_str(const Shape& s) {
+  std::vector<std::string> dims;
+  for (auto d : s) dims.push_back(d < 0 ? "N" : std::to_string(d));
+  return fmt::format("[{}]", fmt::join(dims, ", "));
+}
+}  // namespace
+
 Command add_export(CLI::App& app) {
-  auto* sub = app.add_subcommand("export", "Export a trained model to ONNX");
-  return {sub, [] { throw Error("synapse export: not implemented yet"); return 1; }};
+  struct Args {
+    std::string checkpoint;
+    std::string output = "model.onnx";
+  };
+  auto a = std::make_shared<Args>();
+  auto* sub = app.add_subcommand("export", "Export a trained model to ONNX (opset 13, NHWC input, batch N)");
+  sub->add_option("checkpoint", a->checkpoint, "A model file or a run folder (its model.syn)")->required();
+  sub->add_option("-o,--output", a->output, "The .onnx file to write")->capture_default_str();
+  return {sub, [a] {
+            const std::string path = model_file(a->checkpoint);
+            const io::Checkpoint ckpt = io::load_checkpoint(path);
+            nn::ModulePtr model = load_model(ckpt, path);
+            const onnx::ExportInfo info = onnx::export_model(*model, {-1, 28, 28, 1}, a->output);
+            fmt::print("model: {} ({})\n", ckpt.metadata.at("model"), path);
+            for (std::size_t i = 0; i < info.input_names.size(); ++i)
+              fmt::print("input:  {} float32 {}\n", info.input_names[i], shape_str(info.input_shapes[i]));
+            for (std::size_t i = 0; i < info.output_names.size(); ++i)
+              fmt::print("output: {} float32 {}\n", info.output_names[i], shape_str(info.output_shapes[i]));
+            fmt::print("wrote {}: {} nodes ({}), {} initializers, opset 13\n", a->output, info.node_count,
+                       fmt::join(info.op_types, ", "), info.initializer_count);
+            return 0;
+          }};
 }
 
 }  // namespace synapse::cli

@@ -1,0 +1,16 @@
+# `synapse run` on an exported model must report exactly the accuracy `synapse eval` reports for the
+# checkpoint it came from. Invoked with -DSYNAPSE, -DRUN (the run folder), -DMNIST, -DONNX.
+execute_process(COMMAND ${SYNAPSE} eval ${RUN} --data ${MNIST} OUTPUT_VARIABLE eval_out RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "synapse eval failed (${rc}): ${eval_out}")
+endif()
+execute_process(COMMAND ${SYNAPSE} run ${ONNX} --data ${MNIST} OUTPUT_VARIABLE run_out RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "synapse run failed (${rc}): ${run_out}")
+endif()
+string(REGEX MATCH "test accuracy: [0-9.]+% on 10000 images" eval_acc "${eval_out}")
+string(REGEX MATCH "test accuracy: [0-9.]+% on 10000 images" run_acc "${run_out}")
+message("eval: ${eval_acc}\nrun:  ${run_acc}")
+if(NOT eval_acc OR NOT eval_acc STREQUAL run_acc)
+  message(FATAL_ERROR "accuracies differ or are missing:\n--- eval ---\n${eval_out}\n--- run ---\n${run_out}")
+endif()
