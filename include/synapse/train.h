@@ -197,6 +197,14 @@ CallbackPtr nan_guard();
 // Updates a weight moving average after every step (num_updates = the global step) and validates with
 // the averaged weights, as the classic MNIST MLP does.
 CallbackPtr moving_average(std::shared_ptr<optim::ExponentialMovingAverage> ema, bool use_num_updates = true);
+// TensorBoard logs (synapse/tensorboard.h), laid out as Keras' TensorBoard callback does so the two runs
+// overlay in one chart: logdir/train/events... with epoch_loss, epoch_accuracy, epoch_learning_rate per
+// epoch, batch_loss and batch_accuracy every `update_every_steps` steps (0: none), a histogram of every
+// parameter per epoch (`histograms`) and once the model's graph, traced op by op and grouped by layer
+// (`graph`, input batch shape `input_shape`); logdir/validation/events... with epoch_loss and
+// epoch_accuracy. Flushed every epoch.
+CallbackPtr tensorboard(std::string logdir, std::int64_t update_every_steps = 100, bool histograms = true,
+                        bool graph = true, Shape input_shape = {-1, 28, 28, 1});
 }  // namespace callbacks
 
 }  // namespace synapse::train

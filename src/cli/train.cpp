@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "core/check.h"
+#include "synapse/report.h"
 
 namespace synapse::cli {
 namespace {
@@ -87,6 +88,31 @@ int run_train(const TrainArgs& a) {
     for (const auto& [name, t] : ema->state_dict()) ema_state["ema/" + name] = t;
   fo.callbacks.push_back(train::callbacks::model_checkpoint(ckpt_dir, 1, 0, 3, {{"model", r.name}}, ema_state));
   fo.callbacks.push_back(train::callbacks::metrics_logger((std::filesystem::path(logdir) / "metrics.csv").string()));
+  // TensorBoard logs in LOGDIR/train and LOGDIR/validation; history.json feeds the HTML report. A fresh
+  // run replaces the event files of an earlier one in the same folder (TensorBoard would draw both over
+  // each other); --resume adds a new file that continues the curves.
+  if (!a.resume) {
+    for (const char* run : {"train", "validation"}) {
+      const auto dir = std::filesystem::path(logdir) / run;
+      if (!std::filesystem::is_directory(dir)) continue;
+      for (const auto& e : std::filesystem::directory_iterator(dir))
+        if (e.path().filename().string().starts_with("events.out.tfevents.")) std::filesystem::remove(e.path());
+    }
+  }
+  fo.callbacks.push_back(train::callbacks::tensorboard(logdir));
+  auto history = std::make_shared<report::HistoryLog>((std::filesystem::path(logdir) / "history.json").string());
+  history->set("model", r.name);
+  history->set("description", r.description);
+  history->set("epochs", static_cast<double>(epochs));
+  history->set("batch", static_cast<double>(batch));
+  history->set("optimizer", opt_name);
+  history->set("learning_rate", lr);
+  history->set("data", a.data);
+  history->set("seed", static_cast<double>(a.seed));
+  if (max_steps > 0) history->set("max_steps", static_cast<double>(max_steps));
+  history->set("threads", static_cast<double>(num_threads()));
+  history->set("synapse", std::string(version()));
+  fo.callbacks.push_back(history);
 
   if (a.resume) {
     if (auto latest = io::latest_checkpoint(ckpt_dir)) {
@@ -119,6 +145,19 @@ int run_train(const TrainArgs& a) {
   io::save_checkpoint(out, final_ckpt);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fmt::print("saved {}\n", out);
+  history->set("test_accuracy", test.at("accuracy"));
+  history->set("test_loss", test.at("loss"));
+  history->set("steps", static_cast<double>(opt->iterations()));
+  history->set("seconds", secs);
+  history->write();
+  try {
+    report::ReportOptions ro;
+    ro.data_dir = a.data;
+    ro.model = model.get();
+    fmt::print("report: {}\n", report::write_report(logdir, ro));
+  } catch (const Error& e) {  // the trained model is saved; a report that fails is only a warning
+    fmt::print(stderr, "synapse: warning: no report: {}\n", e.what());
+  }
   fmt::print("test accuracy: {:.2f}% (loss {:.4f}) after {} steps in {:.0f}s\n", 100.0 * test.at("accuracy"),
              test.at("loss"), opt->iterations(), secs);
   return 0;
