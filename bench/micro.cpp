@@ -1,0 +1,303 @@
+// micro_bench: the kernels behind the zoo models, in GFLOP/s next to this machine's measured FP32 peak.
+//
+//   micro_bench [--benchmark_filter=conv] [--benchmark_format=json]
+//
+// The peak is measured, not read from /proc/cpuinfo: a loop of independent FMAs (16 accumulators,
+// so latency never limits) on one core and on every core, for 512-bit (when the build has AVX-512)
+// and 256-bit vectors. Each kernel benchmark takes its thread count as its argument (set_num_threads)
+// and reports GFLOP/s and "pct_peak" = GFLOP/s / (the best per-core peak x threads).
+// Kernels are called through the public op registry (synapse::apply1 with the op's name), the path
+// every layer takes, so the numbers include the dispatcher's shape checks and output allocation.
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "synapse/synapse.h"
+
+using namespace synapse;
+
+namespace {
+
+// ---- peak: independent FMA chains ----
+template <int Bits>
+__attribute__((noinline)) float fma_chains(std::int64_t iters) {
+#if defined(__AVX512F__)
+  if constexpr (Bits == 512) {
+    __m512 acc[16];
+    for (int j = 0; j < 16; ++j) acc[j] = _mm512_set1_ps(0.001f * static_cast<float>(j));
+    const __m512 a = _mm512_set1_ps(0.9999999f), b = _mm512_set1_ps(1e-7f);
+    for (std::int64_t i = 0; i < iters; ++i)
+      for (int j = 0; j < 16; ++j) acc[j] = _mm512_fmadd_ps(acc[j], a, b);
+    for (int j = 1; j < 16; ++j) acc[0] = _mm512_add_ps(acc[0], acc[j]);
+    alignas(64) float v[16];
+    _mm512_store_ps(v, acc[0]);
+    float sum = 0;
+    for (float f : v) sum += f;
+    return sum;
+  }
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+  if constexpr (Bits == 256) {
+    __m256 acc[12];  // 12 + 2 constants fit the 16 ymm registers of AVX2
+    for (int j = 0; j < 12; ++j) acc[j] = _mm256_set1_ps(0.001f * static_cast<float>(j));
+    const __m256 a = _mm256_set1_ps(0.9999999f), b = _mm256_set1_ps(1e-7f);
+    for (std::int64_t i = 0; i < iters; ++i)
+      for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_ps(acc[j], a, b);
+    for (int j = 1; j < 12; ++j) acc[0] = _mm256_add_ps(acc[0], acc[j]);
+    alignas(32) float v[8];
+    _mm256_store_ps(v, acc[0]);
+    return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+  }
+#endif
+  (void)iters;
+  return 0.0f;
+}
+template <int Bits>
+constexpr double flops_per_iter() {
+  return Bits == 512 ? 16.0 * 16 * 2 : 12.0 * 8 * 2;
+}
+template <int Bits>
+constexpr bool available() {
+#if defined(__AVX512F__)
+  return true;
+#elif defined(__AVX2__) && defined(__FMA__)
+  return Bits == 256;
+#else
+  return false;
+#endif
+}
+
+// FLOP/s of `threads` threads each running the chains for `iters` iterations, wall clock.
+template <int Bits>
+double fma_rate(int threads, std::int64_t iters) {
+  std::vector<std::thread> pool;
+  std::vector<float> sink(static_cast<std::size_t>(threads));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] { sink[static_cast<std::size_t>(t)] = fma_chains<Bits>(iters); });
+  for (auto& th : pool) th.join();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  benchmark::DoNotOptimize(sink.data());
+  return flops_per_iter<Bits>() * static_cast<double>(iters) * threads / s;
+}
+
+double g_peak_core = 0;  // FLOP/s of one core, the best vector width (set in main before the benchmarks)
+
+template <int Bits>
+void BM_PeakFMA(benchmark::State& state) {
+  if (!available<Bits>()) {
+    state.SkipWithError("this build has no such vectors");
+    return;
+  }
+  const int threads = static_cast<int>(state.range(0));
+  const std::int64_t iters = 2000000;  // ~10 ms per thread: thread start-up is noise
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fma_rate<Bits>(threads, iters);
+    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  state.counters["GFLOPS"] =
+      benchmark::Counter(flops_per_iter<Bits>() * static_cast<double>(iters) * threads * 1e-9,
+                         benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// ---- kernels ----
+// Reports GFLOP/s and the share of the measured peak for `flops` per iteration on `threads` threads.
+void flop_counters(benchmark::State& state, double flops, int threads) {
+  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["pct_peak"] =
+      benchmark::Counter(100.0 * flops / (g_peak_core * threads), benchmark::Counter::kIsIterationInvariantRate);
+}
+void byte_counters(benchmark::State& state, double bytes) {
+  state.counters["GBps"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+int use_threads(const benchmark::State& state) {
+  const int t = static_cast<int>(state.range(0));
+  set_num_threads(t);
+  return t;
+}
+
+Attrs conv_attrs(Padding p) {
+  return Attrs()
+      .set("strides", std::vector<std::int64_t>{1, 1})
+      .set("dilations", std::vector<std::int64_t>{1, 1})
+      .set("padding", p == Padding::Same ? "SAME" : "VALID");
+}
+
+struct ConvCase {
+  const char* name;
+  Shape x, w;  // NHWC input, HWIO filter; SAME padding, stride 1
+};
+// The cnn's two convolutions at its training batch of 50.
+const ConvCase kConvs[] = {
+    {"cnn_conv2_14x14x32_to_64_5x5_b50", {50, 14, 14, 32}, {5, 5, 32, 64}},
+    {"cnn_conv1_28x28x1_to_32_5x5_b50", {50, 28, 28, 1}, {5, 5, 1, 32}},
+};
+double conv_flops(const ConvCase& c) {  // 2 * output elements * patch
+  return 2.0 * static_cast<double>(c.x[0] * c.x[1] * c.x[2] * c.w[3]) * static_cast<double>(c.w[0] * c.w[1] * c.w[2]);
+}
+
+void BM_ConvForward(benchmark::State& state, const ConvCase& c) {
+  const int t = use_threads(state);
+  NoGradGuard no_grad;
+  const Tensor x = random_normal(c.x), w = random_normal(c.w), b = random_normal({c.w[3]});
+  const Conv2DOptions o{.padding = Padding::Same};
+  for (auto _ : state) benchmark::DoNotOptimize(conv2d(x, w, b, o));
+  flop_counters(state, conv_flops(c), t);
+}
+void BM_ConvBackpropInput(benchmark::State& state, const ConvCase& c) {
+  const int t = use_threads(state);
+  NoGradGuard no_grad;
+  const Tensor w = random_normal(c.w), dy = random_normal({c.x[0], c.x[1], c.x[2], c.w[3]});
+  const OpDef& op = op_def("conv2d_backprop_input");
+  const Attrs a = conv_attrs(Padding::Same).set("input_shape", c.x);
+  for (auto _ : state) benchmark::DoNotOptimize(apply1(op, {dy, w}, a));
+  flop_counters(state, conv_flops(c), t);
+}
+void BM_ConvBackpropFilter(benchmark::State& state, const ConvCase& c) {
+  const int t = use_threads(state);
+  NoGradGuard no_grad;
+  const Tensor x = random_normal(c.x), dy = random_normal({c.x[0], c.x[1], c.x[2], c.w[3]});
+  const OpDef& op = op_def("conv2d_backprop_filter");
+  const Attrs a = conv_attrs(Padding::Same).set("filter_shape", c.w);
+  for (auto _ : state) benchmark::DoNotOptimize(apply1(op, {x, dy}, a));
+  flop_counters(state, conv_flops(c), t);
+}
+
+struct GemmCase {
+  const char* name;
+  std::int64_t m, n, k;
+  bool ta, tb;
+};
+// The products of the zoo models' dense layers and the cnn's im2col GEMMs (training batch).
+const GemmCase kGemms[] = {
+    {"cnn_fc1_fwd_50x3136x1024", 50, 1024, 3136, false, false},
+    {"cnn_fc1_dW_3136x50x1024", 3136, 1024, 50, true, false},
+    {"cnn_fc1_dX_50x1024x3136", 50, 3136, 1024, false, true},
+    {"cnn_conv2_im2col_9800x800x64", 9800, 64, 800, false, false},
+    {"cnn_conv1_im2col_39200x25x32", 39200, 32, 25, false, false},
+    {"mlp_fc1_fwd_100x784x500", 100, 500, 784, false, false},
+    {"keras_dense_fwd_32x18928x128", 32, 128, 18928, false, false},
+    {"square_1024", 1024, 1024, 1024, false, false},
+};
+void BM_Gemm(benchmark::State& state, const GemmCase& g) {
+  const int t = use_threads(state);
+  NoGradGuard no_grad;
+  const Tensor a = random_normal(g.ta ? Shape{g.k, g.m} : Shape{g.m, g.k});
+  const Tensor b = random_normal(g.tb ? Shape{g.n, g.k} : Shape{g.k, g.n});
+  const MatmulOptions o{.transpose_a = g.ta, .transpose_b = g.tb};
+  for (auto _ : state) benchmark::DoNotOptimize(matmul(a, b, o));
+  flop_counters(state, 2.0 * static_cast<double>(g.m * g.n * g.k), t);
+}
+
+// The cnn's first pooling: [50, 28, 28, 32] -> [50, 14, 14, 32].
+const Shape kPoolIn{50, 28, 28, 32};
+void BM_MaxPoolForward(benchmark::State& state) {
+  use_threads(state);
+  NoGradGuard no_grad;
+  const Tensor x = random_normal(kPoolIn);
+  for (auto _ : state) benchmark::DoNotOptimize(max_pool2d(x));
+  byte_counters(state, 4.0 * static_cast<double>(x.numel()) * 1.25);  // read x, write a quarter
+}
+void BM_MaxPoolBackward(benchmark::State& state) {
+  use_threads(state);
+  NoGradGuard no_grad;
+  const Tensor x = random_normal(kPoolIn), dy = random_normal({50, 14, 14, 32});
+  const OpDef& op = op_def("max_pool2d_grad");
+  const Attrs a = Attrs()
+                      .set("ksize", std::vector<std::int64_t>{2, 2})
+                      .set("strides", std::vector<std::int64_t>{2, 2})
+                      .set("padding", "VALID");
+  for (auto _ : state) benchmark::DoNotOptimize(apply1(op, {x, dy}, a));
+  byte_counters(state, 4.0 * static_cast<double>(x.numel()) * 2.25);  // read x and dy, write dx
+}
+
+// Softmax cross-entropy over the logits of a training batch: [rows, 10] with integer labels.
+void BM_SoftmaxXentForward(benchmark::State& state) {
+  use_threads(state);
+  NoGradGuard no_grad;
+  const std::int64_t rows = state.range(1);
+  const Tensor logits = random_normal({rows, 10}), labels = zeros({rows}, DType::Int64);
+  for (auto _ : state) benchmark::DoNotOptimize(sparse_softmax_cross_entropy(logits, labels));
+  byte_counters(state, 4.0 * static_cast<double>(rows) * 12);
+}
+void BM_SoftmaxXentBackward(benchmark::State& state) {
+  use_threads(state);
+  NoGradGuard no_grad;
+  const std::int64_t rows = state.range(1);
+  const Tensor logits = random_normal({rows, 10}), labels = zeros({rows}, DType::Int64);
+  const OpDef& op = op_def("sparse_softmax_cross_entropy_grad");
+  for (auto _ : state) benchmark::DoNotOptimize(apply1(op, {logits, labels}));
+  byte_counters(state, 4.0 * static_cast<double>(rows) * 22);
+}
+
+int g_max_threads = 1;  // Synapse's default thread count (all cores)
+
+// Thread counts 1, 2, 4, ... up to all cores, as the benchmark's argument; wall-clock time.
+void thread_counts(benchmark::internal::Benchmark* b) {
+  b->ArgName("threads");
+  for (int t = 1; t <= g_max_threads; t *= 2) b->Arg(t);
+  if ((g_max_threads & (g_max_threads - 1)) != 0) b->Arg(g_max_threads);
+  b->Unit(benchmark::kMicrosecond);
+}
+void thread_args(benchmark::internal::Benchmark* b) {
+  thread_counts(b);
+  b->UseRealTime();
+}
+
+void register_all(int max_threads) {
+  g_max_threads = max_threads;
+  benchmark::RegisterBenchmark("peak_fma_avx512", BM_PeakFMA<512>)->Apply(thread_counts)->UseManualTime();
+  benchmark::RegisterBenchmark("peak_fma_avx2", BM_PeakFMA<256>)->Apply(thread_counts)->UseManualTime();
+  for (const auto& c : kConvs) {
+    benchmark::RegisterBenchmark(fmt::format("conv_fwd/{}", c.name).c_str(), BM_ConvForward, c)->Apply(thread_args);
+    benchmark::RegisterBenchmark(fmt::format("conv_bwd_input/{}", c.name).c_str(), BM_ConvBackpropInput, c)
+        ->Apply(thread_args);
+    benchmark::RegisterBenchmark(fmt::format("conv_bwd_filter/{}", c.name).c_str(), BM_ConvBackpropFilter, c)
+        ->Apply(thread_args);
+  }
+  for (const auto& g : kGemms)
+    benchmark::RegisterBenchmark(fmt::format("gemm/{}", g.name).c_str(), BM_Gemm, g)->Apply(thread_args);
+  benchmark::RegisterBenchmark("maxpool_fwd/cnn_pool1_50x28x28x32", BM_MaxPoolForward)->Apply(thread_args);
+  benchmark::RegisterBenchmark("maxpool_bwd/cnn_pool1_50x28x28x32", BM_MaxPoolBackward)->Apply(thread_args);
+  for (std::int64_t rows : {50, 1000}) {
+    for (int t = 1; t <= max_threads; t *= 2) {
+      benchmark::RegisterBenchmark("softmax_xent_fwd", BM_SoftmaxXentForward)
+          ->ArgNames({"threads", "rows"})->Args({t, rows})->UseRealTime()->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark("softmax_xent_bwd", BM_SoftmaxXentBackward)
+          ->ArgNames({"threads", "rows"})->Args({t, rows})->UseRealTime()->Unit(benchmark::kMicrosecond);
+    }
+  }
+}
+
+// Best of a few short runs: the per-core peak every pct_peak counter divides by.
+double measure_peak_core() {
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    if (available<512>()) best = std::max(best, fma_rate<512>(1, 2000000));
+    if (available<256>()) best = std::max(best, fma_rate<256>(1, 2000000));
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  const int max_threads = num_threads();
+  g_peak_core = measure_peak_core();
+  benchmark::AddCustomContext("peak_gflops_per_core", fmt::format("{:.1f}", g_peak_core * 1e-9));
+  benchmark::AddCustomContext("synapse_threads", std::to_string(max_threads));
+  register_all(max_threads);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,323 @@
+#!/usr/bin/python3
+"""Runs the Synapse benchmark suite against the PyTorch and libtorch references (scripts/bench calls it).
+
+For each zoo model it runs, in alternation and --reps times, Synapse (its defaults, 2 threads; and 1
+thread for the scaling ratio), the libtorch reference (bench/libtorch_ref.cpp) and the PyTorch reference
+(bench/torch_ref.py) with 1 and with 2 threads, one process per run, and prints the medians: training
+images/s, inference images/s at batch 1000 and 1, peak resident memory during training and the time from
+process start to the first trained batch, the ratio of Synapse to the fastest reference and whether the
+issue's targets are met. Then it runs micro_bench (GEMM, conv2d, pooling, cross-entropy vs the measured
+FMA peak). Writes the tables to bench/results.md and every raw JSON line to bench/results.jsonl.
+
+The references get their best settings: one BLAS thread under torch's own threads
+(OPENBLAS_NUM_THREADS=1), one inter-op thread, torch.inference_mode, and, per model and thread count,
+the fastest of the OpenMP wait policies below (a short tuning run of each first). Synapse runs with a
+clean environment: its defaults are what users get.
+
+Standard library only; run with /usr/bin/python3.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = ["softmax", "mlp", "cnn", "lenet5", "keras-small"]
+# (warmup, timed steps) per model: each timed phase lasts a few seconds on 2 cores.
+STEPS = {"softmax": (50, 2000), "mlp": (50, 1000), "cnn": (20, 200), "lenet5": (50, 600), "keras-small": (50, 600)}
+INFER1 = 1000  # test images for batch-1 inference
+# OpenMP wait policies tried for every side (libgomp reads both variables).
+SPIN = {
+    "default": {},
+    "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "spin10k": {"GOMP_SPINCOUNT": "10000"},
+}
+CLEARED = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "OMP_PROC_BIND", "OMP_PLACES",
+           "OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "MKL_NUM_THREADS", "LD_LIBRARY_PATH", "LD_PRELOAD")
+TARGET_TRAIN, TARGET_INFER_1000, TARGET_INFER_1 = 1.5, 1.5, 3.0
+TARGET_START_S, TARGET_SCALING, TARGET_CONV_PCT = 0.3, 1.7, 50
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.build = args.build
+        self.raw = []
+        self.raw_path = os.path.splitext(args.out)[0] + ".jsonl"
+        open(self.raw_path, "w").close()
+
+    def command(self, impl, model, threads, warmup, steps, t0):
+        common = ["--model", model, "--threads", str(threads), "--warmup", str(warmup), "--steps", str(steps),
+                  "--infer1", str(INFER1), "--data", self.args.data, "--t0-ns", str(t0)]
+        if self.args.quick:
+            common.append("--quick")
+        if impl == "synapse":
+            return [os.path.join(self.build, "bench", "synapse_bench")] + common
+        if impl == "libtorch":
+            return [os.path.join(self.build, "bench", "libtorch_ref")] + common
+        return ["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_ref.py")] + common
+
+    def available(self, impl):
+        if impl == "pytorch":
+            return subprocess.run(["/usr/bin/python3", "-c", "import torch"], capture_output=True).returncode == 0
+        return os.access(self.command(impl, "softmax", 1, 1, 1, 0)[0], os.X_OK)
+
+    def run(self, impl, model, threads, spin, warmup=None, steps=None, phase="measure"):
+        w, s = STEPS[model]
+        warmup = w if warmup is None else warmup
+        steps = s if steps is None else steps
+        env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+        if impl != "synapse":
+            env["OPENBLAS_NUM_THREADS"] = "1"  # one BLAS thread under torch's threads: its fastest setting
+        env.update(SPIN[spin])
+        t0 = time.monotonic_ns()
+        try:
+            p = subprocess.run(self.command(impl, model, threads, warmup, steps, t0), env=env, capture_output=True,
+                               text=True, timeout=self.args.timeout)
+        except subprocess.TimeoutExpired:
+            log(f"  TIMEOUT {impl} {model} {threads}t {spin} after {self.args.timeout} s")
+            return None
+        line = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+        if p.returncode != 0 or not line.startswith("{"):
+            log(f"  FAILED {impl} {model} {threads}t {spin}: {p.stderr.strip()[-500:]}")
+            return None
+        r = json.loads(line)
+        r.update({"spin": spin, "phase": phase, "load1": loadavg()})
+        self.raw.append(r)
+        with open(self.raw_path, "a") as f:  # as we go, so an interrupted run keeps what it measured
+            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+        log(f"  {phase:8} {impl:9} {model:12} {threads}t {spin:8} train {r['train_ips']:>10.1f} img/s  "
+            f"infer1000 {r['infer_ips_1000']:>10.1f}  infer1 {r['infer_ips_1']:>9.1f}  "
+            f"rss {r['peak_rss_train_mb']:>6.1f} MB  first {r['start_to_first_batch_s']:.3f} s")
+        return r
+
+
+def tune(runner, impls, models):
+    """Fastest spin setting per (impl, threads, model) from a short training run of each."""
+    best = {}
+    for model in models:
+        w, s = STEPS[model]
+        for impl, threads in impls:
+            if runner.args.quick or runner.args.no_tune or threads == 1:
+                best[(impl, threads, model)] = "default"  # one thread: no parallel region to wait in
+                continue
+            results = {}
+            for spin in SPIN:
+                r = runner.run(impl, model, threads, spin, warmup=max(5, w // 4), steps=max(20, s // 4), phase="tune")
+                if r:
+                    results[spin] = r["train_ips"]
+            best[(impl, threads, model)] = max(results, key=results.get) if results else "default"
+    return best
+
+
+def median(rs, key):
+    vals = [r[key] for r in rs if r and key in r]
+    return statistics.median(vals) if vals else None
+
+
+def fmt_num(v, key):
+    if v is None:
+        return "—"
+    if key == "start_to_first_batch_s":
+        return f"{v:.3f}"
+    if key.startswith("peak"):
+        return f"{v:.0f}"
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+
+
+METRICS = [
+    ("train_ips", "train img/s", True),
+    ("infer_ips_1000", "infer img/s, batch 1000", True),
+    ("infer_ips_1", "infer img/s, batch 1", True),
+    ("peak_rss_train_mb", "peak RSS in training, MB", False),
+    ("start_to_first_batch_s", "start → first trained batch, s", False),
+]
+REFS = [("libtorch", 1), ("libtorch", 2), ("pytorch", 1), ("pytorch", 2)]
+
+
+def table(results, models, spins):
+    """Markdown rows: one per model and metric."""
+    head = ("| model | metric | Synapse 2t | Synapse 1t | libtorch 1t | libtorch 2t | PyTorch 1t | PyTorch 2t "
+            "| Synapse / best ref | target | met? |")
+    rows = [head, "|" + "---|" * 11]
+    verdicts = []
+    for model in models:
+        for key, label, higher in METRICS:
+            syn = median(results.get(("synapse", 2, model), []), key)
+            syn1 = median(results.get(("synapse", 1, model), []), key)
+            refs = {(i, t): median(results.get((i, t, model), []), key) for i, t in REFS}
+            present = [v for v in refs.values() if v is not None]
+            ratio, target, met = None, "", None
+            if key == "peak_rss_train_mb":
+                pt = [v for (i, _), v in refs.items() if i == "pytorch" and v is not None]
+                if syn is not None and pt:
+                    ratio = syn / min(pt)
+                    target, met = "≤ PyTorch's", syn <= min(pt)
+            elif key == "start_to_first_batch_s":
+                if syn is not None and present:
+                    ratio = syn / min(present)
+                target = f"< {TARGET_START_S} s"
+                met = syn is not None and syn < TARGET_START_S
+            elif syn is not None and present:
+                best = max(present)
+                ratio = syn / best
+                want = {"train_ips": TARGET_TRAIN, "infer_ips_1000": TARGET_INFER_1000, "infer_ips_1": TARGET_INFER_1}[key]
+                target, met = f"≥ {want}×", ratio >= want
+            cells = [fmt_num(syn, key), fmt_num(syn1, key)] + [fmt_num(refs[r], key) for r in REFS]
+            mark = "—" if met is None else ("yes" if met else "**no**")
+            rows.append(f"| {model} | {label} | " + " | ".join(cells) +
+                        f" | {'—' if ratio is None else f'{ratio:.2f}×'} | {target} | {mark} |")
+            if met is not None:
+                verdicts.append(met)
+        if model == "cnn":
+            s2 = median(results.get(("synapse", 2, model), []), "train_ips")
+            s1 = median(results.get(("synapse", 1, model), []), "train_ips")
+            if s1 and s2:
+                met = s2 / s1 >= TARGET_SCALING
+                verdicts.append(met)
+                rows.append(f"| cnn | train scaling 2t / 1t | {s2 / s1:.2f}× | | | | | | | ≥ {TARGET_SCALING}× | "
+                            f"{'yes' if met else '**no**'} |")
+    return rows, verdicts
+
+
+def libs_summary(raw):
+    out = {}
+    for r in raw:
+        key = r["impl"]
+        names = sorted({os.path.basename(p) for p in r.get("blas", []) + r.get("openmp", [])})
+        out.setdefault(key, set()).update(names)
+    return {k: ", ".join(sorted(v)) for k, v in out.items()}
+
+
+def run_micro(args):
+    exe = os.path.join(args.build, "bench", "micro_bench")
+    if not os.access(exe, os.X_OK):
+        log(f"micro_bench not found at {exe}; skipped")
+        return []
+    cmd = [exe, "--benchmark_format=json", f"--benchmark_min_time={0.02 if args.quick else 0.3}"]
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    log("micro_bench ...")
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    if p.returncode != 0:
+        log(f"micro_bench failed: {p.stderr[-1000:]}")
+        return []
+    data = json.loads(p.stdout)
+    peak = data.get("context", {}).get("peak_gflops_per_core", "?")
+    rows = [f"Measured FP32 peak: {peak} GFLOP/s per core (FMA loop); % of peak = GFLOP/s / (that × threads).",
+            "", "| kernel | threads | time µs | GFLOP/s | % of peak | GB/s | target |", "|---|---|---|---|---|---|---|"]
+    for b in data.get("benchmarks", []):
+        if b.get("error_occurred"):
+            continue
+        parts = b["name"].split("/")
+        name = "/".join(q for q in parts if ":" not in q and q not in ("real_time", "manual_time"))
+        bargs = dict(q.split(":", 1) for q in parts if ":" in q)
+        if "rows" in bargs:
+            name += f" [{bargs['rows']}, 10]"
+        t = int(bargs.get("threads", 1))
+        g = b.get("GFLOPS")
+        pct = b.get("pct_peak")
+        gb = b.get("GBps")
+        target = ""
+        if name.startswith("conv_") and "cnn_conv2" in name and pct is not None:
+            target = f"≥ {TARGET_CONV_PCT}%: " + ("yes" if pct >= TARGET_CONV_PCT else "**no**")
+        rows.append(f"| {name} | {t} | {b['real_time']:.1f} | {'' if g is None else f'{g:.1f}'} | "
+                    f"{'' if pct is None else f'{pct:.0f}%'} | {'' if gb is None else f'{gb:.1f}'} | {target} |")
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Synapse vs PyTorch and libtorch on the zoo models")
+    ap.add_argument("--build", default=os.environ.get("SYNAPSE_BUILD_DIR", os.path.join(ROOT, "build-bench")))
+    ap.add_argument("--data", default=os.path.join(ROOT, "data", "mnist"))
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated, default all")
+    ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions; the table shows medians")
+    ap.add_argument("--quick", action="store_true", help="few steps, one repetition, no tuning: a smoke test")
+    ap.add_argument("--no-tune", action="store_true", help="skip the OpenMP wait-policy tuning runs")
+    ap.add_argument("--no-micro", action="store_true", help="skip micro_bench")
+    ap.add_argument("--micro-only", action="store_true", help="only micro_bench")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per benchmark process")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
+    args = ap.parse_args()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    for m in models:
+        if m not in MODELS:
+            sys.exit(f"bench: unknown model '{m}'; known: {', '.join(MODELS)}")
+    reps = 1 if args.quick else max(1, args.reps)
+
+    runner = Runner(args)
+    start_load = loadavg()
+    if start_load > 1.0:
+        log(f"bench: warning: load average {start_load:.1f} on {os.cpu_count()} cores: other work is running, "
+            f"the numbers will be noisy")
+    lines = []
+    if not args.micro_only:
+        impls = [("synapse", 2), ("synapse", 1)]
+        for impl in ("libtorch", "pytorch"):
+            if runner.available(impl):
+                impls += [(impl, 1), (impl, 2)]
+            else:
+                log(f"bench: {impl} reference not available (scripts/bench installs it); its columns stay empty")
+        # Synapse is tuned too, for information only: its table column always uses its defaults.
+        best = tune(runner, impls, models)
+        results = {}
+        for rep in range(reps):
+            log(f"repetition {rep + 1}/{reps}")
+            for model in models:
+                for impl, threads in impls:
+                    spin = "default" if impl == "synapse" else best[(impl, threads, model)]
+                    r = runner.run(impl, model, threads, spin)
+                    results.setdefault((impl, threads, model), []).append(r)
+        rows, verdicts = table(results, models, best)
+        libs = libs_summary([r for r in runner.raw if r["phase"] == "measure"])
+        end_load = loadavg()
+        lines += [
+            f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores "
+            f"({platform.processor() or platform.machine()}), {'quick smoke run' if args.quick else f'median of {reps}'}"
+            f", load average {start_load:.1f} at the start and {end_load:.1f} at the end"
+            + (" — **other work was running: noisy numbers**" if max(start_load, end_load) > 1.0 else "") + ".",
+            "",
+        ] + rows + [
+            "",
+            f"Targets met: {sum(verdicts)} of {len(verdicts)}.",
+            "",
+            "Settings (each side at its best):",
+            "- Synapse: its defaults, nothing set in the environment (2 threads = all cores; `--threads 1` for the "
+            "1t column).",
+            "- libtorch / PyTorch: `torch.set_num_threads(1 or 2)`, one inter-op thread, `OPENBLAS_NUM_THREADS=1`, "
+            "inference under `InferenceMode`; OpenMP wait policy tuned per model and thread count: "
+            + ", ".join(f"{i} {t}t {m}: {best[(i, t, m)]}" for m in models for i, t in impls
+                        if i != "synapse" and t == 2) + ".",
+            "- Libraries mapped into each process (from /proc/self/maps): "
+            + "; ".join(f"{k}: {v}" for k, v in libs.items()) + ".",
+        ]
+        tuned = [r for r in runner.raw if r["phase"] == "tune" and r["impl"] == "synapse"]
+        if tuned:
+            lines.append("- Synapse under the same wait policies (tuning runs, information only): " + ", ".join(
+                f"{r['model']} {r['spin']} {r['train_ips']:.0f}" for r in tuned) + " img/s.")
+    if not args.no_micro:
+        micro = run_micro(args)
+        if micro:
+            lines += ["", "### Kernels (micro_bench)", ""] + micro
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(args.out, "w") as f:
+        f.write("<!-- written by scripts/bench (bench/run.py); do not edit -->\n" + text)
+    log(f"bench: wrote {args.out} and {runner.raw_path}")
+
+
+if __name__ == "__main__":
+    main()
