@@ -7,24 +7,17 @@
 
 #include <fmt/format.h>
 
+#include "../gradcheck.h"
 #include "synapse/graph.h"
 #include "synapse/synapse.h"
 #include "synapse/zoo.h"
 
 using namespace synapse;
+using synapse::testing::error_of;
 using graph::Graph;
 using graph::Session;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 void expect_close(const Tensor& a, const Tensor& b, float tol = 1e-4f) {
   ASSERT_EQ(to_string(a.shape()), to_string(b.shape()));

@@ -10,24 +10,17 @@
 
 #include <fmt/format.h>
 
+#include "../gradcheck.h"
 #include "synapse/graph.h"
 #include "synapse/onnx.h"
 #include "synapse/synapse.h"
 #include "synapse/zoo.h"
 
 using namespace synapse;
+using synapse::testing::error_of;
 namespace sx = synapse::onnx;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 std::filesystem::path temp_file(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() / fmt::format("synapse_onnx_test_{}", ::getpid());
