@@ -139,6 +139,8 @@ class Exporter {
     return std::nullopt;
   }
   void fold_constants(std::vector<bool>& needed, const std::vector<Tensor>& outputs);
+  // needed[i]: node i is reachable from the outputs (walking inputs; folded nodes end the walk).
+  void mark_needed(std::vector<bool>& needed, const std::vector<Tensor>& outputs) const;
   void emit(int index, const std::string& out);
   void emit_window(const graph::Node& n, const std::string& out, const std::string& op_type);
   // A conv filter [kh,kw,in,out] as an OIHW initializer (constant filters) or a Transpose.
@@ -465,7 +467,11 @@ void Exporter::fold_constants(std::vector<bool>& needed, const std::vector<Tenso
   const std::vector<Tensor> values = session.run(fetch);
   for (std::size_t k = 0; k < which.size(); ++k) folded_[which[k]] = values[k];
   // Recompute what the outputs need, stopping at folded nodes.
-  std::fill(needed.begin(), needed.end(), false);
+  mark_needed(needed, outputs);
+}
+
+void Exporter::mark_needed(std::vector<bool>& needed, const std::vector<Tensor>& outputs) const {
+  needed.assign(static_cast<std::size_t>(g_.size()), false);
   std::vector<int> stack;
   for (const auto& t : outputs) stack.push_back(graph::Graph::producer(t).first);
   while (!stack.empty()) {
@@ -486,17 +492,9 @@ void Exporter::run(const std::vector<Tensor>& inputs, const std::vector<Tensor>&
   for (const auto& t : outputs)
     SYN_CHECK(graph::graph_of(t) == &g_, "ONNX export: output '{}' is not a tensor of this graph", t.name());
   // The nodes the outputs need.
-  std::vector<bool> needed(static_cast<std::size_t>(g_.size()), false);
+  std::vector<bool> needed;
   consumers_.assign(static_cast<std::size_t>(g_.size()), 0);
-  std::vector<int> stack;
-  for (const auto& t : outputs) stack.push_back(graph::Graph::producer(t).first);
-  while (!stack.empty()) {
-    const int i = stack.back();
-    stack.pop_back();
-    if (needed[static_cast<std::size_t>(i)]) continue;
-    needed[static_cast<std::size_t>(i)] = true;
-    for (const auto& t : g_.node(i).inputs) stack.push_back(graph::Graph::producer(t).first);
-  }
+  mark_needed(needed, outputs);  // nothing is folded yet: the whole reachable graph
   fold_constants(needed, outputs);
   for (int i = 0; i < g_.size(); ++i) {
     if (!needed[static_cast<std::size_t>(i)] || folded_.contains(i)) continue;

@@ -32,6 +32,17 @@ std::string tick_label(double v, double step) {
 
 std::string num(double v) { return fmt::format("{:.1f}", v); }
 
+// Horizontal grid lines at the y ticks, and the tick labels left of the plot area.
+template <class Label> void y_grid_and_ticks(std::string& out, const Frame& f, const std::vector<double>& yt, Label label) {
+  out += R"(<g class="grid">)";
+  for (double v : yt)
+    out += fmt::format(R"(<line x1="{}" x2="{}" y1="{}" y2="{}"/>)", num(f.left), num(f.left + f.w), num(f.py(v)),
+                       num(f.py(v)));
+  out += "</g><g class=\"axis y-axis\">";
+  for (double v : yt)
+    out += fmt::format(R"(<text x="{}" y="{}" text-anchor="end">{}</text>)", num(f.left - 8), num(f.py(v) + 4), label(v));
+}
+
 std::string svg_open(const std::string& cls, const ChartOptions& o) {
   std::string s = fmt::format(
       R"(<svg class="chart {}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" width="{}" height="{}" role="img" aria-label="{}">)",
@@ -114,14 +125,7 @@ std::string line_chart_svg(const std::vector<Series>& series, const ChartOptions
   }
   const double ystep = yt.size() > 1 ? yt[1] - yt[0] : 1.0;
   // Grid and ticks.
-  out += R"(<g class="grid">)";
-  for (double v : yt)
-    out += fmt::format(R"(<line x1="{}" x2="{}" y1="{}" y2="{}"/>)", num(f.left), num(f.left + f.w), num(f.py(v)),
-                       num(f.py(v)));
-  out += "</g><g class=\"axis y-axis\">";
-  for (double v : yt)
-    out += fmt::format(R"(<text x="{}" y="{}" text-anchor="end">{}</text>)", num(f.left - 8), num(f.py(v) + 4),
-                       o.log_y ? fmt::format("{:g}", v) : tick_label(v, ystep));
+  y_grid_and_ticks(out, f, yt, [&](double v) { return o.log_y ? fmt::format("{:g}", v) : tick_label(v, ystep); });
   out += "</g><g class=\"axis x-axis\">";
   for (double v : xt) {
     out += fmt::format(R"(<line x1="{0}" x2="{0}" y1="{1}" y2="{2}"/>)", num(f.px(v)), num(f.top + f.h),
@@ -184,14 +188,7 @@ std::string bar_chart_svg(const std::vector<std::string>& labels, const std::vec
           static_cast<double>(o.height - 34 - (rotate ? 78 : 48)),
           false};
   const double ystep = yt.size() > 1 ? yt[1] - yt[0] : 1.0;
-  out += R"(<g class="grid">)";
-  for (double v : yt)
-    out += fmt::format(R"(<line x1="{}" x2="{}" y1="{}" y2="{}"/>)", num(f.left), num(f.left + f.w), num(f.py(v)),
-                       num(f.py(v)));
-  out += "</g><g class=\"axis y-axis\">";
-  for (double v : yt)
-    out += fmt::format(R"(<text x="{}" y="{}" text-anchor="end">{}</text>)", num(f.left - 8), num(f.py(v) + 4),
-                       tick_label(v, ystep));
+  y_grid_and_ticks(out, f, yt, [&](double v) { return tick_label(v, ystep); });
   out += "</g><g class=\"bars\">";
   const double slot = f.w / static_cast<double>(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
