@@ -149,9 +149,11 @@ Graph* default_graph();  // null outside a DefaultGraph scope
 
 struct SessionStats {
   std::int64_t runs = 0;
-  std::int64_t nodes_run = 0;            // op nodes executed in the last run
+  std::int64_t nodes_run = 0;            // op nodes executed in the last run (a fused group counts once)
   std::int64_t nodes_folded = 0;         // nodes replaced by constants in the last plan
   std::int64_t buffers_reused = 0;       // outputs written into a dying input's buffer, last run
+  std::int64_t nodes_fused = 0;          // elementwise nodes run inside fused groups, last run
+  std::int64_t fused_groups = 0;         // fused elementwise chains in the last run's plan
   std::int64_t peak_bytes = 0;           // peak bytes of intermediate values alive at once, last run
   std::int64_t total_bytes = 0;          // bytes of all intermediate values produced, last run
   std::int64_t plans = 0;                // plans built (one per distinct fetch/target set)
@@ -174,6 +176,8 @@ class Session {
   const SessionStats& stats() const { return stats_; }
   // Turns the optimisations off (for tests comparing against the plain schedule).
   void set_optimize(bool on) { optimize_ = on; }
+  // Turns elementwise fusion alone off (the other optimisations stay), for tests and benchmarks.
+  void set_fusion(bool on) { fuse_ = on; }
 
   struct State;
 
@@ -182,6 +186,7 @@ class Session {
   std::unique_ptr<State> state_;
   SessionStats stats_;
   bool optimize_ = true;
+  bool fuse_ = true;
 };
 
 // Symbolic gradients of a scalar y: adds gradient nodes (the ops' own gradient functions, run on

@@ -86,6 +86,20 @@ struct GradCtx {
 };
 // Returns one gradient per input; an undefined Tensor means "no gradient" (e.g. integer labels).
 using GradFn = std::function<std::vector<Tensor>(const GradCtx&)>;
+
+// The float32 body of an elementwise op over one contiguous block, for fused execution (the graph
+// Session runs a chain of such ops block by block, so intermediates stay in cache):
+// out[i] = f(in[0][i], in[1][i], ...) for i < n, where an input with `one[k]` set is a single value
+// read at [0]. `out` may be one of the inputs (element i is read before it is written).
+struct PointwiseBlock {
+  const float* in[3] = {nullptr, nullptr, nullptr};
+  bool one[3] = {false, false, false};
+  float* out = nullptr;
+  std::int64_t n = 0;
+};
+using PointwiseFn = std::function<void(const PointwiseBlock&)>;
+// Binds the op's attributes once and returns the block body.
+using PointwiseFactory = std::function<PointwiseFn(const Attrs&)>;
 template <class... T> std::vector<Tensor> grads(T&&... g) { return {Tensor(std::forward<T>(g))...}; }
 
 class OpDef {
@@ -100,6 +114,8 @@ class OpDef {
   OpDef& grad(GradFn fn) { grad_ = std::move(fn); return *this; }
   // Outputs alias the first input's storage (reshape): the kernel assigns them.
   OpDef& view() { view_ = true; return *this; }
+  // The float32 block body (elementwise ops only; built from the same scalar function as the kernel).
+  OpDef& pointwise(PointwiseFactory f) { pointwise_ = std::move(f); return *this; }
 
   const std::string& name() const { return name_; }
   int num_inputs() const { return num_inputs_; }
@@ -111,6 +127,7 @@ class OpDef {
   const GradFn& grad_fn() const { return grad_; }
   bool differentiable() const { return static_cast<bool>(grad_); }
   bool is_view() const { return view_; }
+  const PointwiseFactory& pointwise_fn() const { return pointwise_; }
 
  private:
   std::string name_;
@@ -119,6 +136,7 @@ class OpDef {
   KernelFn kernels_[kNumDevices];
   KernelFn reference_;
   GradFn grad_;
+  PointwiseFactory pointwise_;
   bool view_ = false;
 };
 

@@ -83,6 +83,24 @@ float stable_sigmoid(float x) {
   return e / (1.0f + e);
 }
 
+// The scalar functions of the elementwise ops: each serves the op's kernel and its block body
+// (PointwiseBlock, for fused graph execution), so the arithmetic is written once.
+constexpr auto k_add = [](auto a, auto b) { return a + b; };
+constexpr auto k_sub = [](auto a, auto b) { return a - b; };
+constexpr auto k_mul = [](auto a, auto b) { return a * b; };
+constexpr auto k_div_float = [](auto a, auto b) { return a / b; };  // integers: int_div
+constexpr auto k_maximum = [](auto a, auto b) { return max_value(a, b); };
+constexpr auto k_minimum = [](auto a, auto b) { return min_value(a, b); };
+constexpr auto k_neg = [](auto v) { return wrap_neg(v); };
+constexpr auto k_abs = [](auto v) { return abs_value(v); };
+constexpr auto k_sign = [](auto v) { return sign_value(v); };
+constexpr auto k_exp = [](float v) { return std::exp(v); };
+constexpr auto k_log = [](float v) { return std::log(v); };
+constexpr auto k_sqrt = [](float v) { return std::sqrt(v); };
+constexpr auto k_square = [](float v) { return v * v; };
+constexpr auto k_tanh = [](float v) { return std::tanh(v); };
+constexpr auto k_relu = [](float v) { return v < 0.0f ? 0.0f : v; };
+
 // Value conversion for cast: bool is v != 0; float -> integer truncates toward zero, saturates at the
 // target's range and maps NaN to 0 (a plain static_cast would be undefined there); integer -> integer
 // wraps modulo 2^bits as in NumPy.
@@ -187,7 +205,7 @@ template <class F> KernelFn binary_kernel(const char* name, F f) {
 void div_kernel(const KernelContext& c) {
   visit_numeric(c.in(0).dtype(), "div", [&]<class T>() {
     if constexpr (std::is_floating_point_v<T>) {
-      cpu::binary_map<T, T>(c.in(0), c.in(1), c.out(0), [](T a, T b) { return a / b; });
+      cpu::binary_map<T, T>(c.in(0), c.in(1), c.out(0), k_div_float);
     } else {
       const T* pb = c.in(1).data<T>();
       const std::int64_t nb = c.in(1).numel();
@@ -235,22 +253,33 @@ template <class F> KernelFn compare_kernel(F f) {
   };
 }
 
-// out = pass(x) ? dy : alpha * dy elementwise, x and dy of one shape: the gradient masks of relu,
-// leaky_relu and clip. With alpha 0 the rest is an exact 0 (not 0 * dy, which is NaN for an infinite dy).
-template <class P> void masked_grad(const KernelContext& c, P pass, float alpha) {
+// The gradient masks of relu / leaky_relu and clip, as functions of (x, dy): dy where x passes,
+// alpha * dy elsewhere. With alpha 0 the rest is an exact 0 (not 0 * dy, which is NaN for an
+// infinite dy). Both operands are read unconditionally, so the select vectorises (written as
+// `pass ? dy[i] : 0` it compiled to a scalar branch per element).
+auto leaky_relu_fn(float alpha) {
+  return [alpha](float v) { return v > 0.0f ? v : alpha * v; };
+}
+auto clip_fn(float lo, float hi) {
+  return [lo, hi](float v) { return std::min(std::max(v, lo), hi); };
+}
+auto leaky_grad_fn(float alpha) {
+  return [alpha](float x, float d) { return x > 0.0f ? d : alpha * d; };
+}
+auto clip_grad_fn(float lo, float hi) {
+  return [lo, hi](float x, float d) { return x >= lo && x <= hi ? d : 0.0f; };
+}
+
+// out = f(x, dy) elementwise, x and dy of one shape.
+template <class F> void masked_grad(const KernelContext& c, F f) {
   const float* px = c.in(0).data<float>();
   const float* pdy = c.in(1).data<float>();
   float* po = c.out(0).data<float>();
   cpu::parallel_for(0, c.out(0).numel(), cpu::kElementwiseGrain, [=](std::int64_t lo, std::int64_t hi) {
-    // Local restrict pointers and an unconditional load of dy: the select then vectorises (written as
-    // `pass ? dy[i] : 0` it compiled to a scalar branch per element).
     const float* __restrict x = px;
     const float* __restrict dy = pdy;
     float* __restrict o = po;
-    for (std::int64_t i = lo; i < hi; ++i) {
-      const float d = dy[i];
-      o[i] = pass(x[i]) ? d : alpha * d;
-    }
+    for (std::int64_t i = lo; i < hi; ++i) o[i] = f(x[i], dy[i]);
   });
 }
 
@@ -371,7 +400,8 @@ void register_arithmetic() {
   define_op("add")
       .inputs(2)
       .shape(numeric_binary())
-      .kernel(Device::CPU, binary_kernel("add", [](auto a, auto b) { return a + b; }))
+      .kernel(Device::CPU, binary_kernel("add", k_add))
+      .pointwise(cpu::binary_pointwise(k_add))
       .grad([](const GradCtx& g) {
         return grads(grad_for(g, 0, [&] { return g.dy(); }), grad_for(g, 1, [&] { return g.dy(); }));
       });
@@ -379,7 +409,8 @@ void register_arithmetic() {
   define_op("sub")
       .inputs(2)
       .shape(numeric_binary())
-      .kernel(Device::CPU, binary_kernel("sub", [](auto a, auto b) { return a - b; }))
+      .kernel(Device::CPU, binary_kernel("sub", k_sub))
+      .pointwise(cpu::binary_pointwise(k_sub))
       .grad([](const GradCtx& g) {
         return grads(grad_for(g, 0, [&] { return g.dy(); }), grad_for(g, 1, [&] { return -g.dy(); }));
       });
@@ -387,7 +418,8 @@ void register_arithmetic() {
   define_op("mul")
       .inputs(2)
       .shape(numeric_binary())
-      .kernel(Device::CPU, binary_kernel("mul", [](auto a, auto b) { return a * b; }))
+      .kernel(Device::CPU, binary_kernel("mul", k_mul))
+      .pointwise(cpu::binary_pointwise(k_mul))
       .grad([](const GradCtx& g) {
         return grads(grad_for(g, 0, [&] { return g.dy() * g.x(1); }), grad_for(g, 1, [&] { return g.dy() * g.x(0); }));
       });
@@ -396,6 +428,7 @@ void register_arithmetic() {
       .inputs(2)
       .shape(numeric_binary())
       .kernel(Device::CPU, div_kernel)
+      .pointwise(cpu::binary_pointwise(k_div_float))
       .grad([](const GradCtx& g) {
         // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -y/b
         return grads(grad_for(g, 0, [&] { return g.dy() / g.x(1); }),
@@ -420,7 +453,8 @@ void register_arithmetic() {
   define_op("maximum")
       .inputs(2)
       .shape(numeric_binary())
-      .kernel(Device::CPU, binary_kernel("maximum", [](auto a, auto b) { return max_value(a, b); }))
+      .kernel(Device::CPU, binary_kernel("maximum", k_maximum))
+      .pointwise(cpu::binary_pointwise(k_maximum))
       .grad([](const GradCtx& g) {
         // to a where a >= b, i.e. where !(a < b)
         const Tensor to_b = less(g.x(0), g.x(1));
@@ -432,7 +466,8 @@ void register_arithmetic() {
   define_op("minimum")
       .inputs(2)
       .shape(numeric_binary())
-      .kernel(Device::CPU, binary_kernel("minimum", [](auto a, auto b) { return min_value(a, b); }))
+      .kernel(Device::CPU, binary_kernel("minimum", k_minimum))
+      .pointwise(cpu::binary_pointwise(k_minimum))
       .grad([](const GradCtx& g) {
         // to a where a <= b, i.e. where !(a > b)
         const Tensor to_b = greater(g.x(0), g.x(1));
@@ -446,37 +481,43 @@ void register_unary_math() {
   define_op("neg")
       .inputs(1)
       .shape(numeric_unary())
-      .kernel(Device::CPU, unary_numeric_kernel("neg", [](auto v) { return wrap_neg(v); }))
+      .kernel(Device::CPU, unary_numeric_kernel("neg", k_neg))
+      .pointwise(cpu::unary_pointwise(k_neg))
       .grad([](const GradCtx& g) { return grads(-g.dy()); });
 
   define_op("exp")
       .inputs(1)
       .shape(float_unary())
-      .kernel(Device::CPU, unary_float_kernel([](float v) { return std::exp(v); }))
+      .kernel(Device::CPU, unary_float_kernel(k_exp))
+      .pointwise(cpu::unary_pointwise(k_exp))
       .grad([](const GradCtx& g) { return grads(g.dy() * g.y()); });
 
   define_op("log")
       .inputs(1)
       .shape(float_unary())
-      .kernel(Device::CPU, unary_float_kernel([](float v) { return std::log(v); }))
+      .kernel(Device::CPU, unary_float_kernel(k_log))
+      .pointwise(cpu::unary_pointwise(k_log))
       .grad([](const GradCtx& g) { return grads(g.dy() / g.x()); });
 
   define_op("sqrt")
       .inputs(1)
       .shape(float_unary())
-      .kernel(Device::CPU, unary_float_kernel([](float v) { return std::sqrt(v); }))
+      .kernel(Device::CPU, unary_float_kernel(k_sqrt))
+      .pointwise(cpu::unary_pointwise(k_sqrt))
       .grad([](const GradCtx& g) { return grads(g.dy() / g.y() * 0.5f); });  // 1 / (2 sqrt(x))
 
   define_op("square")
       .inputs(1)
       .shape(float_unary())
-      .kernel(Device::CPU, unary_float_kernel([](float v) { return v * v; }))
+      .kernel(Device::CPU, unary_float_kernel(k_square))
+      .pointwise(cpu::unary_pointwise(k_square))
       .grad([](const GradCtx& g) { return grads(g.dy() * g.x() * 2.0f); });
 
   define_op("abs")
       .inputs(1)
       .shape(numeric_unary())
-      .kernel(Device::CPU, unary_numeric_kernel("abs", [](auto v) { return abs_value(v); }))
+      .kernel(Device::CPU, unary_numeric_kernel("abs", k_abs))
+      .pointwise(cpu::unary_pointwise(k_abs))
       .grad([](const GradCtx& g) { return grads(g.dy() * sign(g.x())); });
 
   // Not differentiable: registered without a gradient, so nothing is recorded and no gradient flows
@@ -484,12 +525,14 @@ void register_unary_math() {
   define_op("sign")
       .inputs(1)
       .shape(numeric_unary())
-      .kernel(Device::CPU, unary_numeric_kernel("sign", [](auto v) { return sign_value(v); }));
+      .kernel(Device::CPU, unary_numeric_kernel("sign", k_sign))
+      .pointwise(cpu::unary_pointwise(k_sign));
 
   define_op("tanh")
       .inputs(1)
       .shape(float_unary())
-      .kernel(Device::CPU, unary_float_kernel([](float v) { return std::tanh(v); }))
+      .kernel(Device::CPU, unary_float_kernel(k_tanh))
+      .pointwise(cpu::unary_pointwise(k_tanh))
       .grad([](const GradCtx& g) { return grads(g.dy() * (1.0f - square(g.y()))); });
 }
 
@@ -497,10 +540,13 @@ void register_activations() {
   define_op("relu")
       .inputs(1)
       .shape(float_unary())
-      .kernel(Device::CPU, unary_float_kernel([](float v) { return v < 0.0f ? 0.0f : v; }))
+      .kernel(Device::CPU, unary_float_kernel(k_relu))
+      .pointwise(cpu::unary_pointwise(k_relu))
       .grad([](const GradCtx& g) {
+        // Masked by the output (y > 0 exactly where x > 0), as TensorFlow's ReluGrad: the input need
+        // not stay alive for the backward pass, and in a graph bias + relu can fuse.
         static const OpDef& grad_op = op_def("leaky_relu_grad");
-        return grads(apply1(grad_op, {g.x(), g.dy()}, Attrs().set("alpha", 0.0)));
+        return grads(apply1(grad_op, {g.y(), g.dy()}, Attrs().set("alpha", 0.0)));
       });
 
   define_op("leaky_relu")
@@ -508,9 +554,11 @@ void register_activations() {
       .shape(float_unary())
       .kernel(Device::CPU,
               [](const KernelContext& c) {
-                const auto alpha = static_cast<float>(c.attrs.f("alpha"));
-                cpu::unary_map<float, float>(c.in(0), c.out(0), [alpha](float v) { return v > 0.0f ? v : alpha * v; });
+                cpu::unary_map<float, float>(c.in(0), c.out(0), leaky_relu_fn(static_cast<float>(c.attrs.f("alpha"))));
               })
+      .pointwise([](const Attrs& a) -> PointwiseFn {
+        return [f = leaky_relu_fn(static_cast<float>(a.f("alpha")))](const PointwiseBlock& b) { cpu::unary_block(b, f); };
+      })
       .grad([](const GradCtx& g) {
         static const OpDef& grad_op = op_def("leaky_relu_grad");
         return grads(apply1(grad_op, {g.x(), g.dy()}, g.attrs));
@@ -523,9 +571,11 @@ void register_activations() {
       .shape(float_pair())
       .kernel(Device::CPU,
               [](const KernelContext& c) {
-                const auto alpha = static_cast<float>(c.attrs.f("alpha"));
-                masked_grad(c, [](float x) { return x > 0.0f; }, alpha);
+                masked_grad(c, leaky_grad_fn(static_cast<float>(c.attrs.f("alpha"))));
               })
+      .pointwise([](const Attrs& a) -> PointwiseFn {
+        return [f = leaky_grad_fn(static_cast<float>(a.f("alpha")))](const PointwiseBlock& b) { cpu::binary_block(b, f); };
+      })
       .grad([](const GradCtx& g) {
         static const OpDef& self = op_def("leaky_relu_grad");
         return grads(Tensor(), apply1(self, {g.x(0), g.dy()}, g.attrs));
@@ -535,6 +585,7 @@ void register_activations() {
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(stable_sigmoid))
+      .pointwise(cpu::unary_pointwise(stable_sigmoid))
       .grad([](const GradCtx& g) { return grads(g.dy() * g.y() * (1.0f - g.y())); });
 
   define_op("clip")
@@ -546,9 +597,14 @@ void register_activations() {
       })
       .kernel(Device::CPU,
               [](const KernelContext& c) {
-                const auto lo = static_cast<float>(c.attrs.f("lo")), hi = static_cast<float>(c.attrs.f("hi"));
-                cpu::unary_map<float, float>(c.in(0), c.out(0), [lo, hi](float v) { return std::min(std::max(v, lo), hi); });
+                cpu::unary_map<float, float>(c.in(0), c.out(0),
+                                             clip_fn(static_cast<float>(c.attrs.f("lo")), static_cast<float>(c.attrs.f("hi"))));
               })
+      .pointwise([](const Attrs& a) -> PointwiseFn {
+        return [f = clip_fn(static_cast<float>(a.f("lo")), static_cast<float>(a.f("hi")))](const PointwiseBlock& b) {
+          cpu::unary_block(b, f);
+        };
+      })
       .grad([](const GradCtx& g) {
         static const OpDef& grad_op = op_def("clip_grad");
         return grads(apply1(grad_op, {g.x(), g.dy()}, g.attrs));
@@ -560,9 +616,13 @@ void register_activations() {
       .shape(float_pair())
       .kernel(Device::CPU,
               [](const KernelContext& c) {
-                const auto lo = static_cast<float>(c.attrs.f("lo")), hi = static_cast<float>(c.attrs.f("hi"));
-                masked_grad(c, [lo, hi](float x) { return x >= lo && x <= hi; }, 0.0f);
+                masked_grad(c, clip_grad_fn(static_cast<float>(c.attrs.f("lo")), static_cast<float>(c.attrs.f("hi"))));
               })
+      .pointwise([](const Attrs& a) -> PointwiseFn {
+        return [f = clip_grad_fn(static_cast<float>(a.f("lo")), static_cast<float>(a.f("hi")))](const PointwiseBlock& b) {
+          cpu::binary_block(b, f);
+        };
+      })
       .grad([](const GradCtx& g) {
         static const OpDef& self = op_def("clip_grad");
         return grads(Tensor(), apply1(self, {g.x(0), g.dy()}, g.attrs));

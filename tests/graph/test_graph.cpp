@@ -315,9 +315,11 @@ TEST(GraphPasses, FoldingLifetimesAndBufferReuse) {
   for (int i = 0; i < 6; ++i) h = tanh(h) * 0.5f + 0.1f;  // a chain of dying same-shape values
   Tensor y = sum(h);
   Session s(g);
+  s.set_fusion(false);  // buffer reuse on its own (fusion would run the chain as one group)
   const Tensor xv = random_normal({64, 256});
   const Tensor got = s.run(y, {{x, xv}});
   EXPECT_EQ(s.stats().nodes_folded, 2);
+  EXPECT_EQ(s.stats().fused_groups, 0);
   EXPECT_GT(s.stats().buffers_reused, 10);
   // Lifetimes: one [64,256] buffer at a time (reused in place), not one per node.
   EXPECT_LE(s.stats().peak_bytes, 2 * 64 * 256 * 4 + 4096);

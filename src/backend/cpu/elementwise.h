@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/cpu/parallel.h"
+#include "synapse/op.h"
 #include "synapse/tensor.h"
 
 namespace synapse::cpu {
@@ -92,6 +93,56 @@ void binary_map(const Tensor& a, const Tensor& b, Tensor& out, F f) {
       }
     }
   });
+}
+
+// ---- block bodies for fused execution (see PointwiseBlock in op.h) ----
+// Same scalar functions as the kernels above; no __restrict, since out may alias an input.
+
+template <class F>
+void unary_block(const PointwiseBlock& b, F f) {
+  const float* x = b.in[0];
+  float* y = b.out;
+  if (b.one[0]) {
+    const float v = f(x[0]);
+    for (std::int64_t i = 0; i < b.n; ++i) y[i] = v;
+    return;
+  }
+  for (std::int64_t i = 0; i < b.n; ++i) y[i] = f(x[i]);
+}
+
+template <class F>
+void binary_block(const PointwiseBlock& b, F f) {
+  const float* x = b.in[0];
+  const float* z = b.in[1];
+  float* y = b.out;
+  if (!b.one[0] && !b.one[1]) {
+    for (std::int64_t i = 0; i < b.n; ++i) y[i] = f(x[i], z[i]);
+  } else if (!b.one[0]) {
+    const float vz = z[0];
+    for (std::int64_t i = 0; i < b.n; ++i) y[i] = f(x[i], vz);
+  } else if (!b.one[1]) {
+    const float vx = x[0];
+    for (std::int64_t i = 0; i < b.n; ++i) y[i] = f(vx, z[i]);
+  } else {
+    const float v = f(x[0], z[0]);
+    for (std::int64_t i = 0; i < b.n; ++i) y[i] = v;
+  }
+}
+
+// The PointwiseFactory of a unary / binary scalar function without attributes.
+template <class F>
+PointwiseFactory unary_pointwise(F f) {
+  return [f](const Attrs&) -> PointwiseFn {
+    return [f](const PointwiseBlock& b) { unary_block(b, [f](float v) { return static_cast<float>(f(v)); }); };
+  };
+}
+template <class F>
+PointwiseFactory binary_pointwise(F f) {
+  return [f](const Attrs&) -> PointwiseFn {
+    return [f](const PointwiseBlock& b) {
+      binary_block(b, [f](float u, float v) { return static_cast<float>(f(u, v)); });
+    };
+  };
 }
 
 }  // namespace synapse::cpu
