@@ -45,6 +45,8 @@ struct Plan {
   std::unordered_map<int, std::vector<Tensor>> fixed;  // Const and folded nodes: their values
   std::unordered_set<int> variables;                   // Variable nodes the steps read
   std::vector<FusedGroup> groups;
+  // Per node: the batch its resolved attributes are for, and them (filled while running).
+  mutable std::unordered_map<int, std::pair<std::int64_t, Attrs>> attrs;
   std::int64_t folded = 0;
   bool uses_batch = false;
 };
@@ -328,6 +330,38 @@ void fuse_elementwise(const Graph::Impl& G, const std::set<ValueKey>& fetched, P
       ins.out = m == root ? -1 : temp_of.at(m);
       g.code.push_back(ins);
     }
+    // Scratch slots: a temporary's slot is free again after its last reader, which may write its own
+    // result there (elementwise, in place); a chain needs one or two slots, which stay in L1.
+    {
+      std::vector<int> last_read(g.code.size(), -1);  // per temporary (member index)
+      for (std::size_t k = 0; k < g.code.size(); ++k)
+        for (int j = 0; j < g.code[k].nin; ++j)
+          if (g.code[k].in[j] < 0) last_read[static_cast<std::size_t>(-1 - g.code[k].in[j])] = static_cast<int>(k);
+      std::vector<int> slot_of(g.code.size(), -1), free_slots;
+      int slots = 0;
+      for (std::size_t k = 0; k < g.code.size(); ++k) {
+        auto& ins = g.code[k];
+        for (int j = 0; j < ins.nin; ++j) {
+          if (ins.in[j] >= 0) continue;
+          const auto t = static_cast<std::size_t>(-1 - ins.in[j]);
+          ins.in[j] = -1 - slot_of[t];
+          if (last_read[t] == static_cast<int>(k) &&
+              std::find(free_slots.begin(), free_slots.end(), slot_of[t]) == free_slots.end())
+            free_slots.push_back(slot_of[t]);
+        }
+        if (ins.out < 0) continue;
+        int slot = slots;
+        if (!free_slots.empty()) {
+          slot = free_slots.back();
+          free_slots.pop_back();
+        } else {
+          ++slots;
+        }
+        slot_of[static_cast<std::size_t>(ins.out)] = slot;
+        ins.out = slot;
+      }
+      g.temps = slots;
+    }
     const bool shape_known = std::none_of(S.begin(), S.end(), [](std::int64_t d) { return detail::is_unknown(d); });
     if (!shape_known && g.full_input < 0) continue;  // no way to know the output's extent at run time
     if (shape_known) g.shape = S;
@@ -437,11 +471,11 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& fetches, const Feeds
     vals[static_cast<std::size_t>(i)] = {v};
     mem.external.insert(v.impl()->storage.get());
   }
-  std::unordered_set<const Storage*> var_storage;
-  for (std::size_t i = 0; i < G.nodes.size(); ++i)
-    if (G.nodes[i].op == "Variable") var_storage.insert(G.nodes[i].value.impl()->storage.get());
-  for (int v : plan.variables) vals[static_cast<std::size_t>(v)] = {G.nd(v).value};
-  mem.external.insert(var_storage.begin(), var_storage.end());
+  // Values can only alias the storage of the variables this plan reads.
+  for (int v : plan.variables) {
+    vals[static_cast<std::size_t>(v)] = {G.nd(v).value};
+    mem.external.insert(G.nd(v).value.impl()->storage.get());
+  }
 
   // Ops run eagerly here: no tracing into a default graph, no autograd history.
   NoGradGuard no_grad;
@@ -485,7 +519,11 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& fetches, const Feeds
       ins.push_back(v);
     }
     if (e.def) {
-      Attrs attrs = detail::resolve_attrs(e.trace_attrs, batch, n.name);
+      // Attributes with the batch resolved, cached per plan for the last batch size.
+      auto at = plan.attrs.find(i);
+      if (at == plan.attrs.end() || (plan.uses_batch && at->second.first != batch))
+        at = plan.attrs.insert_or_assign(i, std::pair{batch, detail::resolve_attrs(e.trace_attrs, batch, n.name)}).first;
+      Attrs attrs = at->second.second;
       if (is_random(e)) {
         auto [it, fresh] = state_->rngs.try_emplace(i, static_cast<std::uint64_t>(e.trace_attrs.i("seed")));
         attrs.set("seed", static_cast<std::int64_t>(it->second.next_u64()));

@@ -9,8 +9,8 @@ namespace synapse::cpu {
 
 namespace {
 
-// Elements per block: 16 KiB per temporary, small enough for a few of them to sit in L1/L2.
-constexpr std::int64_t kBlock = 4096;
+// Elements per block: 4 KiB per temporary, so the scratch of a chain stays in L1.
+constexpr std::int64_t kBlock = 1024;
 
 }  // namespace
 
