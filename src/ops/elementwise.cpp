@@ -279,7 +279,8 @@ template <class F> void masked_grad(const KernelContext& c, F f) {
     const float* __restrict x = px;
     const float* __restrict dy = pdy;
     float* __restrict o = po;
-    for (std::int64_t i = lo; i < hi; ++i) o[i] = f(x[i], dy[i]);
+    const F fn = f;  // its constants in registers: a load in one arm of the select would stop vectorisation
+    for (std::int64_t i = lo; i < hi; ++i) o[i] = fn(x[i], dy[i]);
   });
 }
 

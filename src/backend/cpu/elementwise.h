@@ -17,7 +17,8 @@ void unary_map(const Tensor& in, Tensor& out, F f) {
   const T* x = in.data<T>();
   R* y = out.data<R>();
   parallel_for(0, in.numel(), kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t i = lo; i < hi; ++i) y[i] = f(x[i]);
+    const F fn = f;  // captured constants in registers, so a select on them vectorises
+    for (std::int64_t i = lo; i < hi; ++i) y[i] = fn(x[i]);
   });
 }
 
@@ -40,7 +41,8 @@ void binary_map(const Tensor& a, const Tensor& b, Tensor& out, F f) {
   if (n == 0) return;
   if (a.shape() == b.shape()) {
     parallel_for(0, n, kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t i = lo; i < hi; ++i) po[i] = f(pa[i], pb[i]);
+      const F fn = f;
+      for (std::int64_t i = lo; i < hi; ++i) po[i] = fn(pa[i], pb[i]);
     });
     return;
   }
