@@ -142,6 +142,7 @@ TEST(Conv2D, FastMatchesReference) {
       {{3, 7, 7, 4}, {1, 1, 4, 6}, {{2, 2}, {1, 1}, V}},   // 1x1 but strided
       {{2, 6, 5, 1}, {5, 5, 1, 3}, {{1, 1}, {1, 1}, S}},   // window larger than the padding side
       {{2, 5, 5, 3}, {4, 4, 3, 2}, {{3, 3}, {1, 1}, S}},   // stride 3: rows of the input unused
+      {{2, 9, 8, 3}, {3, 3, 3, 4}, {{2, 1}, {2, 1}, S}},   // unit stride along x only (scatter col2im)
       {{4, 32, 32, 32}, {5, 5, 32, 8}, {{1, 1}, {1, 1}, S}},  // several column blocks and threads
       {{1, 40, 40, 16}, {5, 5, 16, 4}, {{1, 1}, {1, 1}, S}},  // one image spans several blocks
       // Single-channel inputs take the direct kernels: 2 vectors of outputs, a partial second vector,

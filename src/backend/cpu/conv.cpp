@@ -109,6 +109,28 @@ void col2im(const Conv2DGeometry& g, const TapTable& ys, const TapTable& xs, con
   const std::int64_t u0 = n0 * g.h + std::max<std::int64_t>(0, oy0 * g.stride_h - g.pad_top);
   const std::int64_t u1 =
       n1 * g.h + std::min<std::int64_t>(g.h, oy1 * g.stride_h - g.pad_top + (g.kh - 1) * g.dilation_h + 1);
+  if (g.stride_w == 1 && g.dilation_w == 1) {
+    // Unit stride along x: one (output pixel, ky) pair adds a contiguous run of kw * C floats of its
+    // column row to a contiguous run of dx (the kx taps land on adjacent pixels). A scatter, so each
+    // add is a few full vectors instead of kh * kw adds of C floats per input pixel.
+    (void)dx_limit;
+    const std::int64_t per_image = g.oh * g.ow;
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const std::int64_t n = r / per_image, oy = (r / g.ow) % g.oh, ox = r % g.ow;
+      const std::int64_t x0 = ox - g.pad_left;
+      const std::int64_t kx0 = std::max<std::int64_t>(0, -x0), kx1 = std::min<std::int64_t>(g.kw, g.w - x0);
+      if (kx0 >= kx1) continue;
+      const std::int64_t len = (kx1 - kx0) * C;
+      for (std::int64_t ky = 0; ky < g.kh; ++ky) {
+        const std::int64_t iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
+        if (iy < 0 || iy >= g.h) continue;
+        const float* src = dcol + (r - r0) * K + (ky * g.kw + kx0) * C;
+        float* dst = dx + ((n * g.h + iy) * g.w + x0 + kx0) * C;
+        for (std::int64_t j = 0; j < len; ++j) dst[j] += src[j];
+      }
+    }
+    return;
+  }
   const std::int64_t *y_start = ys.start.data(), *y_tap = ys.tap.data(), *y_out = ys.out.data();
   const std::int64_t *x_start = xs.start.data(), *x_tap = xs.tap.data(), *x_out = xs.out.data();
   {
