@@ -150,6 +150,10 @@ TEST(Conv2D, FastMatchesReference) {
       {{3, 28, 28, 1}, {5, 5, 1, 32}, {{1, 1}, {1, 1}, S}},
       {{2, 9, 11, 1}, {3, 3, 1, 20}, {{2, 1}, {1, 2}, V}},
       {{4, 12, 12, 1}, {7, 7, 1, 6}, {{1, 1}, {1, 1}, S}},
+      // Few outputs: the filter gradient vectorised over pixels (LeNet-5's conv1; rows of 28 = 16 + 12),
+      // also with stride and dilation along y.
+      {{3, 28, 28, 1}, {5, 5, 1, 6}, {{1, 1}, {1, 1}, S}},
+      {{2, 13, 20, 1}, {3, 3, 1, 4}, {{2, 1}, {2, 1}, V}},
       {{2, 8, 8, 1}, {3, 3, 1, 33}, {{1, 1}, {1, 1}, S}},  // 33 outputs: back to im2col
   };
   for (const auto& c : cases) {

@@ -76,7 +76,83 @@ void forward_images(const Conv2DGeometry& g, const float* x, const float* w, con
     pad_image(g, p, x, n, plane.data());
     float* out = y + n * g.oh * g.ow * O;
     for (std::int64_t oy = 0; oy < g.oh; ++oy) {
-      for (std::int64_t ox = 0; ox < g.ow; ++ox, out += O) {
+      std::int64_t ox = 0;
+      // 8 pixels (one vector of outputs each) or 4 (two vectors) at a time: 8 independent FMA chains
+      // (one pixel alone is latency-bound), each tap's weights loaded once for all of them. Named
+      // accumulators, not an array: GCC keeps an array indexed in loops on the stack.
+      if constexpr (NV == 1) {
+        for (; ox + 8 <= g.ow; ox += 8, out += 8 * O) {
+          const float* base = plane.data() + oy * g.stride_h * p.pw + ox * g.stride_w;
+          const std::int64_t sw = g.stride_w;
+          __m512 a0 = b[0], a1 = b[0], a2 = b[0], a3 = b[0], a4 = b[0], a5 = b[0], a6 = b[0], a7 = b[0];
+          for (std::int64_t t = 0; t < taps; ++t) {
+            const float* src = base + off[t];
+            const __m512 w0 = wv[t][0];
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(src[0]), w0, a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(src[sw]), w0, a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(src[2 * sw]), w0, a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(src[3 * sw]), w0, a3);
+            a4 = _mm512_fmadd_ps(_mm512_set1_ps(src[4 * sw]), w0, a4);
+            a5 = _mm512_fmadd_ps(_mm512_set1_ps(src[5 * sw]), w0, a5);
+            a6 = _mm512_fmadd_ps(_mm512_set1_ps(src[6 * sw]), w0, a6);
+            a7 = _mm512_fmadd_ps(_mm512_set1_ps(src[7 * sw]), w0, a7);
+          }
+          _mm512_mask_storeu_ps(out, m[0], a0);
+          _mm512_mask_storeu_ps(out + O, m[0], a1);
+          _mm512_mask_storeu_ps(out + 2 * O, m[0], a2);
+          _mm512_mask_storeu_ps(out + 3 * O, m[0], a3);
+          _mm512_mask_storeu_ps(out + 4 * O, m[0], a4);
+          _mm512_mask_storeu_ps(out + 5 * O, m[0], a5);
+          _mm512_mask_storeu_ps(out + 6 * O, m[0], a6);
+          _mm512_mask_storeu_ps(out + 7 * O, m[0], a7);
+        }
+        for (; ox + 4 <= g.ow; ox += 4, out += 4 * O) {  // the rest of the row (28 = 3 * 8 + 4)
+          const float* base = plane.data() + oy * g.stride_h * p.pw + ox * g.stride_w;
+          const std::int64_t sw = g.stride_w;
+          __m512 a0 = b[0], a1 = b[0], a2 = b[0], a3 = b[0];
+          for (std::int64_t t = 0; t < taps; ++t) {
+            const float* src = base + off[t];
+            const __m512 w0 = wv[t][0];
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(src[0]), w0, a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(src[sw]), w0, a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(src[2 * sw]), w0, a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(src[3 * sw]), w0, a3);
+          }
+          _mm512_mask_storeu_ps(out, m[0], a0);
+          _mm512_mask_storeu_ps(out + O, m[0], a1);
+          _mm512_mask_storeu_ps(out + 2 * O, m[0], a2);
+          _mm512_mask_storeu_ps(out + 3 * O, m[0], a3);
+        }
+      } else {
+        for (; ox + 4 <= g.ow; ox += 4, out += 4 * O) {
+          const float* base = plane.data() + oy * g.stride_h * p.pw + ox * g.stride_w;
+          const std::int64_t sw = g.stride_w;
+          __m512 a0 = b[0], a1 = b[0], a2 = b[0], a3 = b[0], c0 = b[1], c1 = b[1], c2 = b[1], c3 = b[1];
+          for (std::int64_t t = 0; t < taps; ++t) {
+            const float* src = base + off[t];
+            const __m512 w0 = wv[t][0], w1 = wv[t][1];
+            const __m512 x0 = _mm512_set1_ps(src[0]), x1 = _mm512_set1_ps(src[sw]), x2 = _mm512_set1_ps(src[2 * sw]),
+                         x3 = _mm512_set1_ps(src[3 * sw]);
+            a0 = _mm512_fmadd_ps(x0, w0, a0);
+            c0 = _mm512_fmadd_ps(x0, w1, c0);
+            a1 = _mm512_fmadd_ps(x1, w0, a1);
+            c1 = _mm512_fmadd_ps(x1, w1, c1);
+            a2 = _mm512_fmadd_ps(x2, w0, a2);
+            c2 = _mm512_fmadd_ps(x2, w1, c2);
+            a3 = _mm512_fmadd_ps(x3, w0, a3);
+            c3 = _mm512_fmadd_ps(x3, w1, c3);
+          }
+          _mm512_storeu_ps(out, a0);
+          _mm512_mask_storeu_ps(out + 16, m[1], c0);
+          _mm512_storeu_ps(out + O, a1);
+          _mm512_mask_storeu_ps(out + O + 16, m[1], c1);
+          _mm512_storeu_ps(out + 2 * O, a2);
+          _mm512_mask_storeu_ps(out + 2 * O + 16, m[1], c2);
+          _mm512_storeu_ps(out + 3 * O, a3);
+          _mm512_mask_storeu_ps(out + 3 * O + 16, m[1], c3);
+        }
+      }
+      for (; ox < g.ow; ++ox, out += O) {
         const float* base = plane.data() + oy * g.stride_h * p.pw + ox * g.stride_w;
         // Taps alternate between two sums per vector, so the FMAs form two dependency chains, not one.
         __m512 acc[2][NV];
@@ -146,6 +222,69 @@ void filter_grad_images(const Conv2DGeometry& g, const float* x, const float* dy
   }
 }
 
+// The filter gradient for few output channels (LeNet-5's 6) along unit-stride rows: vectorised over
+// 16 output pixels instead of over the channels (6 of 16 lanes), so it takes O * ceil(ow / 16) FMAs per
+// tap and row instead of ow. dy is transposed per image to [O, oh, 16 * ceil(ow / 16)] (zero tail);
+// each (channel, chunk of taps) sums in registers over the whole image.
+bool pixel_vectorised_filter_grad(const Conv2DGeometry& g) {
+  return g.stride_w == 1 && g.dilation_w == 1 && g.o * ((g.ow + 15) / 16) < g.ow;
+}
+
+void filter_grad_images_by_pixels(const Conv2DGeometry& g, const float* x, const float* dy, float* dw_part,
+                                  std::int64_t n0, std::int64_t n1) {
+  constexpr int kChunk = 8;
+  const Padded p = padded_extent(g);
+  const std::vector<std::int64_t> off = tap_offsets(g, p);
+  const std::int64_t taps = g.kh * g.kw, O = g.o, vecs = (g.ow + 15) / 16, row = vecs * 16;
+  std::vector<float> plane(static_cast<std::size_t>(p.ph * p.pw + 16), 0.0f);
+  std::vector<float> dyt(static_cast<std::size_t>(O * g.oh * row), 0.0f);
+  std::vector<float> sums(static_cast<std::size_t>(O * taps * 16), 0.0f);  // 16 lanes per (o, tap)
+  __mmask16 tail[64];
+  for (std::int64_t v = 0; v < vecs && v < 64; ++v) tail[v] = lanes(g.ow - v * 16);
+  for (std::int64_t n = n0; n < n1; ++n) {
+    pad_image(g, p, x, n, plane.data());
+    const float* d_img = dy + n * g.oh * g.ow * O;
+    for (std::int64_t oy = 0; oy < g.oh; ++oy)
+      for (std::int64_t ox = 0; ox < g.ow; ++ox)
+        for (std::int64_t o = 0; o < O; ++o) dyt[(o * g.oh + oy) * row + ox] = d_img[(oy * g.ow + ox) * O + o];
+    for (std::int64_t o = 0; o < O; ++o) {
+      for (std::int64_t t0 = 0; t0 < taps; t0 += kChunk) {
+        const std::int64_t count = std::min<std::int64_t>(kChunk, taps - t0);
+        // Named accumulators and offsets (an array indexed in the loop would live on the stack);
+        // taps past `count` read offset 0 and are never stored.
+        auto at = [&](int t) { return t < count ? off[static_cast<std::size_t>(t0 + t)] : 0; };
+        const std::int64_t f0 = at(0), f1 = at(1), f2 = at(2), f3 = at(3), f4 = at(4), f5 = at(5), f6 = at(6), f7 = at(7);
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+          const float* xrow = plane.data() + oy * g.stride_h * p.pw;
+          const float* drow = dyt.data() + (o * g.oh + oy) * row;
+          for (std::int64_t v = 0; v < vecs; ++v) {
+            const __m512 dv = _mm512_loadu_ps(drow + v * 16);  // zero past ow
+            const float* xv = xrow + v * 16;
+            const __mmask16 mk = tail[v];
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f0), dv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f1), dv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f2), dv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f3), dv, a3);
+            a4 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f4), dv, a4);
+            a5 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f5), dv, a5);
+            a6 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f6), dv, a6);
+            a7 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f7), dv, a7);
+          }
+        }
+        const __m512 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        for (std::int64_t t = 0; t < count; ++t) {
+          float* sum = sums.data() + (o * taps + t0 + t) * 16;
+          _mm512_storeu_ps(sum, _mm512_add_ps(_mm512_loadu_ps(sum), acc[t]));
+        }
+      }
+    }
+  }
+  for (std::int64_t o = 0; o < O; ++o)
+    for (std::int64_t t = 0; t < taps; ++t)
+      for (int l = 0; l < 16; ++l) dw_part[t * O + o] += sums[static_cast<std::size_t>((o * taps + t) * 16 + l)];
+}
+
 // Least multiply-adds worth a thread.
 constexpr std::int64_t kMinMacsPerThread = std::int64_t{1} << 20;
 int image_threads(const Conv2DGeometry& g) {
@@ -169,8 +308,11 @@ void conv2d_direct_backprop_filter(const Conv2DGeometry& g, const float* x, cons
   const std::int64_t size = g.kh * g.kw * g.o;
   const int threads = image_threads(g);
   std::vector<float> parts(static_cast<std::size_t>(threads * size), 0.0f);
+  const bool by_pixels = pixel_vectorised_filter_grad(g) && g.ow <= 64 * 16;
   parallel_parts(0, g.n, threads, [&](int t, std::int64_t n0, std::int64_t n1) {
-    if (g.o <= 16) {
+    if (by_pixels) {
+      filter_grad_images_by_pixels(g, x, dy, parts.data() + t * size, n0, n1);
+    } else if (g.o <= 16) {
       filter_grad_images<1>(g, x, dy, parts.data() + t * size, n0, n1);
     } else {
       filter_grad_images<2>(g, x, dy, parts.data() + t * size, n0, n1);
