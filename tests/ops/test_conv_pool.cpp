@@ -274,6 +274,24 @@ TEST(Pool2D, ErrorsNameTheShapes) {
   EXPECT_THROW(avg_pool2d(zeros({1, 4, 4, 1}), {.ksize = {2, 0}}), Error);
 }
 
+TEST(Pool2D, MaxPoolNaNFollowsTheReference) {
+  // A NaN first in its window stays; a NaN later in a window never replaces the running maximum.
+  std::vector<float> v(static_cast<std::size_t>(2 * 4 * 6), 1.0f);
+  v[0] = std::nanf("");       // window 0, first element, channel 0
+  v[6 + 1] = std::nanf("");   // window 0, second element, channel 1
+  v[12 + 2] = 5.0f;           // window 1, first element, channel 2
+  Tensor x = from_vector(v).reshape({1, 2, 4, 6});
+  const Attrs a = pool_attrs({2, 2}, {2, 2}, "VALID");
+  const auto fast = run("max_pool2d", {x}, a).to_vector<float>();
+  const auto ref = run_reference("max_pool2d", {x}, a).to_vector<float>();
+  ASSERT_EQ(fast.size(), ref.size());
+  for (std::size_t i = 0; i < fast.size(); ++i)
+    EXPECT_TRUE(fast[i] == ref[i] || (std::isnan(fast[i]) && std::isnan(ref[i]))) << i << ": " << fast[i] << " vs " << ref[i];
+  EXPECT_TRUE(std::isnan(fast[0]));
+  EXPECT_EQ(fast[1], 1.0f);
+  EXPECT_EQ(fast[6 + 2], 5.0f);
+}
+
 TEST(Pool2D, FastMatchesReference) {
   manual_seed(30);
   struct Case {
@@ -288,6 +306,8 @@ TEST(Pool2D, FastMatchesReference) {
       {{50, 28, 28, 32}, {2, 2}, {2, 2}, "SAME"},  // MNIST size: threaded over output rows
       {{8, 16, 16, 16}, {3, 3}, {2, 2}, "SAME"},   // overlapping windows: gradients threaded over images
       {{3, 4, 7, 20}, {2, 3}, {2, 3}, "VALID"},    // tiling windows, 16 + 4 channels, a column uncovered
+      {{4, 28, 28, 6}, {2, 2}, {2, 2}, "VALID"},   // LeNet-5: the vectorised 2x2 path, 6 of 16 lanes
+      {{2, 9, 8, 20}, {2, 2}, {2, 2}, "VALID"},    // 2x2, 16 + 4 channels, the last row uncovered
   };
   for (const auto& c : cases) {
     // Truncated to halves: windows with tied maxima, where the first one must get the gradient.
