@@ -474,7 +474,9 @@ Tensor mean_squared_error(const Tensor& pred, const Tensor& target) {
   SYN_CHECK(pred.dtype() == DType::Float32 && target.dtype() == DType::Float32,
             "mean_squared_error: pred and target must be float32, got {} and {}", dtype_name(pred.dtype()),
             dtype_name(target.dtype()));
-  return sum(square(pred - target)) / static_cast<float>(pred.numel());
+  // mean(), not sum() / numel(): a graph tensor's batch is unknown until run time, and graph mode's
+  // mean counts it there.
+  return mean(square(pred - target));
 }
 
 Tensor dropout(const Tensor& x, float rate, bool training, Generator* gen) {

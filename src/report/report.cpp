@@ -534,7 +534,8 @@ std::string write_report(const std::string& run_dir, const ReportOptions& option
     std::vector<double> counts(ev.train_counts.begin(), ev.train_counts.end());
     html += fmt::format(
         "<section id=\"labels\"><h2>Training labels</h2><p class=\"note\">How often each class occurs "
-        "among the {} training images of <code>{}</code>.</p>",
+        "among the {} images of the training file in <code>{}</code> (the validation images held out of it "
+        "included).</p>",
         ev.train_total, html_escape(data_dir));
     html += bar_chart_svg(
         names, counts,

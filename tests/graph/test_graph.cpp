@@ -271,6 +271,18 @@ TEST(GraphOptim, MinimizeMatchesEagerStepsForEveryOptimizer) {
   }
 }
 
+TEST(GraphLosses, MeanSquaredErrorCountsTheFedBatch) {
+  // The mean's count includes the unknown batch, resolved per run (not the trace-time extent).
+  Graph g;
+  Tensor x = g.placeholder("x", {-1, 3});
+  Tensor t = g.placeholder("t", {-1, 3});
+  Tensor loss = mean_squared_error(x, t);
+  Session s(g);
+  EXPECT_FLOAT_EQ(s.run(loss, {{x, tensor({{1, 2, 3}, {4, 5, 6}})}, {t, zeros({2, 3})}}).item<float>(), 91.0f / 6.0f);
+  EXPECT_FLOAT_EQ(s.run(loss, {{x, tensor({{1, 2, 3}})}, {t, zeros({1, 3})}}).item<float>(), 14.0f / 3.0f);
+  EXPECT_FLOAT_EQ(mean_squared_error(tensor({{1, 2, 3}}), zeros({1, 3})).item<float>(), 14.0f / 3.0f);
+}
+
 TEST(GraphOptim, EmaHostOpGroupedWithTrainOp) {
   Graph g;
   Tensor w = g.variable("w", tensor({1.0f}));
