@@ -90,6 +90,15 @@ class Graph {
   Op assign(const Tensor& variable, const Tensor& value, const std::string& name = "assign");
   // A NoOp that runs `ops` first (in creation order).
   Op group(const std::vector<Op>& ops, const std::string& name = "group");
+  // `t`, evaluated only after `deps` have run (an identity node with control inputs): how a traced
+  // layer ties a state update (BatchNormalization's moving statistics) to its output.
+  Tensor with_dependencies(const std::vector<Op>& deps, const Tensor& t);
+  // The graph tensor standing for an eager tensor: a parameter's Variable (created on first use,
+  // sharing its storage), else a Const. What the dispatcher does with eager inputs of graph ops.
+  Tensor capture(const Tensor& t);
+  // A non-trainable Variable sharing an eager tensor's storage (a layer's buffer), so that an
+  // assign run in the graph updates the eager tensor itself.
+  Tensor state(const Tensor& value, const std::string& name = "");
   // A node that runs C++ on its inputs' values (how optimizers apply updates; no outputs).
   Op host_op(const std::string& name, const std::vector<Tensor>& inputs,
              std::function<void(const std::vector<Tensor>&)> fn);

@@ -403,6 +403,44 @@ Op Graph::group(const std::vector<Op>& ops, const std::string& name) {
   return {this, impl_->add(std::move(n), NodeExtra{})};
 }
 
+Tensor Graph::with_dependencies(const std::vector<Op>& deps, const Tensor& t) {
+  Tensor x = impl_->capture(t);
+  // An identity (a reshape to the same trace shape, unknown extents included) with control inputs.
+  Tensor id = reshape(x, detail::ref(x).trace_shape);
+  Node& n = impl_->nodes[static_cast<std::size_t>(detail::ref(id).node)];
+  for (const auto& o : deps) {
+    SYN_CHECK(o.graph == this, "with_dependencies: an op belongs to another graph (or is undefined)");
+    n.control_inputs.push_back(o.index);
+  }
+  return id;
+}
+
+Tensor Graph::capture(const Tensor& t) {
+  SYN_CHECK(t.defined(), "capture: the tensor is undefined");
+  return impl_->capture(t);
+}
+
+Tensor Graph::state(const Tensor& value, const std::string& name) {
+  SYN_CHECK(value.defined() && !is_symbolic(value), "state '{}': the value must be an eager tensor", name);
+  if (auto it = impl_->variable_storage.find({value.impl()->storage.get(), value.impl()->offset});
+      it != impl_->variable_storage.end() && impl_->nd(it->second).outputs[0].shape == value.shape())
+    return impl_->make_output(it->second, 0);
+  Node n;
+  n.name = impl_->unique_name(!name.empty() ? name : value.name().empty() ? "state" : value.name());
+  n.op = "Variable";
+  n.value = value.detach();  // shares the storage
+  n.trainable = false;
+  n.outputs.push_back({value.shape(), value.dtype()});
+  NodeExtra e;
+  e.trace_shapes.push_back(value.shape());
+  e.initial = value.detach().clone();
+  e.keep = value;
+  const int idx = impl_->add(std::move(n), std::move(e));
+  impl_->captured.insert_or_assign(value.impl(), std::make_pair(idx, 0));
+  impl_->variable_storage.emplace(std::make_pair(value.impl()->storage.get(), value.impl()->offset), idx);
+  return impl_->make_output(idx, 0);
+}
+
 Op Graph::host_op(const std::string& name, const std::vector<Tensor>& inputs,
                   std::function<void(const std::vector<Tensor>&)> fn) {
   Node n;

@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "synapse/autograd.h"
+#include "synapse/graph.h"
 #include "synapse/nn.h"
 
 namespace synapse::nn {
@@ -178,6 +179,10 @@ Tensor BatchNormalization::forward(const Tensor& x) {
             "{}: expected inputs of rank {} with {} channels on axis {}, got shape {}", who(*this), param_shape_.size(),
             c, axis_, to_string(x.shape()));
   Tensor centered, var;
+  // Traced in training mode (a graph input): the moving statistics are updated by assign nodes tied
+  // to the output, and gamma / beta enter as the graph's variables, so graph training matches eager.
+  graph::Graph* g = is_training() ? graph::graph_of(x) : nullptr;
+  std::vector<graph::Op> updates;
   if (is_training()) {
     std::vector<std::int64_t> axes;
     for (std::int64_t d = 0; d < x.ndim(); ++d)
@@ -185,18 +190,27 @@ Tensor BatchNormalization::forward(const Tensor& x) {
     const Tensor mean = synapse::mean(x, axes, /*keepdims=*/true);
     centered = x - mean;
     var = synapse::mean(square(centered), axes, /*keepdims=*/true);  // biased, as Keras normalises
-    update_moving(moving_mean_, mean);
-    update_moving(moving_variance_, var);
+    if (g != nullptr) {
+      const float m = o_.momentum();
+      for (auto [moving, stat] : {std::pair<Tensor*, const Tensor*>{&moving_mean_, &mean}, {&moving_variance_, &var}}) {
+        const Tensor state = g->state(*moving);
+        updates.push_back(g->assign(state, state * m + reshape(*stat, moving->shape()) * (1.0f - m), "update_moving"));
+      }
+    } else {
+      update_moving(moving_mean_, mean);
+      update_moving(moving_variance_, var);
+    }
   } else {
     centered = x - reshape(moving_mean_, param_shape_);
     var = reshape(moving_variance_, param_shape_);
   }
   // y = (x - mean) * gamma / sqrt(var + eps) + beta; the factor is computed on the small [C] shape.
+  auto param = [&](const Tensor& p) { return reshape(g != nullptr ? g->capture(p) : p, param_shape_); };
   Tensor factor = 1.0f / synapse::sqrt(var + o_.epsilon());
-  if (gamma_.defined()) factor = factor * reshape(gamma_, param_shape_);
+  if (gamma_.defined()) factor = factor * param(gamma_);
   Tensor y = centered * factor;
-  if (beta_.defined()) y = y + reshape(beta_, param_shape_);
-  return y;
+  if (beta_.defined()) y = y + param(beta_);
+  return g != nullptr ? g->with_dependencies(updates, y) : y;
 }
 
 // ---- Embedding ----

@@ -271,6 +271,56 @@ TEST(GraphOptim, MinimizeMatchesEagerStepsForEveryOptimizer) {
   }
 }
 
+TEST(GraphLayers, BatchNormalizationTrainsAsEagerInTrainingMode) {
+  // Traced in training mode: batch statistics, gamma / beta trained, moving statistics updated (in the
+  // layer's own buffers) once per run, all equal to eager training.
+  auto make = [] {
+    Generator gen(11);
+    auto m = nn::Sequential({nn::Dense(8), nn::BatchNormalization(), nn::ReLU(), nn::Dense(3)});
+    m->set_generator(&gen);
+    m->build_for({1, 4});
+    m->set_generator(nullptr);
+    m->train();
+    return m;
+  };
+  auto eager = make();
+  auto traced = make();
+  manual_seed(12);
+  const Tensor xv = random_normal({16, 4});
+  std::vector<std::int64_t> labels(16);
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int64_t>(i % 3);
+  const Tensor yv = from_vector(labels);
+  optim::SGD eopt(eager->named_trainable_parameters(), {.learning_rate = 0.1});
+  for (int step = 0; step < 3; ++step) {
+    eopt.zero_grad();
+    mean(sparse_softmax_cross_entropy((*eager)(xv), yv)).backward();
+    eopt.step();
+  }
+  Graph g;
+  Tensor x = g.placeholder("x", {-1, 4});
+  Tensor y = g.placeholder("y", {-1}, DType::Int64);
+  Tensor loss = mean(sparse_softmax_cross_entropy((*traced)(x), y));
+  optim::SGD gopt(traced->named_trainable_parameters(), {.learning_rate = 0.1});
+  graph::Op train = optim::minimize(gopt, loss);
+  Session s(g);
+  for (int step = 0; step < 3; ++step) s.run({loss}, {{x, xv}, {y, yv}}, {train});
+  const auto ep = eager->named_parameters(), tp = traced->named_parameters();
+  ASSERT_EQ(ep.size(), tp.size());
+  for (std::size_t i = 0; i < ep.size(); ++i) {
+    SCOPED_TRACE(ep[i].first);
+    expect_close(tp[i].second, ep[i].second, 1e-5f);
+  }
+  const auto eb = eager->named_buffers(), tb = traced->named_buffers();
+  ASSERT_EQ(eb.size(), 2u);
+  for (std::size_t i = 0; i < eb.size(); ++i) {
+    SCOPED_TRACE(eb[i].first);
+    expect_close(tb[i].second, eb[i].second, 1e-5f);
+  }
+  // gamma moved away from its initial ones, and the moving mean from its zeros.
+  EXPECT_GT(max(abs(tp[2].second - ones({8}))).item<float>(), 1e-3f);
+  EXPECT_GT(max(abs(tb[0].second)).item<float>(), 1e-4f);
+}
+
 TEST(GraphLosses, MeanSquaredErrorCountsTheFedBatch) {
   // The mean's count includes the unknown batch, resolved per run (not the trace-time extent).
   Graph g;
