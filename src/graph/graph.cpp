@@ -340,6 +340,31 @@ Tensor Graph::placeholder(const std::string& name, const Shape& shape, DType dty
   return impl_->make_output(impl_->add(std::move(n), std::move(e)), 0);
 }
 
+namespace {
+
+// Adds a Variable node whose value is `value` (its storage shared), registered so that capturing
+// `value` (or anything on its storage) finds this node.
+Tensor add_variable_node(Graph::Impl& G, const std::string& name, const Tensor& value, const Tensor& initial,
+                         bool trainable) {
+  Node n;
+  n.name = G.unique_name(name);
+  n.op = "Variable";
+  n.value = value;
+  n.trainable = trainable;
+  n.outputs.push_back({value.shape(), value.dtype()});
+  NodeExtra e;
+  e.trace_shapes.push_back(value.shape());
+  e.initial = initial;
+  e.keep = value;
+  e.requires_grad = trainable;
+  const int idx = G.add(std::move(n), std::move(e));
+  G.captured.insert_or_assign(value.impl(), std::make_pair(idx, 0));
+  G.variable_storage.emplace(std::make_pair(value.impl()->storage.get(), value.impl()->offset), idx);
+  return G.make_output(idx, 0);
+}
+
+}  // namespace
+
 Tensor Graph::variable(const std::string& name, const Tensor& initial_value, bool trainable) {
   SYN_CHECK(initial_value.defined() && !is_symbolic(initial_value),
             "variable '{}': the initial value must be an eager tensor", name);
@@ -347,21 +372,7 @@ Tensor Graph::variable(const std::string& name, const Tensor& initial_value, boo
   value.set_name(name);
   trainable = trainable && is_floating(value.dtype());
   if (trainable) value.requires_grad_();
-  Node n;
-  n.name = impl_->unique_name(name);
-  n.op = "Variable";
-  n.value = value;
-  n.trainable = trainable;
-  n.outputs.push_back({value.shape(), value.dtype()});
-  NodeExtra e;
-  e.trace_shapes.push_back(value.shape());
-  e.initial = initial_value.detach().clone();
-  e.keep = value;
-  e.requires_grad = trainable;
-  const int idx = impl_->add(std::move(n), std::move(e));
-  impl_->captured.emplace(value.impl(), std::make_pair(idx, 0));
-  impl_->variable_storage.emplace(std::make_pair(value.impl()->storage.get(), value.impl()->offset), idx);
-  return impl_->make_output(idx, 0);
+  return add_variable_node(*impl_, name, value, initial_value.detach().clone(), trainable);
 }
 
 Tensor Graph::constant(const Tensor& value, const std::string& name) {
@@ -425,20 +436,9 @@ Tensor Graph::state(const Tensor& value, const std::string& name) {
   if (auto it = impl_->variable_storage.find({value.impl()->storage.get(), value.impl()->offset});
       it != impl_->variable_storage.end() && impl_->nd(it->second).outputs[0].shape == value.shape())
     return impl_->make_output(it->second, 0);
-  Node n;
-  n.name = impl_->unique_name(!name.empty() ? name : value.name().empty() ? "state" : value.name());
-  n.op = "Variable";
-  n.value = value.detach();  // shares the storage
-  n.trainable = false;
-  n.outputs.push_back({value.shape(), value.dtype()});
-  NodeExtra e;
-  e.trace_shapes.push_back(value.shape());
-  e.initial = value.detach().clone();
-  e.keep = value;
-  const int idx = impl_->add(std::move(n), std::move(e));
-  impl_->captured.insert_or_assign(value.impl(), std::make_pair(idx, 0));
-  impl_->variable_storage.emplace(std::make_pair(value.impl()->storage.get(), value.impl()->offset), idx);
-  return impl_->make_output(idx, 0);
+  // Shares the buffer's storage, so an assign updates the eager tensor.
+  return add_variable_node(*impl_, !name.empty() ? name : value.name().empty() ? "state" : value.name(),
+                           value.detach(), value.detach().clone(), false);
 }
 
 Op Graph::host_op(const std::string& name, const std::vector<Tensor>& inputs,
