@@ -21,10 +21,13 @@ namespace {
 constexpr std::int64_t kGrain = cpu::kElementwiseGrain / 2;
 
 // Runs body(i) for i in [0, n), in parallel chunks; the body is inlined into a plain loop the
-// compiler vectorises.
+// compiler vectorises. Bodies capture by value ([=]) and are copied into each chunk: with captures by
+// reference, every store to a float array might change a captured float (the step size), so GCC
+// reloaded it and left Adam's update scalar (a sqrt and a divide per element, not per 16).
 template <class F> void for_each_index(std::int64_t n, const F& body) {
   cpu::parallel_for(0, n, kGrain, [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t i = lo; i < hi; ++i) body(i);
+    const F fn = body;
+    for (std::int64_t i = lo; i < hi; ++i) fn(i);
   });
 }
 
@@ -90,7 +93,7 @@ double clip_by_global_norm(std::vector<Tensor>& grads, double clip_norm) {
     Tensor out = Tensor::empty(g.shape());
     const float* in = g.data<float>();
     float* o = out.data<float>();
-    for_each_index(g.numel(), [&](std::int64_t i) { o[i] = in[i] * s; });
+    for_each_index(g.numel(), [=](std::int64_t i) { o[i] = in[i] * s; });
     g = out;
   }
   return norm;
@@ -107,7 +110,7 @@ void clip_by_value(std::vector<Tensor>& grads, double clip_value) {
     Tensor out = Tensor::empty(g.shape());
     const float* in = g.data<float>();
     float* o = out.data<float>();
-    for_each_index(g.numel(), [&](std::int64_t i) { o[i] = std::min(std::max(in[i], -c), c); });
+    for_each_index(g.numel(), [=](std::int64_t i) { o[i] = std::min(std::max(in[i], -c), c); });
     g = out;
   }
 }
@@ -311,19 +314,19 @@ void SGD::update(Tensor& param, const Tensor& grad, std::vector<Tensor>& slots, 
   const float lr = as_float(s.lr);
   const GradPrep prep = s.prep;
   if (o_.momentum <= 0.0) {
-    for_each_index(param.numel(), [&](std::int64_t i) { p[i] += -prep(g[i]) * lr; });
+    for_each_index(param.numel(), [=](std::int64_t i) { p[i] += -prep(g[i]) * lr; });
     return;
   }
   float* v = slots[0].data<float>();
   const float mu = as_float(o_.momentum);
   if (o_.nesterov) {
-    for_each_index(param.numel(), [&](std::int64_t i) {
+    for_each_index(param.numel(), [=](std::int64_t i) {
       const float step = -prep(g[i]) * lr;
       v[i] = step + v[i] * mu;
       p[i] += step + v[i] * mu;
     });
   } else {
-    for_each_index(param.numel(), [&](std::int64_t i) {
+    for_each_index(param.numel(), [=](std::int64_t i) {
       v[i] = -prep(g[i]) * lr + v[i] * mu;
       p[i] += v[i];
     });
@@ -349,7 +352,7 @@ void Adagrad::update(Tensor& param, const Tensor& grad, std::vector<Tensor>& slo
   float* acc = slots[0].data<float>();
   const float lr = as_float(s.lr), eps = as_float(o_.epsilon);
   const GradPrep prep = s.prep;
-  for_each_index(param.numel(), [&](std::int64_t i) {
+  for_each_index(param.numel(), [=](std::int64_t i) {
     const float gi = prep(g[i]);
     acc[i] += gi * gi;
     p[i] -= lr * gi / std::sqrt(acc[i] + eps);
@@ -378,7 +381,7 @@ void Adadelta::update(Tensor& param, const Tensor& grad, std::vector<Tensor>& sl
   const float lr = as_float(s.lr), eps = as_float(o_.epsilon), rho = as_float(o_.rho),
               one_minus_rho = as_float(1.0 - o_.rho);
   const GradPrep prep = s.prep;
-  for_each_index(param.numel(), [&](std::int64_t i) {
+  for_each_index(param.numel(), [=](std::int64_t i) {
     const float gi = prep(g[i]);
     eg[i] = rho * eg[i] + one_minus_rho * gi * gi;
     const float d = std::sqrt(ed[i] + eps) * gi / std::sqrt(eg[i] + eps);
@@ -418,7 +421,7 @@ void RMSProp::update(Tensor& param, const Tensor& grad, std::vector<Tensor>& slo
   const std::int64_t n = param.numel();
   // Four loops rather than branches inside one, so each stays straight-line and vectorises.
   if (o_.centered && use_momentum) {
-    for_each_index(n, [&](std::int64_t i) {
+    for_each_index(n, [=](std::int64_t i) {
       const float gi = prep(g[i]);
       v[i] = rho * v[i] + one_minus_rho * gi * gi;
       mg[i] = rho * mg[i] + one_minus_rho * gi;
@@ -426,21 +429,21 @@ void RMSProp::update(Tensor& param, const Tensor& grad, std::vector<Tensor>& slo
       p[i] -= mom[i];
     });
   } else if (o_.centered) {
-    for_each_index(n, [&](std::int64_t i) {
+    for_each_index(n, [=](std::int64_t i) {
       const float gi = prep(g[i]);
       v[i] = rho * v[i] + one_minus_rho * gi * gi;
       mg[i] = rho * mg[i] + one_minus_rho * gi;
       p[i] -= lr * gi / std::sqrt(v[i] - mg[i] * mg[i] + eps);
     });
   } else if (use_momentum) {
-    for_each_index(n, [&](std::int64_t i) {
+    for_each_index(n, [=](std::int64_t i) {
       const float gi = prep(g[i]);
       v[i] = rho * v[i] + one_minus_rho * gi * gi;
       mom[i] = mu * mom[i] + lr * gi / std::sqrt(v[i] + eps);
       p[i] -= mom[i];
     });
   } else {
-    for_each_index(n, [&](std::int64_t i) {
+    for_each_index(n, [=](std::int64_t i) {
       const float gi = prep(g[i]);
       v[i] = rho * v[i] + one_minus_rho * gi * gi;
       p[i] -= lr * gi / std::sqrt(v[i] + eps);
@@ -475,7 +478,7 @@ void Adam::update(Tensor& param, const Tensor& grad, std::vector<Tensor>& slots,
               eps = as_float(o_.epsilon);
   const float decay = as_float(s.lr * o_.weight_decay);  // decoupled: p -= lr·wd·p (0 for Adam)
   const GradPrep prep = s.prep;
-  for_each_index(param.numel(), [&](std::int64_t i) {
+  for_each_index(param.numel(), [=](std::int64_t i) {
     const float gi = prep(g[i]);
     const float pi = p[i] - p[i] * decay;
     m[i] += (gi - m[i]) * one_minus_b1;
