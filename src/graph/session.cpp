@@ -300,7 +300,6 @@ void fuse_elementwise(const Graph::Impl& G, const std::set<ValueKey>& fetched, P
     std::unordered_map<int, int> temp_of;
     for (const auto& [st, m] : order) g.members.push_back(m);
     for (std::size_t j = 0; j + 1 < g.members.size(); ++j) temp_of[g.members[j]] = static_cast<int>(j);
-    g.temps = static_cast<int>(g.members.size()) - 1;
     for (const int m : g.members) {
       const NodeExtra& e = G.ex(m);
       g.fns.push_back(std::make_unique<PointwiseFn>(e.def->pointwise_fn()(e.trace_attrs)));

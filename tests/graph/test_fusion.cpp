@@ -5,6 +5,7 @@
 #include <string>
 
 #include "../gradcheck.h"
+#include "traced_training.h"
 #include "synapse/graph.h"
 #include "synapse/synapse.h"
 #include "synapse/zoo.h"
@@ -153,28 +154,20 @@ TEST(GraphFusion, ZooTrainingStepsEqualUnfused) {
   // The mlp's train step (with the Adam host op) gives bit-identical weights with and without fusion.
   auto train = [](bool fuse) {
     manual_seed(5);
-    auto model = zoo::recipe("mlp").build();
-    model->build_for({1, 28, 28, 1});
-    model->train();
-    Graph g;
-    Tensor x = g.placeholder("images", {-1, 28, 28, 1});
-    Tensor y = g.placeholder("labels", {-1}, DType::Int64);
-    Tensor loss = mean(sparse_softmax_cross_entropy((*model)(x), y));
-    optim::Adam opt(model->named_trainable_parameters(), {.learning_rate = 1e-3});
-    graph::Op step = optim::minimize(opt, loss);
-    Session s(g);
+    synapse::testing::TracedTraining t("mlp");
+    Session s(t.g);
     s.set_fusion(fuse);
     manual_seed(9);
     const Tensor xv = random_uniform({16, 28, 28, 1});
     std::vector<std::int64_t> labels(16);
     for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int64_t>(i % 10);
     const Tensor yv = from_vector(labels);
-    for (int i = 0; i < 3; ++i) s.run({loss}, {{x, xv}, {y, yv}}, {step});
+    for (int i = 0; i < 3; ++i) s.run({t.loss}, {{t.x, xv}, {t.y, yv}}, {t.step});
     if (fuse) {
       EXPECT_GE(s.stats().fused_groups, 1);
     }
     std::vector<Tensor> params;
-    for (const auto& [name, p] : model->named_trainable_parameters()) params.push_back(p.clone());
+    for (const auto& [name, p] : t.model->named_trainable_parameters()) params.push_back(p.clone());
     return params;
   };
   const auto a = train(true), b = train(false);

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "../gradcheck.h"
+#include "traced_training.h"
 #include "synapse/graph.h"
 #include "synapse/synapse.h"
 #include "synapse/zoo.h"
@@ -439,21 +440,13 @@ TEST(GraphZoo, ForwardMatchesEager) {
 // The "Deep MNIST" CNN traced in training mode (dropout active, a fresh mask per run) trains.
 TEST(GraphZoo, CnnTrainsInGraphMode) {
   manual_seed(9);
-  auto model = zoo::recipe("cnn").build();
-  model->build_for({1, 28, 28, 1});
-  model->train();
-  Graph g;
-  Tensor x = g.placeholder("images", {-1, 28, 28, 1});
-  Tensor y = g.placeholder("labels", {-1}, DType::Int64);
-  Tensor loss = mean(sparse_softmax_cross_entropy((*model)(x), y));
-  optim::Adam opt(model->named_trainable_parameters(), {.learning_rate = 1e-3});
-  graph::Op train = optim::minimize(opt, loss);
-  Session s(g);
+  synapse::testing::TracedTraining t("cnn");
+  Session s(t.g);
   const Tensor xv = random_uniform({4, 28, 28, 1});
   const Tensor yv = from_vector(std::vector<std::int64_t>{3, 1, 4, 1});
-  const float first = s.run({loss}, {{x, xv}, {y, yv}}, {train})[0].item<float>();
+  const float first = s.run({t.loss}, {{t.x, xv}, {t.y, yv}}, {t.step})[0].item<float>();
   float last = first;
-  for (int i = 0; i < 5; ++i) last = s.run({loss}, {{x, xv}, {y, yv}}, {train})[0].item<float>();
+  for (int i = 0; i < 5; ++i) last = s.run({t.loss}, {{t.x, xv}, {t.y, yv}}, {t.step})[0].item<float>();
   EXPECT_LT(last, 0.5f * first);
-  EXPECT_EQ(opt.iterations(), 6);
+  EXPECT_EQ(t.opt->iterations(), 6);
 }

@@ -180,9 +180,9 @@ void forward_images(const Conv2DGeometry& g, const float* x, const float* w, con
 
 // dw_part [taps, O] += the filter gradient of images [n0, n1). Taps in chunks of 26 / NV, each
 // chunk's sums held in registers over all pixels of an image.
-template <int NV>
-void filter_grad_images(const Conv2DGeometry& g, const float* x, const float* dy, float* dw_part, std::int64_t n0,
-                        std::int64_t n1) {
+void filter_grad_images_one_vector(const Conv2DGeometry& g, const float* x, const float* dy, float* dw_part,
+                                   std::int64_t n0, std::int64_t n1) {
+  constexpr int NV = 1;  // up to 16 output channels (17..32: filter_grad_images_two_vectors)
   constexpr int kChunk = 26 / NV;  // accumulators + the dy vectors fit in the 32 vector registers
   const Padded p = padded_extent(g);
   const std::vector<std::int64_t> off = tap_offsets(g, p);
@@ -224,7 +224,7 @@ void filter_grad_images(const Conv2DGeometry& g, const float* x, const float* dy
 
 // The filter gradient for 17..32 output channels (the cnn's first layer): chunks of 6 taps, their
 // 12 accumulators (two vectors of channels each) named so they stay in registers (the array version of
-// filter_grad_images<2> was spilled to the stack by GCC: 32-37% of peak).
+// an earlier array version was spilled to the stack by GCC: 32-37% of peak).
 void filter_grad_images_two_vectors(const Conv2DGeometry& g, const float* x, const float* dy, float* dw_part,
                                     std::int64_t n0, std::int64_t n1) {
   constexpr int kChunk = 6;
@@ -368,7 +368,7 @@ void conv2d_direct_backprop_filter(const Conv2DGeometry& g, const float* x, cons
     if (by_pixels) {
       filter_grad_images_by_pixels(g, x, dy, parts.data() + t * size, n0, n1);
     } else if (g.o <= 16) {
-      filter_grad_images<1>(g, x, dy, parts.data() + t * size, n0, n1);
+      filter_grad_images_one_vector(g, x, dy, parts.data() + t * size, n0, n1);
     } else {
       filter_grad_images_two_vectors(g, x, dy, parts.data() + t * size, n0, n1);
     }

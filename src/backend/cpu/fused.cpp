@@ -22,17 +22,18 @@ void run_pointwise_program(const std::vector<PointwiseInput>& inputs, const std:
   for (const auto& in : inputs)
     if (in.layout == PointwiseInput::Layout::Row) rows = std::lcm(rows, in.row);
   const std::int64_t block = rows * std::max<std::int64_t>(1, kBlock / rows);
+  const auto slot = static_cast<std::size_t>(std::min(block, n));  // floats per tile and per temporary
   std::vector<std::vector<float>> tiles(inputs.size());
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     if (inputs[k].layout != PointwiseInput::Layout::Row) continue;
     auto& t = tiles[k];
-    t.resize(static_cast<std::size_t>(std::min(block, n)));
+    t.resize(slot);
     for (std::size_t i = 0; i < t.size(); ++i) t[i] = inputs[k].data[static_cast<std::int64_t>(i) % inputs[k].row];
   }
   const std::int64_t blocks = (n + block - 1) / block;
   const std::int64_t grain = std::max<std::int64_t>(1, kElementwiseGrain / block);
   parallel_for(0, blocks, grain, [&](std::int64_t lo, std::int64_t hi) {
-    std::vector<float> scratch(static_cast<std::size_t>(temps) * static_cast<std::size_t>(std::min(block, n)));
+    std::vector<float> scratch(static_cast<std::size_t>(temps) * slot);
     for (std::int64_t b = lo; b < hi; ++b) {
       const std::int64_t start = b * block;
       const std::int64_t len = std::min(block, n - start);
@@ -42,7 +43,7 @@ void run_pointwise_program(const std::vector<PointwiseInput>& inputs, const std:
         for (int j = 0; j < ins.nin; ++j) {
           const int a = ins.in[j];
           if (a < 0) {
-            pb.in[j] = scratch.data() + static_cast<std::size_t>(-1 - a) * static_cast<std::size_t>(std::min(block, n));
+            pb.in[j] = scratch.data() + static_cast<std::size_t>(-1 - a) * slot;
             continue;
           }
           const auto& in = inputs[static_cast<std::size_t>(a)];
@@ -55,8 +56,7 @@ void run_pointwise_program(const std::vector<PointwiseInput>& inputs, const std:
             case PointwiseInput::Layout::Row: pb.in[j] = tiles[static_cast<std::size_t>(a)].data(); break;
           }
         }
-        pb.out = ins.out < 0 ? out + start
-                             : scratch.data() + static_cast<std::size_t>(ins.out) * static_cast<std::size_t>(std::min(block, n));
+        pb.out = ins.out < 0 ? out + start : scratch.data() + static_cast<std::size_t>(ins.out) * slot;
         (*ins.fn)(pb);
       }
     }
