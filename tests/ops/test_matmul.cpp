@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "backend/cpu/gemm.h"
 #include "gradcheck.h"
 #include "synapse/op.h"
 #include "synapse/synapse.h"
@@ -109,6 +110,29 @@ TEST(Matmul, FastMatchesReference) {
     const std::int64_t k = c.ta ? c.a[c.a.size() - 2] : c.a.back();
     const double tol = 1e-4 * std::max(1.0, std::sqrt(static_cast<double>(k) / 300.0));
     EXPECT_LT(max_abs_diff(fast, ref), tol) << to_string(c.a) << " x " << to_string(c.b);
+  }
+}
+
+// The matrix-vector kernel (one row of C, the matrix stored [k, n]): every vector count and row
+// unrolling it picks, the masked last vector, the split over threads, a leading dimension wider than
+// n, and alpha / beta, against the reference GEMM.
+TEST(Matmul, MatrixVectorKernelMatchesReference) {
+  manual_seed(11);
+  for (const std::int64_t n : {1, 5, 10, 16, 17, 33, 48, 64, 65, 100, 113, 128, 129, 200, 250, 256, 257, 300, 500, 1030}) {
+    for (const std::int64_t k : {1, 3, 8, 9, 784}) {
+      for (const float beta : {0.0f, 0.5f}) {
+        const std::int64_t ld = n + 3;
+        Tensor x = random_normal({k}), w = random_normal({k, ld}), y0 = random_normal({n});
+        Tensor fast = y0.clone(), ref = y0.clone();
+        cpu::GemmArgs g{.m = 1, .n = n, .k = k, .alpha = 1.5f, .a = x.data<float>(), .b = w.data<float>(), .ldb = ld,
+                        .beta = beta, .c = fast.data<float>()};
+        cpu::gemm(g);
+        g.c = ref.data<float>();
+        cpu::gemm_reference(g);
+        EXPECT_LT(max_abs_diff(fast, ref), 2e-4 * std::max(1.0, std::sqrt(static_cast<double>(k) / 100.0)))
+            << "n=" << n << " k=" << k << " beta=" << beta;
+      }
+    }
   }
 }
 
