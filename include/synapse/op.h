@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -37,18 +38,18 @@ class Attrs {
   Attrs& set(const std::string& name, std::string v) { return set(name, AttrValue(std::move(v))); }
   Attrs& set(const std::string& name, std::vector<std::int64_t> v) { return set(name, AttrValue(std::move(v))); }
   Attrs& set(const std::string& name, std::vector<double> v) { return set(name, AttrValue(std::move(v))); }
-  bool has(const std::string& name) const;
-  std::int64_t i(const std::string& name) const;
-  double f(const std::string& name) const;
-  bool b(const std::string& name) const;
-  const std::string& s(const std::string& name) const;
-  const std::vector<std::int64_t>& ints(const std::string& name) const;
-  const std::vector<double>& floats(const std::string& name) const;
+  bool has(std::string_view name) const;
+  std::int64_t i(std::string_view name) const;
+  double f(std::string_view name) const;
+  bool b(std::string_view name) const;
+  const std::string& s(std::string_view name) const;
+  const std::vector<std::int64_t>& ints(std::string_view name) const;
+  const std::vector<double>& floats(std::string_view name) const;
   const std::vector<std::pair<std::string, AttrValue>>& items() const { return items_; }
   std::string to_string() const;
 
  private:
-  const AttrValue& get(const std::string& name) const;
+  const AttrValue& get(std::string_view name) const;
   std::vector<std::pair<std::string, AttrValue>> items_;
 };
 

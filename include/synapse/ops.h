@@ -70,6 +70,12 @@ struct MatmulOptions {
 // [m,k] x [k,n] -> [m,n]; batched: [...,m,k] x [...,k,n] with the leading (batch) dimensions
 // broadcast; a 2-D operand is shared by every batch.
 Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opts = {});
+// A fully connected layer in one op: x [..., in] kernel [in, units] + bias [units] -> [..., units],
+// then relu when asked (TensorFlow's _FusedMatMul, PyTorch's linear + relu).
+struct DenseOpOptions {
+  bool relu = false;
+};
+Tensor dense(const Tensor& x, const Tensor& kernel, const Tensor& bias, DenseOpOptions opts = {});
 
 // ---- shape ----
 Tensor reshape(const Tensor& x, const Shape& shape);  // a view; one extent may be -1

@@ -47,9 +47,12 @@ Tensor Dense::forward(const Tensor& x) {
   // x [..., in] · kernel [in, units] -> [..., units]
   SYN_CHECK(x.ndim() >= 2 && x.dim(-1) == kernel_.dim(0), "{}: expected inputs [batch, ..., {}], got shape {}",
             who(*this), kernel_.dim(0), to_string(x.shape()));
-  Tensor y = matmul(x, kernel_);
-  if (bias_.defined()) y = y + bias_;
-  return activate(y, o_.activation());
+  if (bias_.defined()) {  // one op: the product, the bias and a relu
+    const bool relu = o_.activation() == Activation::ReLU;
+    Tensor y = dense(x, kernel_, bias_, {.relu = relu});
+    return relu ? y : activate(y, o_.activation());
+  }
+  return activate(matmul(x, kernel_), o_.activation());
 }
 
 // ---- Conv2D ----

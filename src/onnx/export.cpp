@@ -143,6 +143,8 @@ class Exporter {
   void mark_needed(std::vector<bool>& needed, const std::vector<Tensor>& outputs) const;
   void emit(int index, const std::string& out);
   void emit_window(const graph::Node& n, const std::string& out, const std::string& op_type);
+  // y = op(x) kernel + bias as a Gemm, x and kernel being node n's inputs 0 and 1.
+  void emit_gemm(const graph::Node& n, bool trans_a, bool trans_b, const std::string& bias, const std::string& y);
   // A conv filter [kh,kw,in,out] as an OIHW initializer (constant filters) or a Transpose.
   std::string oihw(const Tensor& w, const std::string& node_name);
   void optimize_transposes(const std::set<std::string>& keep_names);
@@ -208,6 +210,28 @@ void Exporter::emit_window(const graph::Node& n, const std::string& out, const s
   set_attr(add("Transpose", {y}, {out}, n.name + "/to_nhwc"), "perm", Ints{0, 2, 3, 1});
 }
 
+void Exporter::emit_gemm(const graph::Node& n, bool trans_a, bool trans_b, const std::string& bias,
+                         const std::string& y) {
+  // A constant kernel [in, out] is stored transposed, [out, in] with transB=1: PyTorch's Linear
+  // layout, the one every importer handles (OpenCV 4.6 misreads a Gemm without transB).
+  auto [wi, wo] = graph::Graph::producer(n.inputs[1]);
+  const std::string wname = tensor_name(wi, 0);
+  const auto wv = const_value(wi);
+  std::string b;
+  if (!trans_b && wv && wo == 0 && consumers_[static_cast<std::size_t>(wi)] == 1 && !emitted_.contains(wname)) {
+    NoGradGuard no_grad;
+    emitted_.insert(wname);
+    *gp_.add_initializer() = internal::to_proto(synapse::transpose(wv->detach()).clone(), wname);
+    trans_b = true;
+    b = wname;
+  } else {
+    b = ref(n.inputs[1]);
+  }
+  NodeProto& gm = add("Gemm", {ref(n.inputs[0]), b, bias}, {y}, n.name);
+  if (trans_a) set_attr(gm, "transA", std::int64_t{1});
+  if (trans_b) set_attr(gm, "transB", std::int64_t{1});
+}
+
 void Exporter::emit(int index, const std::string& out) {
   const graph::Node& n = g_.node(index);
   const std::string& op = n.op;
@@ -243,23 +267,7 @@ void Exporter::emit(int index, const std::string& out) {
       // matmul + bias add -> Gemm, which every runtime maps to a fully connected layer.
       const graph::Node& addn = g_.node(f->second);
       const Tensor& bias = graph::Graph::producer(addn.inputs[0]).first == index ? addn.inputs[1] : addn.inputs[0];
-      // A constant kernel [in, out] is stored transposed, [out, in] with transB=1: PyTorch's Linear
-      // layout, the one every importer handles (OpenCV 4.6 misreads a Gemm without transB).
-      bool trans_b = tb;
-      auto [wi, wo] = graph::Graph::producer(n.inputs[1]);
-      const std::string wname = tensor_name(wi, 0);
-      const auto wv = const_value(wi);
-      if (!tb && wv && wo == 0 && consumers_[static_cast<std::size_t>(wi)] == 1 && !emitted_.contains(wname)) {
-        NoGradGuard no_grad;
-        emitted_.insert(wname);
-        *gp_.add_initializer() = internal::to_proto(synapse::transpose(wv->detach()).clone(), wname);
-        trans_b = true;
-      }
-      a = in(0);
-      b = trans_b && !tb ? wname : in(1);
-      NodeProto& gm = add("Gemm", {a, b, ref(bias)}, {tensor_name(f->second, 0)}, n.name);
-      if (ta) set_attr(gm, "transA", std::int64_t{1});
-      if (trans_b) set_attr(gm, "transB", std::int64_t{1});
+      emit_gemm(n, ta, tb, ref(bias), tensor_name(f->second, 0));
       return;
     }
     a = in(0);
@@ -267,6 +275,18 @@ void Exporter::emit(int index, const std::string& out) {
     if (ta) a = swap_last(a, n.inputs[0].shape().size(), "/transpose_a");
     if (tb) b = swap_last(b, n.inputs[1].shape().size(), "/transpose_b");
     add("MatMul", {a, b}, {out}, n.name);
+  } else if (op == "dense") {
+    // x kernel + bias, then Relu: a Gemm for 2-D x, MatMul + Add for more dimensions.
+    const bool relu = n.attrs.b("relu");
+    const std::string y = relu ? fresh(n.name + "/linear") : out;
+    if (n.inputs[0].ndim() == 2) {
+      emit_gemm(n, false, false, in(2), y);
+    } else {
+      const std::string product = fresh(n.name + "/matmul");
+      add("MatMul", {in(0), in(1)}, {product}, n.name + "/matmul");
+      add("Add", {product, in(2)}, {y}, n.name + "/add");
+    }
+    if (relu) add("Relu", {y}, {out}, n.name + "/relu");
   } else if (op == "reshape") {
     Ints shape = n.attrs.ints("shape");
     if (std::count(shape.begin(), shape.end(), -1) > 1)

@@ -8,7 +8,9 @@
 // memory, and sum_to folds the gradient of a broadcast operand back to its shape.
 #include <algorithm>
 
+#include "backend/cpu/elementwise.h"
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/vec.h"
 #include "core/check.h"
 #include "ops/dtype_dispatch.h"
 #include "ops/families.h"
@@ -194,9 +196,97 @@ std::vector<Tensor> matmul_grad(const GradCtx& g) {
   return grads(need_a ? sum_to(d[0], a.shape()) : Tensor(), need_b ? sum_to(d[1], b.shape()) : Tensor());
 }
 
+// ---- dense: y = act(x kernel + bias), a fully connected layer in one op ----
+//
+//   x [..., in]  kernel [in, units]  bias [units]  ->  y [..., units]; attribute "relu" (bool)
+//
+// TensorFlow's _FusedMatMul and PyTorch's linear + relu. One op instead of three: at batch 1 an eager
+// op costs ~0.3 us of dispatch, more than the bias add and relu themselves (the 784-500-10 mlp at
+// batch 1 ran 6 ops). The kernel writes the bias rows first and accumulates the product onto them
+// (BLAS beta = 1, which also skips OpenBLAS's zeroing pass), then applies relu in place.
+
+std::int64_t dense_rows(const Shape& x) {
+  std::int64_t rows = 1;
+  for (std::size_t d = 0; d + 1 < x.size(); ++d) rows *= x[d];
+  return rows;
+}
+
+void dense_kernel(const KernelContext& c) {
+  const Tensor& x = c.in(0);
+  const std::int64_t in = c.in(1).dim(0), units = c.in(1).dim(1), rows = dense_rows(x.shape());
+  const float* bias = c.in(2).data<float>();
+  float* y = c.out(0).data<float>();
+  cpu::parallel_for(0, rows, std::max<std::int64_t>(1, cpu::kElementwiseGrain / std::max<std::int64_t>(units, 1)),
+                    [&](std::int64_t lo, std::int64_t hi) {
+                      for (std::int64_t r = lo; r < hi; ++r) cpu::copy_floats(y + r * units, bias, units);
+                    });
+  cpu::gemm({.m = rows, .n = units, .k = in, .a = x.data<float>(), .b = c.in(1).data<float>(), .beta = 1.0f, .c = y});
+  if (c.attrs.b("relu")) cpu::unary_map<float, float>(c.out(0), c.out(0), [](float v) { return v < 0.0f ? 0.0f : v; });
+}
+
+void dense_reference(const KernelContext& c) {
+  const float* x = c.in(0).data<float>();
+  const float* w = c.in(1).data<float>();
+  const float* bias = c.in(2).data<float>();
+  float* y = c.out(0).data<float>();
+  const std::int64_t in = c.in(1).dim(0), units = c.in(1).dim(1), rows = dense_rows(c.in(0).shape());
+  const bool relu = c.attrs.b("relu");
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t j = 0; j < units; ++j) {
+      double acc = bias[j];
+      for (std::int64_t p = 0; p < in; ++p) acc += static_cast<double>(x[r * in + p]) * w[p * units + j];
+      y[r * units + j] = static_cast<float>(relu && acc < 0.0 ? 0.0 : acc);
+    }
+  }
+}
+
+// With z = x kernel + bias and y = act(z): dz = dy (masked where y = 0 for relu, as relu's own
+// gradient), dx = dz kernel^T, dkernel = x^T dz (the leading dimensions folded into rows), dbias =
+// dz summed over rows.
+std::vector<Tensor> dense_grad(const GradCtx& g) {
+  const Tensor& x = g.x(0);
+  const Tensor& kernel = g.x(1);
+  Tensor dz = g.dy();
+  if (g.attrs.b("relu")) {
+    static const OpDef& relu_grad = op_def("leaky_relu_grad");
+    dz = apply1(relu_grad, {g.y(), dz}, Attrs().set("alpha", 0.0));
+  }
+  const std::int64_t in = kernel.dim(0), units = kernel.dim(1), rows = dense_rows(x.shape());
+  const Tensor dz2 = reshape(dz, {rows, units});
+  Tensor dx, dkernel, dbias;
+  if (x.requires_grad()) dx = reshape(matmul(dz2, kernel, {.transpose_b = true}), x.shape());
+  if (kernel.requires_grad()) dkernel = matmul(reshape(x, {rows, in}), dz2, {.transpose_a = true});
+  if (g.x(2).requires_grad()) dbias = sum(dz2, {0});
+  return grads(dx, dkernel, dbias);
+}
+
 }  // namespace
 
 void register_matmul_ops() {
+  define_op("dense")
+      .inputs(3)
+      .shape([](const std::vector<TensorMeta>& in, const Attrs&) {
+        require_float(in[0].dtype, "x");
+        require_float(in[1].dtype, "kernel");
+        require_float(in[2].dtype, "bias");
+        const Shape& x = in[0].shape;
+        const Shape& w = in[1].shape;
+        SYN_CHECK(w.size() == 2, "kernel must be [in, units], got {}", to_string(w));
+        SYN_CHECK(x.size() >= 2 && x.back() == w[0], "expected x [..., {}] for kernel {}, got {}", w[0], to_string(w),
+                  to_string(x));
+        SYN_CHECK(in[2].shape == Shape{w[1]}, "expected bias [{}] for kernel {}, got {}", w[1], to_string(w),
+                  to_string(in[2].shape));
+        for (std::int64_t e : {w[0], w[1], dense_rows(x)})
+          SYN_CHECK(e <= cpu::kMaxGemmExtent, "matrix extent {} is too large for BLAS: {} x {}", e, to_string(x),
+                    to_string(w));
+        Shape out = x;
+        out.back() = w[1];
+        return std::vector<TensorMeta>{{out, DType::Float32}};
+      })
+      .kernel(Device::CPU, dense_kernel)
+      .reference(dense_reference)
+      .grad(dense_grad);
+
   define_op("matmul")
       .inputs(2)
       .shape([](const std::vector<TensorMeta>& in, const Attrs& at) {
@@ -218,6 +308,11 @@ void register_matmul_ops() {
 Tensor matmul(const Tensor& a, const Tensor& b, MatmulOptions opts) {
   static const OpDef& op = op_def("matmul");
   return apply1(op, {a, b}, Attrs().set("transpose_a", opts.transpose_a).set("transpose_b", opts.transpose_b));
+}
+
+Tensor dense(const Tensor& x, const Tensor& kernel, const Tensor& bias, DenseOpOptions opts) {
+  static const OpDef& op = op_def("dense");
+  return apply1(op, {x, kernel, bias}, Attrs().set("relu", opts.relu));
 }
 
 }  // namespace synapse

@@ -21,42 +21,45 @@ Attrs& Attrs::set(const std::string& name, AttrValue v) {
       return *this;
     }
   }
+  if (items_.empty()) items_.reserve(4);  // one allocation for the usual one to four attributes
   items_.emplace_back(name, std::move(v));
   return *this;
 }
 
-bool Attrs::has(const std::string& name) const {
+// Attributes are looked up by name on every eager op (matmul's kernel and shape rule read its two
+// flags six times): names arrive as string views of literals, no std::string is built per lookup.
+bool Attrs::has(std::string_view name) const {
   for (const auto& [k, v] : items_)
-    if (k == name) return true;
+    if (std::string_view(k) == name) return true;
   return false;
 }
 
-const AttrValue& Attrs::get(const std::string& name) const {
+const AttrValue& Attrs::get(std::string_view name) const {
   for (const auto& [k, v] : items_)
-    if (k == name) return v;
+    if (std::string_view(k) == name) return v;
   detail::fail("missing attribute '{}'", name);
 }
 
 namespace {
-template <class T> const T& attr_as(const AttrValue& v, const std::string& name, const char* type) {
+template <class T> const T& attr_as(const AttrValue& v, std::string_view name, const char* type) {
   const T* p = std::get_if<T>(&v);
   SYN_CHECK(p != nullptr, "attribute '{}' is not of type {}", name, type);
   return *p;
 }
 }  // namespace
 
-std::int64_t Attrs::i(const std::string& n) const { return attr_as<std::int64_t>(get(n), n, "int"); }
-double Attrs::f(const std::string& n) const {
+std::int64_t Attrs::i(std::string_view n) const { return attr_as<std::int64_t>(get(n), n, "int"); }
+double Attrs::f(std::string_view n) const {
   const AttrValue& v = get(n);
   if (const auto* iv = std::get_if<std::int64_t>(&v)) return static_cast<double>(*iv);
   return attr_as<double>(v, n, "float");
 }
-bool Attrs::b(const std::string& n) const { return attr_as<bool>(get(n), n, "bool"); }
-const std::string& Attrs::s(const std::string& n) const { return attr_as<std::string>(get(n), n, "string"); }
-const std::vector<std::int64_t>& Attrs::ints(const std::string& n) const {
+bool Attrs::b(std::string_view n) const { return attr_as<bool>(get(n), n, "bool"); }
+const std::string& Attrs::s(std::string_view n) const { return attr_as<std::string>(get(n), n, "string"); }
+const std::vector<std::int64_t>& Attrs::ints(std::string_view n) const {
   return attr_as<std::vector<std::int64_t>>(get(n), n, "int list");
 }
-const std::vector<double>& Attrs::floats(const std::string& n) const {
+const std::vector<double>& Attrs::floats(std::string_view n) const {
   return attr_as<std::vector<double>>(get(n), n, "float list");
 }
 

@@ -12,7 +12,10 @@ namespace synapse::testing {
 
 struct TracedTraining {
   // Builds the recipe's model (with the current global seed) and traces loss and train op.
-  explicit TracedTraining(const std::string& recipe, double learning_rate = 1e-3) : model(zoo::recipe(recipe).build()) {
+  explicit TracedTraining(const std::string& recipe, double learning_rate = 1e-3)
+      : TracedTraining(zoo::recipe(recipe).build(), learning_rate) {}
+  // The same for any model taking MNIST images.
+  explicit TracedTraining(nn::ModulePtr m, double learning_rate = 1e-3) : model(std::move(m)) {
     model->build_for({1, 28, 28, 1});
     model->train();
     x = g.placeholder("images", {-1, 28, 28, 1});

@@ -18,7 +18,7 @@ TEST(Coverage, EveryDifferentiableOpHasAGradientCheck) {
       // test_shape.cpp
       "reshape", "permute", "concat", "slice", "pad", "gather", "gather_grad",
       // test_matmul.cpp, test_conv_pool.cpp
-      "matmul", "conv2d", "conv2d_backprop_input", "conv2d_backprop_filter", "max_pool2d", "avg_pool2d",
+      "matmul", "dense", "conv2d", "conv2d_backprop_input", "conv2d_backprop_filter", "max_pool2d", "avg_pool2d",
       "max_pool2d_grad", "max_pool2d_grad_grad", "avg_pool2d_grad",
       // test_nn.cpp
       "softmax", "log_softmax", "softmax_cross_entropy", "sparse_softmax_cross_entropy",

@@ -209,3 +209,73 @@ TEST(Grad, MatmulBroadcastBatch) {
   Tensor b1 = random_normal({1, 4, 2});  // a batch of one folds like a 2-D operand
   EXPECT_GRAD_MATCHES([&] { return matmul(a4, b1); }, {a4, b1});
 }
+
+TEST(Dense, HandComputedWithBiasAndRelu) {
+  // x = [[1, 2], [-3, 1]], kernel = [[1, -1, 0], [2, 1, 1]], bias = [0.5, 0, -4]:
+  // x kernel + bias = [[5.5, 1, -2], [-0.5, 4, -3]]; relu zeroes the negatives.
+  Tensor x = tensor({{1, 2}, {-3, 1}}), w = tensor({{1, -1, 0}, {2, 1, 1}}), b = tensor({0.5f, 0, -4});
+  EXPECT_EQ(dense(x, w, b).to_vector<float>(), (std::vector<float>{5.5f, 1, -2, -0.5f, 4, -3}));
+  EXPECT_EQ(dense(x, w, b, {.relu = true}).to_vector<float>(), (std::vector<float>{5.5f, 1, 0, 0, 4, 0}));
+}
+
+TEST(Dense, FastMatchesReferenceAndMatmulPlusBias) {
+  manual_seed(14);
+  struct Case {
+    Shape x;
+    std::int64_t units;
+  };
+  // Batch 1 (the matrix-vector kernel, threaded at 784x500), batches, leading dimensions, empty cases.
+  for (const Case& c : std::vector<Case>{{{1, 784}, 10}, {{1, 784}, 500}, {{100, 784}, 500}, {{50, 33}, 17},
+                                         {{2, 3, 7}, 5}, {{0, 4}, 3}, {{3, 0}, 4}}) {
+    const std::int64_t in = c.x.back();
+    Tensor x = random_normal(c.x), w = random_normal({in, c.units}), b = random_normal({c.units});
+    for (const bool relu : {false, true}) {
+      const Attrs at = Attrs().set("relu", relu);
+      Tensor fast = dense(x, w, b, {.relu = relu});
+      Tensor ref = apply_reference(op_def("dense"), {x, w, b}, at)[0];
+      Tensor unfused = matmul(x, w) + b;
+      if (relu) unfused = synapse::relu(unfused);
+      Shape expect = c.x;
+      expect.back() = c.units;
+      EXPECT_EQ(fast.shape(), expect);
+      const double tol = 1e-4 * std::max(1.0, std::sqrt(static_cast<double>(in) / 300.0));
+      EXPECT_LT(max_abs_diff(fast, ref), tol) << to_string(c.x) << " relu=" << relu;
+      EXPECT_LT(max_abs_diff(fast, unfused), tol) << to_string(c.x) << " relu=" << relu;
+    }
+  }
+}
+
+TEST(Dense, ShapeErrorsNameTheShapes) {
+  try {
+    dense(zeros({2, 3}), zeros({4, 5}), zeros({5}));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "dense: expected x [..., 4] for kernel [4,5], got [2,3]");
+  }
+  try {
+    dense(zeros({2, 4}), zeros({4, 5}), zeros({4}));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "dense: expected bias [5] for kernel [4,5], got [4]");
+  }
+  EXPECT_THROW(dense(zeros({2, 4}), zeros({4, 5, 1}), zeros({5})), Error);
+  EXPECT_THROW(dense(zeros({2, 4}, DType::Int32), zeros({4, 5}), zeros({5})), Error);
+}
+
+TEST(Grad, DenseWithAndWithoutRelu) {
+  manual_seed(15);
+  Tensor x = random_normal({4, 3}), w = random_normal({3, 5}), b = random_normal({5});
+  EXPECT_GRAD_MATCHES([&] { return dense(x, w, b); }, {x, w, b});
+  EXPECT_GRAD_MATCHES([&] { return dense(x, w, b, {.relu = true}); }, {x, w, b});
+  Tensor x3 = random_normal({2, 3, 3});  // leading dimensions fold into rows
+  EXPECT_GRAD_MATCHES([&] { return dense(x3, w, b, {.relu = true}); }, {x3, w, b});
+}
+
+TEST(Dense, GradientSkipsInputsThatNeedNone) {
+  Tensor x = tensor({{1, 2}, {3, 4}});
+  Tensor w = tensor({{1, 0}, {0, 1}}).requires_grad_();
+  Tensor b = tensor({0.0f, 0.0f});
+  // d sum(x w + b) / dw[p][j] = sum_i x[i][p].
+  auto g = grad(sum(dense(x, w, b)), {w});
+  EXPECT_EQ(g[0].to_vector<float>(), (std::vector<float>{4, 4, 6, 6}));
+}

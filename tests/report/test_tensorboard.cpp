@@ -194,17 +194,19 @@ TEST(TensorBoard, TracedGraphDecodes) {
   ASSERT_TRUE(nodes.count("hidden/kernel"));
   EXPECT_EQ(nodes["hidden/kernel"]->op(), "Variable");
   EXPECT_EQ(shape_of("hidden/kernel"), (std::vector<std::int64_t>{784, 16}));
-  ASSERT_TRUE(nodes.count("hidden/matmul"));
-  EXPECT_EQ(nodes["hidden/matmul"]->op(), "matmul");
-  ASSERT_EQ(nodes["hidden/matmul"]->input_size(), 2);
-  EXPECT_EQ(nodes["hidden/matmul"]->input(0), "flatten/reshape");
-  EXPECT_EQ(nodes["hidden/matmul"]->input(1), "hidden/kernel");
-  EXPECT_EQ(shape_of("hidden/matmul"), (std::vector<std::int64_t>{-1, 16}));
+  // A dense layer is one op: the product, the bias (and relu when asked).
+  ASSERT_TRUE(nodes.count("hidden/dense"));
+  EXPECT_EQ(nodes["hidden/dense"]->op(), "dense");
+  ASSERT_EQ(nodes["hidden/dense"]->input_size(), 3);
+  EXPECT_EQ(nodes["hidden/dense"]->input(0), "flatten/reshape");
+  EXPECT_EQ(nodes["hidden/dense"]->input(1), "hidden/kernel");
+  EXPECT_EQ(nodes["hidden/dense"]->input(2), "hidden/bias");
+  EXPECT_EQ(shape_of("hidden/dense"), (std::vector<std::int64_t>{-1, 16}));
   // Dropout is the identity in inference mode: no node under its scope; the last layer reads hidden's output.
   for (const auto& [name, n] : nodes) EXPECT_FALSE(name.starts_with("dropout/")) << name;
-  ASSERT_TRUE(nodes.count("dense/add"));
-  EXPECT_EQ(nodes["dense/matmul"]->input(0), "hidden/add");
-  EXPECT_EQ(shape_of("dense/add"), (std::vector<std::int64_t>{-1, 10}));
+  ASSERT_TRUE(nodes.count("dense/dense"));
+  EXPECT_EQ(nodes["dense/dense"]->input(0), "hidden/dense");
+  EXPECT_EQ(shape_of("dense/dense"), (std::vector<std::int64_t>{-1, 10}));
 }
 
 TEST(TensorBoard, FlushedRecordsSurviveATruncatedTail) {

@@ -8,6 +8,11 @@
 // Freed blocks of at least kCacheMin bytes are kept in exact-size free lists (sizes rounded up to
 // 4 KiB) and handed out again; the steady state of a training loop then allocates nothing from the
 // system. The cache is bounded (cache_limit(), 1 GiB by default) and empty_cache() returns it all.
+//
+// Small blocks are cached too, in free lists per multiple of 64 bytes: a 64-byte-aligned block from
+// glibc (aligned_alloc, then free) cost ~70 ns, about a tenth of a small eager op such as the bias
+// add of a batch-1 dense layer (measured: _int_memalign and _int_free were 15% of a 16x16 matmul).
+#include <array>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -38,15 +43,19 @@ class CpuAllocator final : public Allocator {
       std::lock_guard lock(mutex_);
       stats_.bytes_in_use += size;
       stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
+      std::vector<void*>* list = nullptr;
       if (size >= kCacheMin) {
         auto it = free_.find(size);
-        if (it != free_.end() && !it->second.empty()) {
-          void* p = it->second.back();
-          it->second.pop_back();
-          stats_.bytes_cached -= size;
-          ++stats_.cache_hits;
-          return p;
-        }
+        if (it != free_.end()) list = &it->second;
+      } else {
+        list = &small_[size / kAlign];
+      }
+      if (list != nullptr && !list->empty()) {
+        void* p = list->back();
+        list->pop_back();
+        stats_.bytes_cached -= size;
+        ++stats_.cache_hits;
+        return p;
       }
       ++stats_.system_allocations;
     }
@@ -69,10 +78,13 @@ class CpuAllocator final : public Allocator {
     {
       std::lock_guard lock(mutex_);
       stats_.bytes_in_use -= size;
-      if (size >= kCacheMin && stats_.bytes_cached + size <= limit_) {
-        free_[size].push_back(p);  // may throw bad_alloc: then the block is simply freed below
-        stats_.bytes_cached += size;
-        return;
+      if (stats_.bytes_cached + size <= limit_) {
+        try {
+          (size >= kCacheMin ? free_[size] : small_[size / kAlign]).push_back(p);
+          stats_.bytes_cached += size;
+          return;
+        } catch (const std::bad_alloc&) {  // no room to remember it: give it back below
+        }
       }
     }
     std::free(p);
@@ -111,11 +123,16 @@ class CpuAllocator final : public Allocator {
     for (auto& [size, blocks] : free_)
       for (void* p : blocks) std::free(p);
     free_.clear();
+    for (auto& blocks : small_) {
+      for (void* p : blocks) std::free(p);
+      blocks.clear();
+    }
     stats_.bytes_cached = 0;
   }
 
   mutable std::mutex mutex_;
-  std::map<std::size_t, std::vector<void*>> free_;
+  std::map<std::size_t, std::vector<void*>> free_;               // blocks of >= kCacheMin bytes, by size
+  std::array<std::vector<void*>, kCacheMin / kAlign> small_;      // smaller ones, by size / kAlign
   std::size_t limit_ = std::size_t{1} << 30;
   MemoryStats stats_;
 };
