@@ -62,6 +62,7 @@ class Tensor {
 
   // An uninitialised tensor of the given shape and type (use zeros() for a zeroed one).
   static Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = Device::CPU);
+  static Tensor empty(Shape&& shape, DType dtype = DType::Float32, Device device = Device::CPU);
 
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const;

@@ -11,12 +11,15 @@
 
 namespace synapse {
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) { return empty(Shape(shape), dtype, device); }
+
+Tensor Tensor::empty(Shape&& shape, DType dtype, Device device) {
   for (auto d : shape) SYN_CHECK(d >= 0, "Tensor::empty: negative extent in shape {}", synapse::to_string(shape));
   auto impl = std::make_shared<TensorImpl>();
-  impl->shape = shape;
+  const std::size_t nbytes = static_cast<std::size_t>(synapse::numel(shape)) * dtype_size(dtype);
+  impl->shape = std::move(shape);
   impl->dtype = dtype;
-  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(synapse::numel(shape)) * dtype_size(dtype), device);
+  impl->storage = std::make_shared<Storage>(nbytes, device);
   return Tensor(std::move(impl));
 }
 

@@ -1,4 +1,5 @@
 // The op registry and the dispatcher: the single place where an op is run eagerly.
+#include <array>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -148,16 +149,40 @@ ShapeFn broadcast_binary(bool bool_output) {
 // ---- dispatch ----
 namespace {
 
+// The input metas handed to shape rules: per thread, one reused vector for each input count up to
+// four, so that copying the input shapes into it allocates nothing once its shapes have grown to the
+// usual ranks (an eager op otherwise built a vector and a Shape per input on every call). A shape rule
+// that ran an op itself would find the vector in use and get one of its own.
+struct MetaScratch {
+  std::vector<TensorMeta> metas;
+  bool in_use = false;
+};
+
 std::vector<TensorMeta> infer(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs) {
   if (op.num_inputs() >= 0)
     SYN_CHECK(static_cast<int>(inputs.size()) == op.num_inputs(), "{}: expected {} inputs, got {}", op.name(),
               op.num_inputs(), inputs.size());
-  std::vector<TensorMeta> metas;
-  metas.reserve(inputs.size());
+  static thread_local std::array<MetaScratch, 5> scratch;
+  MetaScratch* s = inputs.size() < scratch.size() && !scratch[inputs.size()].in_use ? &scratch[inputs.size()] : nullptr;
+  std::vector<TensorMeta> own;
+  std::vector<TensorMeta>& metas = s != nullptr ? s->metas : own;
+  metas.resize(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     SYN_CHECK(inputs[i].defined(), "{}: input {} is an undefined tensor", op.name(), i);
-    metas.push_back({inputs[i].shape(), inputs[i].dtype()});
+    metas[i].shape = inputs[i].shape();
+    metas[i].dtype = inputs[i].dtype();
   }
+  struct InUse {
+    MetaScratch* s;
+    explicit InUse(MetaScratch* p) : s(p) {
+      if (s != nullptr) s->in_use = true;
+    }
+    ~InUse() {
+      if (s != nullptr) s->in_use = false;
+    }
+    InUse(const InUse&) = delete;
+    InUse& operator=(const InUse&) = delete;
+  } in_use(s);
   SYN_CHECK(static_cast<bool>(op.shape_fn()), "{}: op has no shape rule", op.name());
   try {
     return op.shape_fn()(metas, attrs);
@@ -179,7 +204,7 @@ std::vector<Tensor> run_kernel(const OpDef& op, const KernelFn& kernel, const st
   std::vector<Tensor> outputs(metas.size());
   const Device dev = inputs.empty() ? Device::CPU : inputs[0].device();
   if (!op.is_view())
-    for (std::size_t i = 0; i < metas.size(); ++i) outputs[i] = Tensor::empty(metas[i].shape, metas[i].dtype, dev);
+    for (std::size_t i = 0; i < metas.size(); ++i) outputs[i] = Tensor::empty(std::move(metas[i].shape), metas[i].dtype, dev);
   SYN_CHECK(static_cast<bool>(kernel), "{}: no kernel for device {}", op.name(), device_name(dev));
   kernel(KernelContext{inputs, outputs, attrs});
   return outputs;
