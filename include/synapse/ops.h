@@ -128,9 +128,10 @@ struct Conv2DOptions {
   std::vector<std::int64_t> strides{1, 1};    // (h, w)
   std::vector<std::int64_t> dilations{1, 1};  // (h, w)
   Padding padding = Padding::Valid;
+  bool relu = false;  // max(y, 0) inside the kernel (conv + bias + relu in one op)
 };
 // x [N,H,W,C] * filter [KH,KW,C,O] -> [N,OH,OW,O]; SAME pads as TensorFlow does (the extra row/column
-// after). The bias [O], when given, is added inside the same kernel.
+// after). The bias [O], when given, is added inside the same kernel, and so is relu when asked.
 Tensor conv2d(const Tensor& x, const Tensor& filter, const Conv2DOptions& opts = {});
 Tensor conv2d(const Tensor& x, const Tensor& filter, const Tensor& bias, const Conv2DOptions& opts = {});
 

@@ -76,9 +76,11 @@ Tensor Conv2D::forward(const Tensor& x) {
   // x [N, H, W, C] * kernel [kh, kw, C, filters] -> [N, OH, OW, filters]
   SYN_CHECK(x.ndim() == 4 && x.dim(3) == kernel_.dim(2), "{}: expected NHWC inputs [N, H, W, {}], got shape {}",
             who(*this), kernel_.dim(2), to_string(x.shape()));
-  const synapse::Conv2DOptions co{.strides = o_.strides(), .dilations = o_.dilation_rate(), .padding = o_.padding()};
+  const bool relu = o_.activation() == Activation::ReLU;  // applied inside the convolution
+  const synapse::Conv2DOptions co{
+      .strides = o_.strides(), .dilations = o_.dilation_rate(), .padding = o_.padding(), .relu = relu};
   Tensor y = bias_.defined() ? conv2d(x, kernel_, bias_, co) : conv2d(x, kernel_, co);
-  return activate(y, o_.activation());
+  return relu ? y : activate(y, o_.activation());
 }
 
 // ---- pooling ----

@@ -207,7 +207,12 @@ void Exporter::emit_window(const graph::Node& n, const std::string& out, const s
     set_attr(node, "pads", Ints{0, 0, 0, 0});
   }
   if (op_type == "AveragePool") set_attr(node, "count_include_pad", std::int64_t{0});
-  set_attr(add("Transpose", {y}, {out}, n.name + "/to_nhwc"), "perm", Ints{0, 2, 3, 1});
+  std::string result = y;
+  if (conv && n.attrs.has("relu") && n.attrs.b("relu")) {  // the relu fused into conv2d, in NCHW
+    result = fresh(n.name + "/relu_nchw");
+    add("Relu", {y}, {result}, n.name + "/relu");
+  }
+  set_attr(add("Transpose", {result}, {out}, n.name + "/to_nhwc"), "perm", Ints{0, 2, 3, 1});
 }
 
 void Exporter::emit_gemm(const graph::Node& n, bool trans_a, bool trans_b, const std::string& bias,

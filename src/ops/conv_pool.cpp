@@ -105,6 +105,10 @@ void require_floats(const Metas& in) {
 }
 
 // The attributes of a conv2d (dropping the backprops' extra shape attribute).
+// conv2d's optional "relu" attribute: max(y, 0) applied in the kernel. Absent (graphs and ONNX
+// imports built before it, the convolutions inside gradients) means no relu.
+bool fused_relu(const Attrs& a) { return a.has("relu") && a.b("relu"); }
+
 Attrs conv_attrs(const Attrs& a) {
   return Attrs().set("strides", a.ints("strides")).set("dilations", a.ints("dilations")).set("padding", a.s("padding"));
 }
@@ -149,14 +153,14 @@ template <class F> Tensor if_needed(const Tensor& input, F&& f) { return input.r
 
 // ---- conv2d and its backprops ----
 
-using ConvForwardFn = void (*)(const cpu::Conv2DGeometry&, const float*, const float*, const float*, float*);
+using ConvForwardFn = void (*)(const cpu::Conv2DGeometry&, const float*, const float*, const float*, float*, bool);
 using ConvBackpropFn = void (*)(const cpu::Conv2DGeometry&, const float*, const float*, float*);
 
 KernelFn conv2d_kernel(ConvForwardFn fn) {
   return [fn](const KernelContext& c) {
     const auto g = conv_geometry(c.in(0).shape(), c.in(1).shape(), c.attrs);
     const float* bias = c.inputs.size() == 3 ? c.in(2).data<float>() : nullptr;
-    fn(g, c.in(0).data<float>(), c.in(1).data<float>(), bias, c.out(0).data<float>());
+    fn(g, c.in(0).data<float>(), c.in(1).data<float>(), bias, c.out(0).data<float>(), fused_relu(c.attrs));
   };
 }
 
@@ -201,10 +205,15 @@ void register_conv2d() {
       .reference(conv2d_kernel(cpu::conv2d_forward_reference))
       .grad([](const GradCtx& g) {
         const Tensor &x = g.x(0), &w = g.x(1);
-        std::vector<Tensor> out{
-            if_needed(x, [&] { return conv2d_backprop_input(g.dy(), w, x.shape(), g.attrs); }),
-            if_needed(w, [&] { return conv2d_backprop_filter(x, g.dy(), w.shape(), g.attrs); })};
-        if (g.inputs.size() == 3) out.push_back(if_needed(g.x(2), [&] { return sum(g.dy(), {0, 1, 2}); }));
+        // With the relu inside: dz = dy where y > 0, as relu's own gradient (read from the output).
+        Tensor dz = g.dy();
+        if (fused_relu(g.attrs)) {
+          static const OpDef& relu_grad = op_def("leaky_relu_grad");
+          dz = apply1(relu_grad, {g.y(), dz}, Attrs().set("alpha", 0.0));
+        }
+        std::vector<Tensor> out{if_needed(x, [&] { return conv2d_backprop_input(dz, w, x.shape(), g.attrs); }),
+                                if_needed(w, [&] { return conv2d_backprop_filter(x, dz, w.shape(), g.attrs); })};
+        if (g.inputs.size() == 3) out.push_back(if_needed(g.x(2), [&] { return sum(dz, {0, 1, 2}); }));
         return out;
       });
 
@@ -353,7 +362,9 @@ namespace {
 const char* padding_name(Padding p) { return p == Padding::Same ? "SAME" : "VALID"; }
 
 Attrs conv_options(const Conv2DOptions& o) {
-  return Attrs().set("strides", o.strides).set("dilations", o.dilations).set("padding", padding_name(o.padding));
+  Attrs a = Attrs().set("strides", o.strides).set("dilations", o.dilations).set("padding", padding_name(o.padding));
+  if (o.relu) a.set("relu", true);
+  return a;
 }
 Attrs pool_options(const Pool2DOptions& o) {
   return Attrs().set("ksize", o.ksize).set("strides", o.strides).set("padding", padding_name(o.padding));

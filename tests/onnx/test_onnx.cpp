@@ -144,6 +144,7 @@ TEST(OnnxExport, ConvStackHasOneTransposeEachWay) {
   const auto m = read_model(path);
   EXPECT_EQ(count_ops(m, "Transpose"), 2);  // NHWC -> NCHW once before conv1, back once before flatten
   EXPECT_EQ(count_ops(m, "Conv"), 2);
+  EXPECT_EQ(count_ops(m, "Relu"), 3);  // conv1, conv2 (inside conv2d here, NCHW there) and fc1
   EXPECT_EQ(count_ops(m, "MaxPool"), 2);
   EXPECT_EQ(count_ops(m, "Gemm"), 2);
   EXPECT_EQ(m.opset_import(0).version(), 13);

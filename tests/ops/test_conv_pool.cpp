@@ -163,6 +163,13 @@ TEST(Conv2D, FastMatchesReference) {
     EXPECT_LT(max_abs_diff(y, run_reference("conv2d", {x, w}, a)), 1e-3) << describe(c);
     Tensor yb = conv2d(x, w, b, c.opts);
     EXPECT_LT(max_abs_diff(yb, run_reference("conv2d", {x, w, b}, a)), 1e-3) << describe(c) << " with bias";
+    // relu inside the kernel: equal to relu of the same convolution, and to the reference's.
+    Conv2DOptions with_relu = c.opts;
+    with_relu.relu = true;
+    Tensor yr = conv2d(x, w, b, with_relu);
+    EXPECT_EQ(max_abs_diff(yr, relu(yb)), 0.0) << describe(c) << " with bias and relu";
+    EXPECT_LT(max_abs_diff(yr, run_reference("conv2d", {x, w, b}, Attrs(a).set("relu", true))), 1e-3)
+        << describe(c) << " with bias and relu (reference)";
 
     Tensor dy = random_normal(y.shape());
     const Attrs ai = Attrs(a).set("input_shape", c.x);
@@ -193,6 +200,14 @@ TEST(Grad, Conv2DSameStride2) {
   const Conv2DOptions o{.strides = {2, 2}, .padding = Padding::Same};
   EXPECT_GRAD_MATCHES([&] { return conv2d(x, w, o); }, {x, w});
   EXPECT_GRAD_MATCHES([&] { return conv2d(x, w, b, o); }, {x, w, b});
+}
+
+TEST(Grad, Conv2DWithRelu) {
+  manual_seed(24);
+  Tensor x = random_normal({2, 6, 5, 2}), w = random_normal({3, 2, 2, 3}), b = random_normal({3});
+  EXPECT_GRAD_MATCHES([&] { return conv2d(x, w, b, {.padding = Padding::Same, .relu = true}); }, {x, w, b});
+  Tensor x1 = random_normal({2, 7, 7, 1}), w1 = random_normal({3, 3, 1, 4});  // the direct single-channel path
+  EXPECT_GRAD_MATCHES([&] { return conv2d(x1, w1, {.relu = true}); }, {x1, w1});
 }
 
 TEST(Grad, Conv2DValidWithBias) {

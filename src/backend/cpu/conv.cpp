@@ -177,9 +177,9 @@ int threads_for_work(std::int64_t units, std::int64_t macs_per_unit) {
 
 // One parallel region: each thread takes a contiguous run of row blocks and, block by block, builds
 // the columns into its own workspace and multiplies them with single-threaded GEMMs.
-void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y, bool relu) {
   if (conv2d_direct_supported(g)) {
-    conv2d_direct_forward(g, x, w, bias, y);
+    conv2d_direct_forward(g, x, w, bias, y, relu);
     return;
   }
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
@@ -191,6 +191,8 @@ void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, con
   if (g.pointwise()) {  // the input rows are the columns: one GEMM, threaded inside
     parallel_for(0, rows, kElementwiseGrain / std::max<std::int64_t>(O, 1) + 1, start_at_bias);
     gemm({.m = rows, .n = O, .k = K, .a = x, .b = w, .beta = beta, .c = y});
+    if (relu)
+      parallel_for(0, rows * O, kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) { relu_floats(y + lo, hi - lo); });
     return;
   }
   const std::int64_t block = block_rows(g, rows);
@@ -202,6 +204,7 @@ void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, con
       start_at_bias(r0, r1);
       im2col(g, x, r0, r1, col);
       gemm({.m = r1 - r0, .n = O, .k = K, .a = col, .b = w, .beta = beta, .c = y + r0 * O});
+      if (relu) relu_floats(y + r0 * O, (r1 - r0) * O);
     }
   });
 }
@@ -305,10 +308,13 @@ template <class F> void for_each_term(const Conv2DGeometry& g, F&& f) {
 
 }  // namespace
 
-void conv2d_forward_reference(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+void conv2d_forward_reference(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                              bool relu) {
   for (std::int64_t i = 0; i < g.rows(); ++i)
     for (std::int64_t o = 0; o < g.o; ++o) y[i * g.o + o] = bias != nullptr ? bias[o] : 0.0f;
   for_each_term(g, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) { y[yi] += x[xi] * w[wi]; });
+  if (relu)
+    for (std::int64_t i = 0; i < g.rows() * g.o; ++i) y[i] = y[i] < 0.0f ? 0.0f : y[i];
 }
 
 void conv2d_backprop_input_reference(const Conv2DGeometry& g, const float* dy, const float* w, float* dx) {

@@ -44,8 +44,10 @@ struct Conv2DGeometry {
 // efficient GEMM. A block always holds at least one row, so a huge patch may exceed it.
 inline constexpr std::int64_t kBlockFloats = std::int64_t{1} << 17;
 
-// y = conv(x, w) (+ bias when non-null).
-void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y);
+// y = conv(x, w) (+ bias when non-null), then max(y, 0) when `relu`: applied to each block of output
+// rows while it is still in cache, not as a pass of its own.
+void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                    bool relu = false);
 // dx = d conv / dx applied to dy (the transposed convolution); dx is overwritten.
 void conv2d_backprop_input(const Conv2DGeometry& g, const float* dy, const float* w, float* dx);
 // dw = d conv / dw applied to dy; dw is overwritten.
@@ -53,11 +55,13 @@ void conv2d_backprop_filter(const Conv2DGeometry& g, const float* x, const float
 
 // Direct kernels for single-channel inputs (conv_direct.cpp); the two above use them when supported.
 bool conv2d_direct_supported(const Conv2DGeometry& g);
-void conv2d_direct_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y);
+void conv2d_direct_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                           bool relu = false);
 void conv2d_direct_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw);
 
 // Naive direct loops with the same contracts, for tests.
-void conv2d_forward_reference(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y);
+void conv2d_forward_reference(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                              bool relu = false);
 void conv2d_backprop_input_reference(const Conv2DGeometry& g, const float* dy, const float* w, float* dx);
 void conv2d_backprop_filter_reference(const Conv2DGeometry& g, const float* x, const float* dy, float* dw);
 

@@ -52,6 +52,11 @@ inline void add_floats(float* __restrict dst, const float* __restrict src, std::
 #endif
 }
 
+// p[0, n) = max(p[0, n), 0): relu in place (a plain loop the compiler vectorises).
+inline void relu_floats(float* p, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) p[i] = p[i] < 0.0f ? 0.0f : p[i];
+}
+
 // Like copy_floats / zero_floats, but may write up to 15 floats past dst + n (garbage the caller
 // overwrites next, or slack at the end of its buffer): full-width stores only. Masked stores are slow
 // on some AVX-512 machines (measured on this project's AMD EPYC build machine: the masked store was a
