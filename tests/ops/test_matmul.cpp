@@ -100,6 +100,12 @@ TEST(Matmul, FastMatchesReference) {
       {{1, 3136}, {3136, 1024}, false, false}, {{1, 3136}, {1024, 3136}, false, true},
       {{1500, 800}, {800, 1}, false, false},   {{800, 1500}, {1, 800}, true, true},
       {{1, 7}, {7, 1}, false, false},
+      // Few rows or a short sum, B not transposed: our small-GEMM kernel. The cnn's fc1 forward (k in
+      // several blocks of 256) and weight gradient (k = 50, C of 3.2M floats: streaming stores), the
+      // first convolution's columns (k = 25), a masked last vector of columns.
+      {{50, 3136}, {3136, 1024}, false, false}, {{50, 3136}, {50, 1024}, true, false},
+      {{9800, 25}, {25, 32}, false, false},     {{77, 40}, {40, 1030}, false, false},
+      {{6, 5}, {5, 3}, false, false},
   };
   for (const auto& c : cases) {
     Tensor a = random_normal(c.a), b = random_normal(c.b);

@@ -3,6 +3,8 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <vector>
 
 #include "backend/cpu/parallel.h"
 
@@ -89,17 +91,19 @@ void use_single_threaded_blas() {
 constexpr std::int64_t kBlock = 16;
 constexpr std::int64_t kMinMacsPerThread = std::int64_t{1} << 20;
 
-// Splits C into blocks of rows (or of columns, when it is wider than tall: a [50, 1024] dense layer
-// output) over the OpenMP threads, each block one single-threaded sgemm. Runs on the calling thread
-// alone when the product is small or the caller is already inside a parallel region.
-void parallel_gemm(const GemmArgs& g) {
+// Splits C into blocks of `row_block` rows (or of `col_block` columns, when it is wider than tall: a
+// [50, 1024] dense layer output) over the OpenMP threads, each block one call of f on its part of
+// the product. Runs on the calling thread alone when the product is small or the caller is already
+// inside a parallel region.
+template <class F> void split_c(const GemmArgs& g, std::int64_t row_block, std::int64_t col_block, F&& f) {
   const bool split_m = g.m >= g.n;
+  const std::int64_t unit = split_m ? row_block : col_block;
   const std::int64_t extent = split_m ? g.m : g.n;
-  const std::int64_t blocks = (extent + kBlock - 1) / kBlock;
-  const std::int64_t macs_per_block = kBlock * (split_m ? g.n : g.m) * g.k;
+  const std::int64_t blocks = (extent + unit - 1) / unit;
+  const std::int64_t macs_per_block = unit * (split_m ? g.n : g.m) * g.k;
   const std::int64_t grain = std::max<std::int64_t>(1, kMinMacsPerThread / std::max<std::int64_t>(macs_per_block, 1));
   parallel_for(0, blocks, grain, [&](std::int64_t lo, std::int64_t hi) {
-    const std::int64_t i0 = lo * kBlock, i1 = std::min(extent, hi * kBlock);
+    const std::int64_t i0 = lo * unit, i1 = std::min(extent, hi * unit);
     GemmArgs part = g;
     if (split_m) {
       part.m = i1 - i0;
@@ -110,11 +114,34 @@ void parallel_gemm(const GemmArgs& g) {
       part.b = g.trans_b ? g.b + i0 * g.ldb : g.b + i0;
       part.c = g.c + i0;
     }
-    sgemm(part);
+    f(part);
   });
 }
 
+// Blocks of 16 rows or columns, each a single-threaded sgemm.
+void parallel_gemm(const GemmArgs& g) { split_c(g, kBlock, kBlock, sgemm); }
+
 #ifdef __AVX512F__
+// The kernels' shared pieces: accumulators start at zero; a finished sum is stored as
+// alpha * sum + beta * c (c not read when beta is 0), masked to the valid lanes, or with a streaming
+// store (full vectors on 64-byte boundaries only).
+template <int A, int B> void zero_accumulators(__m512 (&acc)[A][B]) {
+#pragma GCC unroll 16
+  for (int i = 0; i < A; ++i)
+#pragma GCC unroll 16
+    for (int j = 0; j < B; ++j) acc[i][j] = _mm512_setzero_ps();
+}
+template <bool Stream = false>
+void store_scaled(float* c, __m512 sum, __mmask16 m, float alpha, float beta) {
+  sum = _mm512_mul_ps(sum, _mm512_set1_ps(alpha));
+  if (beta != 0.0f) sum = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, c), sum);
+  if (Stream && m == 0xffff) {
+    _mm512_stream_ps(c, sum);
+  } else {
+    _mm512_mask_storeu_ps(c, m, sum);
+  }
+}
+
 // y[0, n) = alpha * (x[0, k) . mat[k, n)) + beta * y, the matrix row-major with `ld` floats between
 // rows, n <= 16 * NV: NV vectors of 16 outputs (the last one masked), KU rows of the matrix per
 // step, each row into its own accumulators so that NV * KU chains of FMAs run side by side (the
@@ -125,10 +152,7 @@ void gemv_cols_block(const float* mat, std::int64_t ld, const float* x, std::int
                      float alpha, float beta) {
   const auto tail = static_cast<__mmask16>(0xffffu >> (16 * NV - n));
   __m512 acc[KU][NV];
-#pragma GCC unroll 16
-  for (int u = 0; u < KU; ++u)
-#pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v) acc[u][v] = _mm512_setzero_ps();
+  zero_accumulators(acc);
   const auto step = [&](int u, const float* row, float xp) {
     const __m512 xv = _mm512_set1_ps(xp);
 #pragma GCC unroll 16
@@ -140,16 +164,12 @@ void gemv_cols_block(const float* mat, std::int64_t ld, const float* x, std::int
 #pragma GCC unroll 16
     for (int u = 0; u < KU; ++u) step(u, mat + (p + u) * ld, x[p + u]);
   for (; p < k; ++p) step(0, mat + p * ld, x[p]);
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v) {
     __m512 sum = acc[0][v];
 #pragma GCC unroll 16
     for (int u = 1; u < KU; ++u) sum = _mm512_add_ps(sum, acc[u][v]);
-    const __mmask16 m = v == NV - 1 ? tail : static_cast<__mmask16>(0xffff);
-    sum = _mm512_mul_ps(sum, va);
-    if (beta != 0.0f) sum = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, y + 16 * v), sum);
-    _mm512_mask_storeu_ps(y + 16 * v, m, sum);
+    store_scaled(y + 16 * v, sum, v == NV - 1 ? tail : static_cast<__mmask16>(0xffff), alpha, beta);
   }
 }
 
@@ -179,6 +199,128 @@ void gemv_cols(const float* mat, std::int64_t ld, const float* x, std::int64_t k
     }
   }
 }
+#endif
+
+#ifdef __AVX512F__
+// GEMMs with few rows (m, a dense layer's batch) or a short sum (k, its weight gradient), B not
+// transposed: our own AVX-512 kernel. Measured on the cnn's dense layer fc1 (batch 50, 3136 -> 1024),
+// OpenBLAS's sgemm ran the forward product [50, 3136] x [3136, 1024] at 51-55% of peak: a third of
+// its time (perf) went to packing the weights (sgemm_itcopy), each 64-byte run of a panel read from a
+// new 4 KB page (a row of B is exactly 4 KB), past the hardware prefetchers. The weight gradient
+// X^T [3136, 50] x dY [50, 1024] ran at 62-68%: k = 50 products per output leave it bound by the
+// 12.8 MB of C, which sgemm zeroes first (memset, 9% of its time, for beta = 0), then reads and
+// writes again.
+//
+// Here: C in tiles of up to 6 rows x 64 columns, 24 accumulators, each step of p one row of B (four
+// vectors) times 6 broadcast values of A. B is copied in panels of kKc x 64 floats to a contiguous
+// buffer first (prefetching 16 rows ahead: the page-crossing reads overlap), which the row tiles
+// then read from L1/L2. C is written once per k block; when the whole sum is one block (k <= kKc)
+// and C is large, with streaming stores, which skip reading C's cache lines before writing them.
+constexpr std::int64_t kKc = 256;   // rows of a B panel (k block): 64 KB panels, in L2
+constexpr std::int64_t kNc = 64;    // columns of a B panel and of a tile
+constexpr int kTileRows = 6;        // rows of a tile: 6 x 4 accumulators + 4 of B + a broadcast
+constexpr std::int64_t kSmallDim = 64;  // m or k at most this: our kernel, when also
+// at least 16 columns (a narrower C leaves too few accumulators: the 10-class layers of cnn and
+// LeNet-5 ran 0.5-0.9x OpenBLAS's speed) and 2M multiply-adds (below, copying B's panels costs more
+// than OpenBLAS's tuned small-matrix path: LeNet-5's 64x84x120 layer ran at 0.8x).
+constexpr std::int64_t kSmallMinN = 16;
+constexpr std::int64_t kSmallMinMacs = std::int64_t{2} << 20;
+
+// C[R, w] = alpha * (op(A) B)[R, w] + beta * C (beta == 0: C not read), w <= 16 * V; op(A)(r, p) =
+// a[r * ars + p * aks]; B [k, w] with ldb.
+template <int R, int V, bool Stream>
+void small_tile(const float* a, std::int64_t ars, std::int64_t aks, const float* b, std::int64_t ldb, std::int64_t k,
+                float* c, std::int64_t ldc, std::int64_t w, float alpha, float beta) {
+  const auto tail = static_cast<__mmask16>(0xffffu >> (16 * V - w));
+  __m512 acc[R][V];
+  zero_accumulators(acc);
+  for (std::int64_t p = 0; p < k; ++p) {
+    __m512 bv[V];
+#pragma GCC unroll 16
+    for (int v = 0; v < V - 1; ++v) bv[v] = _mm512_loadu_ps(b + p * ldb + 16 * v);
+    bv[V - 1] = _mm512_maskz_loadu_ps(tail, b + p * ldb + 16 * (V - 1));
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r * ars + p * aks]);
+#pragma GCC unroll 16
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v)
+      store_scaled<Stream>(c + r * ldc + 16 * v, acc[r][v], v == V - 1 ? tail : static_cast<__mmask16>(0xffff), alpha,
+                           beta);
+}
+
+template <int R, bool Stream>
+void small_tile_rows(const float* a, std::int64_t ars, std::int64_t aks, const float* b, std::int64_t ldb,
+                     std::int64_t k, float* c, std::int64_t ldc, std::int64_t w, float alpha, float beta) {
+  switch ((w + 15) / 16) {
+    case 1: small_tile<R, 1, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
+    case 2: small_tile<R, 2, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
+    case 3: small_tile<R, 3, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
+    default: small_tile<R, 4, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
+  }
+}
+
+template <bool Stream>
+void small_tile_any(int rows, const float* a, std::int64_t ars, std::int64_t aks, const float* b, std::int64_t ldb,
+                    std::int64_t k, float* c, std::int64_t ldc, std::int64_t w, float alpha, float beta) {
+  switch (rows) {
+    case 1: small_tile_rows<1, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
+    case 2: small_tile_rows<2, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
+    case 3: small_tile_rows<3, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
+    case 4: small_tile_rows<4, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
+    case 5: small_tile_rows<5, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
+    default: small_tile_rows<6, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
+  }
+}
+
+// One thread's block of C (g with trans_b false): k blocks, then B panels, then tiles of rows. The m
+// rows are cut into equal tiles of at most 6 (50 = 5 x 6 + 4 x 5: a last tile of 2 rows ran at half
+// the speed of the others).
+void small_gemm_block(const GemmArgs& g) {
+  static thread_local std::vector<float> panel;
+  panel.resize(static_cast<std::size_t>(kKc * kNc));
+  const std::int64_t ars = g.trans_a ? 1 : g.lda, aks = g.trans_a ? g.lda : 1;
+  const std::int64_t tiles = (g.m + kTileRows - 1) / kTileRows;
+  // Streaming stores: measured on the fc1 weight gradient (one k block, 12.8 MB of C), 3.0 ms
+  // against 3.8 ms with ordinary stores on one thread. Only for a C larger than the L2 caches (the
+  // stores leave it in memory) and 64-byte aligned rows (the instruction's requirement).
+  const bool stream = g.k <= kKc && g.m * g.n >= (std::int64_t{1} << 20) && g.ldc % 16 == 0 &&
+                      reinterpret_cast<std::uintptr_t>(g.c) % 64 == 0;
+  for (std::int64_t p0 = 0; p0 < g.k; p0 += kKc) {
+    const std::int64_t kb = std::min(kKc, g.k - p0);
+    const float beta = p0 == 0 ? g.beta : 1.0f;  // later k blocks add to the earlier ones
+    for (std::int64_t j0 = 0; j0 < g.n; j0 += kNc) {
+      const std::int64_t w = std::min(kNc, g.n - j0);
+      const float* src = g.b + p0 * g.ldb + j0;
+      for (std::int64_t p = 0; p < kb; ++p) {
+        if (p + 16 < kb) {
+          for (std::int64_t j = 0; j < w; j += 16) _mm_prefetch(reinterpret_cast<const char*>(src + (p + 16) * g.ldb + j), _MM_HINT_T0);
+        }
+        std::copy(src + p * g.ldb, src + p * g.ldb + w, panel.data() + p * w);
+      }
+      for (std::int64_t t = 0; t < tiles; ++t) {
+        const std::int64_t i0 = g.m * t / tiles, rows = g.m * (t + 1) / tiles - i0;
+        const float* a = g.a + i0 * ars + p0 * aks;
+        float* c = g.c + i0 * g.ldc + j0;
+        if (stream) {
+          small_tile_any<true>(static_cast<int>(rows), a, ars, aks, panel.data(), w, kb, c, g.ldc, w, g.alpha, beta);
+        } else {
+          small_tile_any<false>(static_cast<int>(rows), a, ars, aks, panel.data(), w, kb, c, g.ldc, w, g.alpha, beta);
+        }
+      }
+    }
+  }
+  if (stream) _mm_sfence();  // streaming stores are weakly ordered: complete them before the join
+}
+
+// Splits C over the threads like parallel_gemm, columns in whole vectors of 16 (streaming stores and
+// aligned loads of B stay aligned on every thread).
+void small_gemm(const GemmArgs& g) { split_c(g, 1, 16, small_gemm_block); }
 #endif
 
 // A product with a single row or column of C is a matrix-vector product. sgemm would pack the whole
@@ -248,6 +390,12 @@ void gemm(const GemmArgs& args) {
     gemv(g);
     return;
   }
+#ifdef __AVX512F__
+  if (!g.trans_b && (g.m <= kSmallDim || g.k <= kSmallDim) && g.n >= kSmallMinN && g.m * g.n * g.k >= kSmallMinMacs) {
+    small_gemm(g);
+    return;
+  }
+#endif
   parallel_gemm(g);
 }
 

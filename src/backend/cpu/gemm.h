@@ -28,8 +28,10 @@ struct GemmArgs {
   std::int64_t ldc = 0;  // 0: n
 };
 
-// C = alpha * op(A) op(B) + beta * C through OpenBLAS cblas_sgemm. Handles the empty cases BLAS
-// rejects (m, n or k == 0). Extents must fit in a 32-bit int (BLAS's index type): callers validate
+// C = alpha * op(A) op(B) + beta * C: through OpenBLAS cblas_sgemm, except for the shapes where our
+// own AVX-512 kernels measured faster (gemm.cpp: one row of C, the matrix-vector products of batch-1
+// dense layers; few rows or a short sum with B not transposed, a dense layer's forward product and
+// weight gradient). Handles the empty cases BLAS rejects (m, n or k == 0). Extents must fit in a 32-bit int (BLAS's index type): callers validate
 // shapes first, this function never throws.
 //
 // Threads: a large product is split into blocks of rows (or columns) of C over the OpenMP threads of
