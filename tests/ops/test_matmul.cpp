@@ -142,6 +142,28 @@ TEST(Matmul, MatrixVectorKernelMatchesReference) {
   }
 }
 
+// Narrow matrices stored without gaps (ld == n < 16) are read flat, R whole rows per period of
+// vectors: every n below 16, with k a multiple of the period, not one (rows left over), and shorter
+// than one period.
+TEST(Matmul, NarrowMatrixVectorKernelMatchesReference) {
+  manual_seed(12);
+  for (std::int64_t n = 1; n < 16; ++n) {
+    for (const std::int64_t k : {1, 5, 16, 33, 784}) {
+      for (const float beta : {0.0f, -0.5f}) {
+        Tensor x = random_normal({k}), w = random_normal({k, n}), y0 = random_normal({n});
+        Tensor fast = y0.clone(), ref = y0.clone();
+        cpu::GemmArgs g{.m = 1, .n = n, .k = k, .alpha = 0.75f, .a = x.data<float>(), .b = w.data<float>(), .beta = beta,
+                        .c = fast.data<float>()};
+        cpu::gemm(g);
+        g.c = ref.data<float>();
+        cpu::gemm_reference(g);
+        EXPECT_LT(max_abs_diff(fast, ref), 2e-4 * std::max(1.0, std::sqrt(static_cast<double>(k) / 100.0)))
+            << "n=" << n << " k=" << k << " beta=" << beta;
+      }
+    }
+  }
+}
+
 TEST(Matmul, ShapeErrorsNameBothShapes) {
   try {
     matmul(zeros({2, 3}), zeros({4, 5}));

@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -173,6 +174,45 @@ void gemv_cols_block(const float* mat, std::int64_t ld, const float* x, std::int
   }
 }
 
+// The same for a narrow matrix stored without gaps (N < 16 columns, ld == N: the 784x10 softmax
+// layer), read as one flat run of floats. Row by row, each row would be one masked load of N floats
+// that often straddles two cache lines; flat, every load is 16 whole floats. A period of P vectors
+// covers R whole rows (16 P = N R), lane l of vector t holding column (16 t + l) % N of row
+// (16 t + l) / N, so vector t is multiplied by the x values of those rows: x[R rows] permuted with a
+// fixed index vector. After the last period each column's partial sums are gathered from the lanes.
+template <int N>
+void gemv_narrow(const float* mat, const float* x, std::int64_t k, float* y, float alpha, float beta) {
+  constexpr int g = N % 16 == 0 ? 16 : (N % 8 == 0 ? 8 : (N % 4 == 0 ? 4 : (N % 2 == 0 ? 2 : 1)));  // gcd(N, 16)
+  constexpr int P = N / g, R = 16 / g;
+  alignas(64) static constexpr auto rows = [] {
+    std::array<std::int32_t, 16 * P> r{};
+    for (int i = 0; i < 16 * P; ++i) r[static_cast<std::size_t>(i)] = i / N;
+    return r;
+  }();
+  __m512i idx[P];
+  __m512 acc[1][P];
+  zero_accumulators(acc);
+#pragma GCC unroll 16
+  for (int t = 0; t < P; ++t) idx[t] = _mm512_load_si512(rows.data() + 16 * t);
+  const auto xmask = static_cast<__mmask16>(0xffffu >> (16 - R));
+  std::int64_t p = 0;
+  for (; p + R <= k; p += R) {
+    const __m512 xs = _mm512_maskz_loadu_ps(xmask, x + p);
+    const float* w = mat + p * N;
+#pragma GCC unroll 16
+    for (int t = 0; t < P; ++t)
+      acc[0][t] = _mm512_fmadd_ps(_mm512_maskz_permutexvar_ps(0xffff, idx[t], xs), _mm512_loadu_ps(w + 16 * t), acc[0][t]);
+  }
+  alignas(64) float lanes[16 * P];
+#pragma GCC unroll 16
+  for (int t = 0; t < P; ++t) _mm512_store_ps(lanes + 16 * t, acc[0][t]);
+  float sum[N] = {};
+  for (int i = 0; i < 16 * P; ++i) sum[i % N] += lanes[i];
+  for (; p < k; ++p)  // the rows after the last whole period
+    for (int j = 0; j < N; ++j) sum[j] += x[p] * mat[p * N + j];
+  for (int j = 0; j < N; ++j) y[j] = alpha * sum[j] + (beta == 0.0f ? 0.0f : beta * y[j]);
+}
+
 // The same for any n: blocks of 128 outputs, each a pass over the matrix's rows, two or more rows per
 // step so that enough accumulators are in flight and each sums at most half of the k products (the
 // rounding error of a float sum grows with its length: at k = 3136 one chain per output was 4e-4
@@ -184,6 +224,25 @@ void gemv_cols(const float* mat, std::int64_t ld, const float* x, std::int64_t k
   // (measured: the 784x10 softmax layer spent most of its time waiting on them). Requesting all of
   // its lines up front lets the misses overlap.
   for (std::int64_t p = 0; p < k; p += 16) _mm_prefetch(reinterpret_cast<const char*>(x + p), _MM_HINT_T0);
+  if (n < 16 && ld == n) {
+    switch (n) {
+      case 1: gemv_narrow<1>(mat, x, k, y, alpha, beta); return;
+      case 2: gemv_narrow<2>(mat, x, k, y, alpha, beta); return;
+      case 3: gemv_narrow<3>(mat, x, k, y, alpha, beta); return;
+      case 4: gemv_narrow<4>(mat, x, k, y, alpha, beta); return;
+      case 5: gemv_narrow<5>(mat, x, k, y, alpha, beta); return;
+      case 6: gemv_narrow<6>(mat, x, k, y, alpha, beta); return;
+      case 7: gemv_narrow<7>(mat, x, k, y, alpha, beta); return;
+      case 8: gemv_narrow<8>(mat, x, k, y, alpha, beta); return;
+      case 9: gemv_narrow<9>(mat, x, k, y, alpha, beta); return;
+      case 10: gemv_narrow<10>(mat, x, k, y, alpha, beta); return;
+      case 11: gemv_narrow<11>(mat, x, k, y, alpha, beta); return;
+      case 12: gemv_narrow<12>(mat, x, k, y, alpha, beta); return;
+      case 13: gemv_narrow<13>(mat, x, k, y, alpha, beta); return;
+      case 14: gemv_narrow<14>(mat, x, k, y, alpha, beta); return;
+      default: gemv_narrow<15>(mat, x, k, y, alpha, beta); return;
+    }
+  }
   for (std::int64_t j = 0; j < n; j += 128) {
     const std::int64_t w = std::min<std::int64_t>(128, n - j);
     const float* m = mat + j;
