@@ -106,6 +106,8 @@ TEST(Matmul, FastMatchesReference) {
       {{50, 3136}, {3136, 1024}, false, false}, {{50, 3136}, {50, 1024}, true, false},
       {{9800, 25}, {25, 32}, false, false},     {{77, 40}, {40, 1030}, false, false},
       {{6, 5}, {5, 3}, false, false},
+      // Few rows times a transposed B (a dense layer's input gradient): computed as (B A^T)^T.
+      {{50, 1024}, {3136, 1024}, false, true},  {{2, 17, 100}, {1100, 100}, false, true},
   };
   for (const auto& c : cases) {
     Tensor a = random_normal(c.a), b = random_normal(c.b);
@@ -139,6 +141,22 @@ TEST(Matmul, MatrixVectorKernelMatchesReference) {
             << "n=" << n << " k=" << k << " beta=" << beta;
       }
     }
+  }
+}
+
+// The transposed route for C = A B^T with few rows of A, with alpha, beta and a C wider than n.
+TEST(Matmul, FewRowsTimesTransposedMatchesReference) {
+  manual_seed(13);
+  const std::int64_t m = 20, n = 1100, k = 100, ldc = n + 5;  // 2.2M multiply-adds: the own route
+  Tensor a = random_normal({m, k}), b = random_normal({n, k}), c0 = random_normal({m, ldc});
+  for (const float beta : {0.0f, 0.5f}) {
+    Tensor fast = c0.clone(), ref = c0.clone();
+    cpu::GemmArgs g{.trans_b = true, .m = m, .n = n, .k = k, .alpha = -1.5f, .a = a.data<float>(), .b = b.data<float>(),
+                    .beta = beta, .c = fast.data<float>(), .ldc = ldc};
+    cpu::gemm(g);
+    g.c = ref.data<float>();
+    cpu::gemm_reference(g);
+    EXPECT_LT(max_abs_diff(fast, ref), 1e-4) << "beta=" << beta;  // the columns past n are untouched in both
   }
 }
 
