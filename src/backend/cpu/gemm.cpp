@@ -388,15 +388,21 @@ void small_gemm(const GemmArgs& g) { split_c(g, 1, 16, small_gemm_block); }
 // product C^T are small ([k, m] and [n, m]) and transposed on the way in and out.
 void small_gemm_nt(const GemmArgs& g) {
   const std::int64_t m = g.m, n = g.n, k = g.k;
-  std::vector<float> at(static_cast<std::size_t>(k * m)), ct(static_cast<std::size_t>(n * m));
+  // Kept per thread: the same sizes come back every step, and fresh buffers this large would be
+  // new pages from the system each time.
+  static thread_local std::vector<float> at, ct;
+  at.resize(static_cast<std::size_t>(k * m));
+  ct.resize(static_cast<std::size_t>(n * m));
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t p = 0; p < k; ++p) at[static_cast<std::size_t>(p * m + i)] = g.a[i * g.lda + p];
+  // (Pointers, not the names, inside the parallel loops: a thread_local name means each thread's own.)
+  const float* product = ct.data();
   small_gemm({.m = n, .n = m, .k = k, .a = g.b, .lda = g.ldb, .b = at.data(), .ldb = m, .c = ct.data(), .ldc = m});
   parallel_for(0, m, std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(n, 1)),
                [&](std::int64_t lo, std::int64_t hi) {
                  for (std::int64_t i = lo; i < hi; ++i) {
                    float* c = g.c + i * g.ldc;
-                   const float* src = ct.data() + i;
+                   const float* src = product + i;
                    for (std::int64_t j = 0; j < n; ++j)
                      c[j] = g.alpha * src[j * m] + (g.beta == 0.0f ? 0.0f : g.beta * c[j]);
                  }
