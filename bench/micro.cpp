@@ -185,6 +185,10 @@ const GemmCase kGemms[] = {
     {"cnn_conv1_im2col_39200x25x32", 39200, 32, 25, false, false},
     {"mlp_fc1_fwd_100x784x500", 100, 500, 784, false, false},
     {"keras_dense_fwd_32x18928x128", 32, 128, 18928, false, false},
+    // Batch-1 inference: the matrix is streamed once per image (GB/s counts its bytes). At 784x500,
+    // half of it per core fits that core's 1 MB L2, so this is the L2 stream rate of both cores.
+    {"mlp_fc1_b1_1x784x500", 1, 500, 784, false, false},
+    {"softmax_b1_1x784x10", 1, 10, 784, false, false},
     {"square_1024", 1024, 1024, 1024, false, false},
 };
 void BM_Gemm(benchmark::State& state, const GemmCase& g) {
@@ -195,6 +199,7 @@ void BM_Gemm(benchmark::State& state, const GemmCase& g) {
   const MatmulOptions o{.transpose_a = g.ta, .transpose_b = g.tb};
   for (auto _ : state) benchmark::DoNotOptimize(matmul(a, b, o));
   flop_counters(state, 2.0 * static_cast<double>(g.m * g.n * g.k), t);
+  if (g.m == 1) byte_counters(state, 4.0 * static_cast<double>(g.n * g.k));
 }
 
 // The cnn's first pooling: [50, 28, 28, 32] -> [50, 14, 14, 32].
