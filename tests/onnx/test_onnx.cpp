@@ -233,3 +233,31 @@ TEST(OnnxTensor, SaveLoadRoundTrip) {
   sx::save_tensor(i, path);
   EXPECT_EQ(sx::load_tensor(path).to_vector<std::int64_t>(), (std::vector<std::int64_t>{5, -7, 9}));
 }
+
+TEST(OnnxExport, DenseOnSequencesIsMatMulAddRelu) {
+  // A dense layer on [N, 4, 8] inputs (more than two dimensions): MatMul + Add + Relu rather than Gemm.
+  Generator gen(7);
+  auto model = nn::Sequential({nn::Dense(nn::DenseOptions(5).activation(nn::Activation::ReLU).name("per_step"))});
+  model->set_generator(&gen);
+  model->build_for({1, 4, 8});
+  model->eval();
+  Tensor x = random_normal({3, 4, 8}, 0.0f, 1.0f, &gen);
+  Tensor expected;
+  {
+    NoGradGuard no_grad;
+    expected = (*model)(x);
+  }
+  const auto path = temp_file("dense_seq.onnx");
+  sx::export_model(*model, {-1, 4, 8}, path.string());
+  const auto proto = read_model(path);
+  EXPECT_EQ(count_ops(proto, "MatMul"), 1);
+  EXPECT_EQ(count_ops(proto, "Add"), 1);
+  EXPECT_EQ(count_ops(proto, "Relu"), 1);
+  EXPECT_EQ(count_ops(proto, "Gemm"), 0);
+  sx::Model m = sx::import_model(path.string());
+  graph::Session s(*m.graph);
+  const auto got = s.run(m.outputs[0], {{m.inputs[0], x}}).to_vector<float>();
+  const auto want = expected.to_vector<float>();
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5f) << "at " << i;
+}
