@@ -104,11 +104,11 @@ void require_floats(const Metas& in) {
     SYN_CHECK(in[i].dtype == DType::Float32, "input {} must be float32, got {}", i, dtype_name(in[i].dtype));
 }
 
-// The attributes of a conv2d (dropping the backprops' extra shape attribute).
 // conv2d's optional "relu" attribute: max(y, 0) applied in the kernel. Absent (graphs and ONNX
 // imports built before it, the convolutions inside gradients) means no relu.
 bool fused_relu(const Attrs& a) { return a.has("relu") && a.b("relu"); }
 
+// The attributes of a conv2d (dropping the backprops' extra shape attribute).
 Attrs conv_attrs(const Attrs& a) {
   return Attrs().set("strides", a.ints("strides")).set("dilations", a.ints("dilations")).set("padding", a.s("padding"));
 }
@@ -206,11 +206,7 @@ void register_conv2d() {
       .grad([](const GradCtx& g) {
         const Tensor &x = g.x(0), &w = g.x(1);
         // With the relu inside: dz = dy where y > 0, as relu's own gradient (read from the output).
-        Tensor dz = g.dy();
-        if (fused_relu(g.attrs)) {
-          static const OpDef& relu_grad = op_def("leaky_relu_grad");
-          dz = apply1(relu_grad, {g.y(), dz}, Attrs().set("alpha", 0.0));
-        }
+        const Tensor dz = fused_relu(g.attrs) ? relu_grad_from_output(g.y(), g.dy()) : g.dy();
         std::vector<Tensor> out{if_needed(x, [&] { return conv2d_backprop_input(dz, w, x.shape(), g.attrs); }),
                                 if_needed(w, [&] { return conv2d_backprop_filter(x, dz, w.shape(), g.attrs); })};
         if (g.inputs.size() == 3) out.push_back(if_needed(g.x(2), [&] { return sum(dz, {0, 1, 2}); }));

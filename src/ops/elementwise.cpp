@@ -546,8 +546,7 @@ void register_activations() {
       .grad([](const GradCtx& g) {
         // Masked by the output (y > 0 exactly where x > 0), as TensorFlow's ReluGrad: the input need
         // not stay alive for the backward pass, and in a graph bias + relu can fuse.
-        static const OpDef& grad_op = op_def("leaky_relu_grad");
-        return grads(apply1(grad_op, {g.y(), g.dy()}, Attrs().set("alpha", 0.0)));
+        return grads(relu_grad_from_output(g.y(), g.dy()));
       });
 
   define_op("leaky_relu")
@@ -674,6 +673,11 @@ void register_elementwise_ops() {
   register_unary_math();
   register_activations();
   register_selection();
+}
+
+Tensor relu_grad_from_output(const Tensor& y, const Tensor& dy) {
+  static const OpDef& op = op_def("leaky_relu_grad");
+  return apply1(op, {y, dy}, Attrs().set("alpha", 0.0));
 }
 
 }  // namespace ops

@@ -8,9 +8,8 @@
 // memory, and sum_to folds the gradient of a broadcast operand back to its shape.
 #include <algorithm>
 
-#include "backend/cpu/elementwise.h"
+#include "backend/cpu/epilogue.h"
 #include "backend/cpu/gemm.h"
-#include "backend/cpu/vec.h"
 #include "core/check.h"
 #include "ops/dtype_dispatch.h"
 #include "ops/families.h"
@@ -216,12 +215,9 @@ void dense_kernel(const KernelContext& c) {
   const std::int64_t in = c.in(1).dim(0), units = c.in(1).dim(1), rows = dense_rows(x.shape());
   const float* bias = c.in(2).data<float>();
   float* y = c.out(0).data<float>();
-  cpu::parallel_for(0, rows, std::max<std::int64_t>(1, cpu::kElementwiseGrain / std::max<std::int64_t>(units, 1)),
-                    [&](std::int64_t lo, std::int64_t hi) {
-                      for (std::int64_t r = lo; r < hi; ++r) cpu::copy_floats(y + r * units, bias, units);
-                    });
+  cpu::parallel_fill_rows(y, bias, rows, units);
   cpu::gemm({.m = rows, .n = units, .k = in, .a = x.data<float>(), .b = c.in(1).data<float>(), .beta = 1.0f, .c = y});
-  if (c.attrs.b("relu")) cpu::unary_map<float, float>(c.out(0), c.out(0), [](float v) { return v < 0.0f ? 0.0f : v; });
+  if (c.attrs.b("relu")) cpu::relu_in_place(y, rows * units);
 }
 
 void dense_reference(const KernelContext& c) {
@@ -246,11 +242,7 @@ void dense_reference(const KernelContext& c) {
 std::vector<Tensor> dense_grad(const GradCtx& g) {
   const Tensor& x = g.x(0);
   const Tensor& kernel = g.x(1);
-  Tensor dz = g.dy();
-  if (g.attrs.b("relu")) {
-    static const OpDef& relu_grad = op_def("leaky_relu_grad");
-    dz = apply1(relu_grad, {g.y(), dz}, Attrs().set("alpha", 0.0));
-  }
+  const Tensor dz = g.attrs.b("relu") ? relu_grad_from_output(g.y(), g.dy()) : g.dy();
   const std::int64_t in = kernel.dim(0), units = kernel.dim(1), rows = dense_rows(x.shape());
   const Tensor dz2 = reshape(dz, {rows, units});
   Tensor dx, dkernel, dbias;

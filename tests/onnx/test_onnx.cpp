@@ -48,6 +48,16 @@ nn::ModulePtr seeded_model(const std::string& name, Generator& gen) {
   return m;
 }
 
+// Imports the exported file and runs it on x in a Session: the values must be `expected` (eager's).
+void expect_import_computes(const std::filesystem::path& path, const Tensor& x, const Tensor& expected) {
+  sx::Model m = sx::import_model(path.string());
+  graph::Session s(*m.graph);
+  const auto got = s.run(m.outputs[0], {{m.inputs[0], x}}).to_vector<float>();
+  const auto want = expected.to_vector<float>();
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5f) << "at " << i;
+}
+
 int count_ops(const ::onnx::ModelProto& m, const std::string& type) {
   int n = 0;
   for (const auto& node : m.graph().node()) n += node.op_type() == type;
@@ -128,12 +138,7 @@ TEST(OnnxExport, ExtraLayersRoundTrip) {
   const auto proto = read_model(path);
   EXPECT_EQ(count_ops(proto, "Transpose"), 2);  // the per-channel constants were permuted, not the data
   EXPECT_EQ(count_ops(proto, "AveragePool"), 1);
-  sx::Model m = sx::import_model(path.string());
-  graph::Session s(*m.graph);
-  const auto got = s.run(m.outputs[0], {{m.inputs[0], x}}).to_vector<float>();
-  const auto want = expected.to_vector<float>();
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5f) << "at " << i;
+  expect_import_computes(path, x, expected);
 }
 
 TEST(OnnxExport, ConvStackHasOneTransposeEachWay) {
@@ -254,10 +259,5 @@ TEST(OnnxExport, DenseOnSequencesIsMatMulAddRelu) {
   EXPECT_EQ(count_ops(proto, "Add"), 1);
   EXPECT_EQ(count_ops(proto, "Relu"), 1);
   EXPECT_EQ(count_ops(proto, "Gemm"), 0);
-  sx::Model m = sx::import_model(path.string());
-  graph::Session s(*m.graph);
-  const auto got = s.run(m.outputs[0], {{m.inputs[0], x}}).to_vector<float>();
-  const auto want = expected.to_vector<float>();
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5f) << "at " << i;
+  expect_import_computes(path, x, expected);
 }

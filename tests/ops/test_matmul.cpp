@@ -19,6 +19,20 @@ Tensor reference_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return apply_reference(op_def("matmul"), {a, b}, Attrs().set("transpose_a", ta).set("transpose_b", tb))[0];
 }
 
+// cpu::gemm against cpu::gemm_reference for one row of C: x [k] times w [k, ld] (the first n columns),
+// onto a random y with alpha and beta; the tolerance grows like sqrt(k) with the float sum's length.
+void expect_gemv_matches_reference(std::int64_t n, std::int64_t k, std::int64_t ld, float alpha, float beta) {
+  Tensor x = random_normal({k}), w = random_normal({k, ld}), y0 = random_normal({n});
+  Tensor fast = y0.clone(), ref = y0.clone();
+  cpu::GemmArgs g{.m = 1, .n = n, .k = k, .alpha = alpha, .a = x.data<float>(), .b = w.data<float>(), .ldb = ld,
+                  .beta = beta, .c = fast.data<float>()};
+  cpu::gemm(g);
+  g.c = ref.data<float>();
+  cpu::gemm_reference(g);
+  EXPECT_LT(max_abs_diff(fast, ref), 2e-4 * std::max(1.0, std::sqrt(static_cast<double>(k) / 100.0)))
+      << "n=" << n << " k=" << k << " ld=" << ld << " beta=" << beta;
+}
+
 }  // namespace
 
 TEST(Matmul, TwoDimensionalHandComputed) {
@@ -128,18 +142,7 @@ TEST(Matmul, MatrixVectorKernelMatchesReference) {
   manual_seed(11);
   for (const std::int64_t n : {1, 5, 10, 16, 17, 33, 48, 64, 65, 100, 113, 128, 129, 200, 250, 256, 257, 300, 500, 1030}) {
     for (const std::int64_t k : {1, 3, 8, 9, 784}) {
-      for (const float beta : {0.0f, 0.5f}) {
-        const std::int64_t ld = n + 3;
-        Tensor x = random_normal({k}), w = random_normal({k, ld}), y0 = random_normal({n});
-        Tensor fast = y0.clone(), ref = y0.clone();
-        cpu::GemmArgs g{.m = 1, .n = n, .k = k, .alpha = 1.5f, .a = x.data<float>(), .b = w.data<float>(), .ldb = ld,
-                        .beta = beta, .c = fast.data<float>()};
-        cpu::gemm(g);
-        g.c = ref.data<float>();
-        cpu::gemm_reference(g);
-        EXPECT_LT(max_abs_diff(fast, ref), 2e-4 * std::max(1.0, std::sqrt(static_cast<double>(k) / 100.0)))
-            << "n=" << n << " k=" << k << " beta=" << beta;
-      }
+      for (const float beta : {0.0f, 0.5f}) expect_gemv_matches_reference(n, k, n + 3, 1.5f, beta);
     }
   }
 }
@@ -167,17 +170,7 @@ TEST(Matmul, NarrowMatrixVectorKernelMatchesReference) {
   manual_seed(12);
   for (std::int64_t n = 1; n < 16; ++n) {
     for (const std::int64_t k : {1, 5, 16, 33, 784}) {
-      for (const float beta : {0.0f, -0.5f}) {
-        Tensor x = random_normal({k}), w = random_normal({k, n}), y0 = random_normal({n});
-        Tensor fast = y0.clone(), ref = y0.clone();
-        cpu::GemmArgs g{.m = 1, .n = n, .k = k, .alpha = 0.75f, .a = x.data<float>(), .b = w.data<float>(), .beta = beta,
-                        .c = fast.data<float>()};
-        cpu::gemm(g);
-        g.c = ref.data<float>();
-        cpu::gemm_reference(g);
-        EXPECT_LT(max_abs_diff(fast, ref), 2e-4 * std::max(1.0, std::sqrt(static_cast<double>(k) / 100.0)))
-            << "n=" << n << " k=" << k << " beta=" << beta;
-      }
+      for (const float beta : {0.0f, -0.5f}) expect_gemv_matches_reference(n, k, n, 0.75f, beta);
     }
   }
 }

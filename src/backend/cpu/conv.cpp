@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend/cpu/epilogue.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/parallel.h"
 #include "backend/cpu/vec.h"
@@ -183,16 +184,11 @@ void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, con
     return;
   }
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
-  auto start_at_bias = [&](std::int64_t r0, std::int64_t r1) {  // the GEMM then adds onto the bias
-    if (bias != nullptr)
-      for (std::int64_t r = r0; r < r1; ++r) copy_floats(y + r * O, bias, O);
-  };
-  const float beta = bias != nullptr ? 1.0f : 0.0f;
+  const float beta = bias != nullptr ? 1.0f : 0.0f;  // the GEMM adds onto the bias
   if (g.pointwise()) {  // the input rows are the columns: one GEMM, threaded inside
-    parallel_for(0, rows, kElementwiseGrain / std::max<std::int64_t>(O, 1) + 1, start_at_bias);
+    if (bias != nullptr) parallel_fill_rows(y, bias, rows, O);
     gemm({.m = rows, .n = O, .k = K, .a = x, .b = w, .beta = beta, .c = y});
-    if (relu)
-      parallel_for(0, rows * O, kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) { relu_floats(y + lo, hi - lo); });
+    if (relu) relu_in_place(y, rows * O);
     return;
   }
   const std::int64_t block = block_rows(g, rows);
@@ -201,7 +197,7 @@ void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, con
     float* col = workspace(block * K);
     for (std::int64_t b = b0; b < b1; ++b) {
       const std::int64_t r0 = b * block, r1 = std::min(rows, r0 + block);
-      start_at_bias(r0, r1);
+      if (bias != nullptr) fill_rows(y + r0 * O, bias, r1 - r0, O);
       im2col(g, x, r0, r1, col);
       gemm({.m = r1 - r0, .n = O, .k = K, .a = col, .b = w, .beta = beta, .c = y + r0 * O});
       if (relu) relu_floats(y + r0 * O, (r1 - r0) * O);
