@@ -61,10 +61,18 @@ struct TensorMeta {
 
 // Computes output metas from input metas; throws Error (the dispatcher prefixes the op's name).
 using ShapeFn = std::function<std::vector<TensorMeta>(const std::vector<TensorMeta>&, const Attrs&)>;
+// The metas of a single-output op, with the shape moved in (`std::vector<TensorMeta>{{shape, dtype}}`
+// would copy it out of the initializer list: one more allocation on every op call).
+inline std::vector<TensorMeta> one_output(Shape shape, DType dtype) {
+  std::vector<TensorMeta> out;
+  out.reserve(1);
+  out.push_back(TensorMeta{std::move(shape), dtype});
+  return out;
+}
 
 // A kernel reads `inputs` and writes into `outputs`, which the dispatcher has allocated with the
-// shapes the shape rule gave (for ops marked `.view()`, the kernel sets outputs itself, sharing the
-// input's storage).
+// shapes the shape rule gave. For ops marked `.view()` (one output, a new shape over the same data)
+// the dispatcher makes output 0 share input 0's storage instead, and the kernel has nothing to do.
 struct KernelContext {
   const std::vector<Tensor>& inputs;
   std::vector<Tensor>& outputs;

@@ -188,7 +188,7 @@ Metas conv2d_shape(const Metas& in, const Attrs& a) {
   if (in.size() == 3)
     SYN_CHECK(in[2].shape == Shape{g.o}, "bias must have shape [{}] to match filter {}, got {}", g.o,
               to_string(in[1].shape), to_string(in[2].shape));
-  return {{conv_output_shape(g), DType::Float32}};
+  return one_output(conv_output_shape(g), DType::Float32);
 }
 
 // Checks that dy has the conv's output shape for input x_shape and filter w_shape.
@@ -274,7 +274,7 @@ KernelFn pool_pair_kernel(PoolPairFn fn) {
 
 Metas pool_shape(const Metas& in, const Attrs& a) {
   require_floats(in);
-  return {{pool_output_shape(pool_geometry(in[0].shape, a)), DType::Float32}};
+  return one_output(pool_output_shape(pool_geometry(in[0].shape, a)), DType::Float32);
 }
 
 void check_pool_dy(const Shape& dy, const cpu::Pool2DGeometry& g, const Shape& x_shape) {

@@ -130,14 +130,14 @@ void require_numeric(DType dt, const char* what = "input") {
 ShapeFn float_unary() {
   return [](const std::vector<TensorMeta>& in, const Attrs&) {
     require_float(in[0].dtype);
-    return std::vector<TensorMeta>{in[0]};
+    return one_output(in[0].shape, in[0].dtype);
   };
 }
 
 ShapeFn numeric_unary() {
   return [](const std::vector<TensorMeta>& in, const Attrs&) {
     require_numeric(in[0].dtype);
-    return std::vector<TensorMeta>{in[0]};
+    return one_output(in[0].shape, in[0].dtype);
   };
 }
 
@@ -165,7 +165,7 @@ ShapeFn float_pair() {
     require_float(in[1].dtype, "dy");
     SYN_CHECK(in[0].shape == in[1].shape, "x {} and dy {} differ in shape", to_string(in[0].shape),
               to_string(in[1].shape));
-    return std::vector<TensorMeta>{in[1]};
+    return one_output(in[1].shape, in[1].dtype);
   };
 }
 
@@ -180,7 +180,7 @@ std::vector<TensorMeta> where_shape(const std::vector<TensorMeta>& in, const Att
     detail::fail("shapes do not broadcast: cond {}, a {}, b {}", to_string(in[0].shape), to_string(in[1].shape),
                  to_string(in[2].shape));
   }
-  return {{std::move(s), in[1].dtype}};
+  return one_output(std::move(s), in[1].dtype);
 }
 
 DType parse_dtype(const std::string& name) {
@@ -593,7 +593,7 @@ void register_activations() {
       .shape([](const std::vector<TensorMeta>& in, const Attrs& a) {
         require_float(in[0].dtype);
         SYN_CHECK(a.f("lo") <= a.f("hi"), "lo {} is greater than hi {}", a.f("lo"), a.f("hi"));
-        return std::vector<TensorMeta>{in[0]};
+        return one_output(in[0].shape, in[0].dtype);
       })
       .kernel(Device::CPU,
               [](const KernelContext& c) {
@@ -656,7 +656,7 @@ void register_selection() {
   define_op("cast")
       .inputs(1)
       .shape([](const std::vector<TensorMeta>& in, const Attrs& a) {
-        return std::vector<TensorMeta>{{in[0].shape, parse_dtype(a.s("dtype"))}};
+        return one_output(in[0].shape, parse_dtype(a.s("dtype")));
       })
       .kernel(Device::CPU, cast_kernel)
       .grad([](const GradCtx& g) {

@@ -266,14 +266,14 @@ void register_matmul_ops() {
         SYN_CHECK(w.size() == 2, "kernel must be [in, units], got {}", to_string(w));
         SYN_CHECK(x.size() >= 2 && x.back() == w[0], "expected x [..., {}] for kernel {}, got {}", w[0], to_string(w),
                   to_string(x));
-        SYN_CHECK(in[2].shape == Shape{w[1]}, "expected bias [{}] for kernel {}, got {}", w[1], to_string(w),
+        SYN_CHECK(in[2].shape.size() == 1 && in[2].shape[0] == w[1], "expected bias [{}] for kernel {}, got {}", w[1], to_string(w),
                   to_string(in[2].shape));
         for (std::int64_t e : {w[0], w[1], dense_rows(x)})
           SYN_CHECK(e <= cpu::kMaxGemmExtent, "matrix extent {} is too large for BLAS: {} x {}", e, to_string(x),
                     to_string(w));
         Shape out = x;
         out.back() = w[1];
-        return std::vector<TensorMeta>{{out, DType::Float32}};
+        return one_output(std::move(out), DType::Float32);
       })
       .kernel(Device::CPU, dense_kernel)
       .reference(dense_reference)
@@ -288,7 +288,7 @@ void register_matmul_ops() {
         Shape out = g.batch;
         out.push_back(g.m);
         out.push_back(g.n);
-        return std::vector<TensorMeta>{{out, DType::Float32}};
+        return one_output(std::move(out), DType::Float32);
       })
       .kernel(Device::CPU, matmul_kernel)
       .reference(matmul_reference)

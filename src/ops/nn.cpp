@@ -176,7 +176,7 @@ ShapeFn softmax_shape(const char* op) {
   return [op](const std::vector<TensorMeta>& in, const Attrs& a) {
     require_float(in[0].dtype);
     normalize_axis(a.i("axis"), static_cast<std::int64_t>(in[0].shape.size()), op);
-    return std::vector<TensorMeta>{in[0]};
+    return one_output(in[0].shape, in[0].dtype);
   };
 }
 
@@ -259,7 +259,7 @@ std::vector<TensorMeta> softmax_xent_shape(const std::vector<TensorMeta>& in, co
   SYN_CHECK(!in[0].shape.empty(), "logits must have a class axis, got a scalar");
   Shape out = in[0].shape;
   out.pop_back();
-  return {{out, DType::Float32}};
+  return one_output(std::move(out), DType::Float32);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ std::vector<TensorMeta> sparse_xent_shape(const std::vector<TensorMeta>& in, con
   rows.pop_back();
   SYN_CHECK(in[1].shape == rows, "labels {} must have the shape of logits {} without the class axis, {}",
             to_string(in[1].shape), to_string(in[0].shape), to_string(rows));
-  return {{rows, DType::Float32}};
+  return one_output(std::move(rows), DType::Float32);
 }
 
 // loss[r] = logsumexp(x[r]) - x[r, label[r]]
@@ -365,7 +365,7 @@ void register_cross_entropy_ops() {
       .inputs(2)
       .shape([](const std::vector<TensorMeta>& in, const Attrs& a) {
         sparse_xent_shape(in, a);
-        return std::vector<TensorMeta>{in[0]};
+        return one_output(in[0].shape, in[0].dtype);
       })
       .kernel(Device::CPU,
               [](const KernelContext& c) {

@@ -24,7 +24,7 @@ void register_random_ops() {
       .shape([](const std::vector<TensorMeta>& in, const Attrs& a) {
         const double rate = a.f("rate");
         SYN_CHECK(rate >= 0.0 && rate < 1.0, "rate must be in [0, 1), got {}", rate);
-        return std::vector<TensorMeta>{{in[0].shape, DType::Float32}};
+        return one_output(in[0].shape, DType::Float32);
       })
       .kernel(Device::CPU, [](const KernelContext& c) {
         Generator g(static_cast<std::uint64_t>(c.attrs.i("seed")));
@@ -40,7 +40,7 @@ void register_random_ops() {
         const Shape& s = a.ints("shape");
         for (auto d : s) SYN_CHECK(d >= 0, "negative extent in shape {}", to_string(s));
         SYN_CHECK(a.f("low") <= a.f("high"), "low {} is above high {}", a.f("low"), a.f("high"));
-        return std::vector<TensorMeta>{{s, DType::Float32}};
+        return one_output(std::move(s), DType::Float32);
       })
       .kernel(Device::CPU, [](const KernelContext& c) {
         Generator g(static_cast<std::uint64_t>(c.attrs.i("seed")));

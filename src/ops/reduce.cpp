@@ -67,7 +67,7 @@ ShapeFn reduce_shape(const char* op, bool needs_elements) {
     if (needs_elements)
       for (auto d : axes)
         SYN_CHECK(s[static_cast<std::size_t>(d)] > 0, "cannot reduce the empty axis {} of shape {}", d, to_string(s));
-    return std::vector<TensorMeta>{{reduced_shape(s, axes, a.b("keepdims")), in[0].dtype}};
+    return one_output(reduced_shape(s, axes, a.b("keepdims")), in[0].dtype);
   };
 }
 
@@ -468,7 +468,7 @@ void register_reduce_ops() {
         SYN_CHECK(in[0].dtype == in[1].dtype, "dtypes differ: {} and {}", dtype_name(in[0].dtype), dtype_name(in[1].dtype));
         SYN_CHECK(broadcast_shapes(in[0].shape, in[1].shape) == in[0].shape, "{} does not broadcast to {}",
                   to_string(in[1].shape), to_string(in[0].shape));
-        return std::vector<TensorMeta>{{in[0].shape, DType::Float32}};
+        return one_output(in[0].shape, DType::Float32);
       })
       .kernel(Device::CPU, [](const KernelContext& c) {
         visit_numeric(c.in(0).dtype(), "extremum_mask", [&]<class T>() {
@@ -487,7 +487,7 @@ void register_reduce_ops() {
                   to_string(s));
         Shape out = s;
         out.erase(out.begin() + axis);
-        return std::vector<TensorMeta>{{out, DType::Int64}};
+        return one_output(std::move(out), DType::Int64);
       })
       .kernel(Device::CPU, argmax_kernel_fn<false>())
       .reference(argmax_kernel_fn<true>());
@@ -498,7 +498,7 @@ void register_reduce_ops() {
         const Shape& target = a.ints("shape");
         SYN_CHECK(broadcast_shapes(in[0].shape, target, "broadcast_to") == target, "cannot broadcast {} to {}",
                   to_string(in[0].shape), to_string(target));
-        return std::vector<TensorMeta>{{target, in[0].dtype}};
+        return one_output(std::move(target), in[0].dtype);
       })
       .kernel(Device::CPU, [](const KernelContext& c) {
         visit_all(c.in(0).dtype(), [&]<class T>() { broadcast_kernel<T>(c.in(0), c.out(0)); });

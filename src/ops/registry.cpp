@@ -135,14 +135,17 @@ std::vector<const OpDef*> all_ops() { return registry().in_order; }
 
 // ---- shape rules ----
 ShapeFn same_as_input(int i) {
-  return [i](const std::vector<TensorMeta>& in, const Attrs&) { return std::vector<TensorMeta>{in[static_cast<std::size_t>(i)]}; };
+  return [i](const std::vector<TensorMeta>& in, const Attrs&) {
+    const TensorMeta& m = in[static_cast<std::size_t>(i)];
+    return one_output(m.shape, m.dtype);
+  };
 }
 
 ShapeFn broadcast_binary(bool bool_output) {
   return [bool_output](const std::vector<TensorMeta>& in, const Attrs&) {
     SYN_CHECK(in[0].dtype == in[1].dtype, "dtypes differ: {} and {}", dtype_name(in[0].dtype), dtype_name(in[1].dtype));
     Shape s = broadcast_shapes(in[0].shape, in[1].shape);
-    return std::vector<TensorMeta>{{std::move(s), bool_output ? DType::Bool : in[0].dtype}};
+    return one_output(std::move(s), bool_output ? DType::Bool : in[0].dtype);
   };
 }
 
@@ -203,8 +206,17 @@ std::vector<Tensor> run_kernel(const OpDef& op, const KernelFn& kernel, const st
   std::vector<TensorMeta> metas = infer(op, inputs, attrs);
   std::vector<Tensor> outputs(metas.size());
   const Device dev = inputs.empty() ? Device::CPU : inputs[0].device();
-  if (!op.is_view())
+  if (op.is_view()) {  // the new shape over input 0's data (no copy; the kernel has nothing to do)
+    const TensorImpl& in = *inputs[0].impl();
+    auto view = std::make_shared<TensorImpl>();
+    view->shape = std::move(metas[0].shape);
+    view->dtype = metas[0].dtype;
+    view->storage = in.storage;
+    view->offset = in.offset;
+    outputs[0] = Tensor(std::move(view));
+  } else {
     for (std::size_t i = 0; i < metas.size(); ++i) outputs[i] = Tensor::empty(std::move(metas[i].shape), metas[i].dtype, dev);
+  }
   SYN_CHECK(static_cast<bool>(kernel), "{}: no kernel for device {}", op.name(), device_name(dev));
   kernel(KernelContext{inputs, outputs, attrs});
   return outputs;

@@ -253,7 +253,7 @@ std::vector<TensorMeta> concat_shape(const std::vector<TensorMeta>& in, const At
               to_string(s));
     out[sz(axis)] += s[sz(axis)];
   }
-  return {{out, in[0].dtype}};
+  return one_output(std::move(out), in[0].dtype);
 }
 
 // out (outer, sum_k n_k * inner): input k fills columns [offset_k, offset_k + n_k * inner) of each row.
@@ -312,7 +312,7 @@ std::vector<TensorMeta> pad_shape(const std::vector<TensorMeta>& in, const Attrs
               p[2 * d + 1], d, to_string(s));
     out[d] += p[2 * d] + p[2 * d + 1];
   }
-  return {{out, in[0].dtype}};
+  return one_output(std::move(out), in[0].dtype);
 }
 
 void pad_kernel(const KernelContext& c) {
@@ -466,16 +466,9 @@ void register_shape_ops() {
       .inputs(1)
       .view()
       .shape([](const std::vector<TensorMeta>& in, const Attrs& a) {
-        return std::vector<TensorMeta>{{resolve_reshape(in[0].shape, a.ints("shape")), in[0].dtype}};
+        return one_output(resolve_reshape(in[0].shape, a.ints("shape")), in[0].dtype);
       })
-      .kernel(Device::CPU,
-              [](const KernelContext& c) {
-                // Shares the input's storage: no copy.
-                Tensor view = c.in(0).detach();
-                view.impl()->shape = resolve_reshape(c.in(0).shape(), c.attrs.ints("shape"));
-                view.impl()->name.clear();
-                c.out(0) = view;
-              })
+      .kernel(Device::CPU, [](const KernelContext&) {})  // a view: the dispatcher shares the input's storage
       .grad([](const GradCtx& g) { return grads(reshape(g.dy(), g.x().shape())); });
 
   // permute(x; perm): out.shape[k] = x.shape[perm[k]].
@@ -486,7 +479,7 @@ void register_shape_ops() {
         const Ints perm = resolve_perm(a.ints("perm"), static_cast<std::int64_t>(s.size()));
         Shape out;
         for (auto p : perm) out.push_back(s[sz(p)]);
-        return std::vector<TensorMeta>{{out, in[0].dtype}};
+        return one_output(std::move(out), in[0].dtype);
       })
       .kernel(Device::CPU, permute_kernel<false>())
       .reference(permute_kernel<true>())
@@ -515,7 +508,7 @@ void register_shape_ops() {
   define_op("slice")
       .inputs(1)
       .shape([](const std::vector<TensorMeta>& in, const Attrs& a) {
-        return std::vector<TensorMeta>{{resolve_slice(in[0].shape, a.ints("begin"), a.ints("size")), in[0].dtype}};
+        return one_output(resolve_slice(in[0].shape, a.ints("begin"), a.ints("size")), in[0].dtype);
       })
       .kernel(Device::CPU, slice_kernel)
       .grad([](const GradCtx& g) {
@@ -547,7 +540,7 @@ void register_shape_ops() {
         check_index_dtype(in[1].dtype);
         SYN_CHECK(!s.empty(), "params must have rank >= 1, got shape []");
         const auto axis = normalize_axis(a.i("axis"), static_cast<std::int64_t>(s.size()), "gather");
-        return std::vector<TensorMeta>{{gather_output_shape(s, in[1].shape, axis), in[0].dtype}};
+        return one_output(gather_output_shape(s, in[1].shape, axis), in[0].dtype);
       })
       .kernel(Device::CPU, gather_kernel)
       .grad([](const GradCtx& g) {
@@ -567,7 +560,7 @@ void register_shape_ops() {
         const Shape want = gather_output_shape(s, in[1].shape, axis);
         SYN_CHECK(in[0].shape == want, "dy has shape {}, expected {} for params {} and indices {}", to_string(in[0].shape),
                   to_string(want), to_string(s), to_string(in[1].shape));
-        return std::vector<TensorMeta>{{s, in[0].dtype}};
+        return one_output(std::move(s), in[0].dtype);
       })
       .kernel(Device::CPU, gather_grad_kernel<false>())
       .reference(gather_grad_kernel<true>())
@@ -582,7 +575,7 @@ void register_shape_ops() {
         SYN_CHECK(depth >= 0, "depth must be >= 0, got {}", depth);
         Shape out = in[0].shape;
         out.push_back(depth);
-        return std::vector<TensorMeta>{{out, DType::Float32}};
+        return one_output(std::move(out), DType::Float32);
       })
       .kernel(Device::CPU, one_hot_kernel);
 }

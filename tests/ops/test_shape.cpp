@@ -17,6 +17,22 @@ Tensor idx64(const I64& v, const Shape& s = {}) { return from_vector(v, s.empty(
 
 // ---- reshape family ----
 
+TEST(Shape, ReshapeIsAViewOfTheSameData) {
+  Tensor x = arange(12).reshape({3, 4});
+  x.set_name("x");
+  Tensor y = reshape(x, {2, -1});
+  EXPECT_EQ(y.shape(), (Shape{2, 6}));
+  EXPECT_EQ(y.raw_data(), x.raw_data());  // no copy
+  EXPECT_EQ(y.name(), "");                // a new tensor, not x under another shape
+  EXPECT_EQ(x.shape(), (Shape{3, 4}));
+  x.data<float>()[7] = 70.0f;  // writes through x show in y
+  EXPECT_EQ(y.at({1, 1}), 70.0f);
+  // The reference path gives the same view.
+  Tensor r = apply_reference(op_def("reshape"), {x}, Attrs().set("shape", std::vector<std::int64_t>{4, 3}))[0];
+  EXPECT_EQ(r.shape(), (Shape{4, 3}));
+  EXPECT_EQ(r.raw_data(), x.raw_data());
+}
+
 TEST(Grad, Reshape) {
   manual_seed(4);
   Tensor x = random_normal({2, 6});

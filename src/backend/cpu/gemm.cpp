@@ -148,6 +148,7 @@ void store_scaled(float* c, __m512 sum, __mmask16 m, float alpha, float beta) {
 // step, each row into its own accumulators so that NV * KU chains of FMAs run side by side (the
 // FMA's latency is 4 cycles and two issue per cycle: 8 chains keep the units busy). The matrix is
 // read once, row by row, a contiguous run of n floats from each.
+constexpr std::int64_t kPrefetchRows = 8;
 template <int NV, int KU>
 void gemv_cols_block(const float* mat, std::int64_t ld, const float* x, std::int64_t k, float* y, std::int64_t n,
                      float alpha, float beta) {
@@ -155,6 +156,12 @@ void gemv_cols_block(const float* mat, std::int64_t ld, const float* x, std::int
   __m512 acc[KU][NV];
   zero_accumulators(acc);
   const auto step = [&](int u, const float* row, float xp) {
+    // Every cache line of the row kPrefetchRows ahead is requested now: a thread's share of a wide
+    // matrix is a short run of each row (1 KB of the 2 KB rows of the batch-1 mlp's 784x500 layer),
+    // too short for the hardware prefetchers to get ahead (measured on that layer on two threads:
+    // 12.9 -> 10.6 us per product; every 4th line only: 11.7).
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(row + kPrefetchRows * ld + 16 * v), _MM_HINT_T0);
     const __m512 xv = _mm512_set1_ps(xp);
 #pragma GCC unroll 16
     for (int v = 0; v < NV - 1; ++v) acc[u][v] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(row + 16 * v), acc[u][v]);
