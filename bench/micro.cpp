@@ -107,15 +107,65 @@ void BM_PeakFMA(benchmark::State& state) {
                          benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Reports GB/s for `bytes` moved per iteration.
+void byte_counters(benchmark::State& state, double bytes) {
+  state.counters["GBps"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// ---- roofline for streaming kernels: how fast a core reads a buffer that stays in its caches ----
+// Each of `threads` threads sums its own `kb` KB buffer (aligned, 4 independent vector chains) `reps`
+// times. A batch-1 dense layer reads its whole weight matrix per image, so no kernel can beat this
+// rate: at 784 KB per thread it is the bound of the batch-1 mlp's 784x500 layer split over two cores.
+__attribute__((noipa)) float sum_floats(const float* p, std::int64_t n) {
+#if defined(__AVX512F__)
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (std::int64_t i = 0; i + 64 <= n; i += 64) {
+    a0 = _mm512_add_ps(a0, _mm512_load_ps(p + i));
+    a1 = _mm512_add_ps(a1, _mm512_load_ps(p + i + 16));
+    a2 = _mm512_add_ps(a2, _mm512_load_ps(p + i + 32));
+    a3 = _mm512_add_ps(a3, _mm512_load_ps(p + i + 48));
+  }
+  alignas(64) float v[16];
+  _mm512_store_ps(v, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+  float s = 0;
+  for (float f : v) s += f;
+  return s;
+#else
+  float s = 0;
+  for (std::int64_t i = 0; i < n; ++i) s += p[i];
+  return s;
+#endif
+}
+void BM_CacheRead(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const std::int64_t floats = state.range(1) * 1024 / 4, reps = 1000;
+  for (auto _ : state) {
+    std::vector<std::thread> pool;
+    std::vector<double> seconds(static_cast<std::size_t>(threads));
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        const Tensor buf = full({floats}, 1e-3f);  // 64-byte aligned, like every tensor
+        const float* p = buf.data<float>();
+        float sink = sum_floats(p, floats);  // warm: the buffer now sits in this core's caches
+        const auto t0 = std::chrono::steady_clock::now();
+        for (std::int64_t r = 0; r < reps; ++r) sink += sum_floats(p, floats);
+        seconds[static_cast<std::size_t>(t)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        benchmark::DoNotOptimize(sink);
+      });
+    for (auto& th : pool) th.join();
+    // The time of one read of the buffers (the slowest thread's); the benchmark is registered with a
+    // fixed iteration count, as each iteration really takes `reps` reads.
+    state.SetIterationTime(*std::max_element(seconds.begin(), seconds.end()) / static_cast<double>(reps));
+  }
+  byte_counters(state, 4.0 * static_cast<double>(floats) * threads);
+}
+
 // ---- kernels ----
 // Reports GFLOP/s and the share of the measured peak for `flops` per iteration on `threads` threads.
 void flop_counters(benchmark::State& state, double flops, int threads) {
   state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["pct_peak"] =
       benchmark::Counter(100.0 * flops / (g_peak_core * threads), benchmark::Counter::kIsIterationInvariantRate);
-}
-void byte_counters(benchmark::State& state, double bytes) {
-  state.counters["GBps"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 int use_threads(const benchmark::State& state) {
@@ -261,6 +311,12 @@ void register_all(int max_threads) {
   g_max_threads = max_threads;
   benchmark::RegisterBenchmark("peak_fma_avx512", BM_PeakFMA<512>)->Apply(thread_counts)->UseManualTime();
   benchmark::RegisterBenchmark("peak_fma_avx2", BM_PeakFMA<256>)->Apply(thread_counts)->UseManualTime();
+  // Per thread: half of the batch-1 mlp's fc1 (784 KB), all of it (1568 KB: past one core's 1 MB
+  // L2), and the softmax layer's 31 KB (L1).
+  for (std::int64_t kb : {784, 1568, 31})
+    for (int t = 1; t <= max_threads; t *= 2)
+      benchmark::RegisterBenchmark(fmt::format("cache_read/{}KB_per_thread", kb).c_str(), BM_CacheRead)
+          ->ArgNames({"threads", "kb"})->Args({t, kb})->UseManualTime()->Iterations(20)->Unit(benchmark::kMicrosecond);
   for (const auto& c : kConvs) {
     benchmark::RegisterBenchmark(fmt::format("conv_fwd/{}", c.name).c_str(), BM_ConvForward, c)->Apply(thread_args);
     benchmark::RegisterBenchmark(fmt::format("conv_bwd_input/{}", c.name).c_str(), BM_ConvBackpropInput, c)
