@@ -155,6 +155,18 @@ TEST(Conv2D, FastMatchesReference) {
       {{3, 28, 28, 1}, {5, 5, 1, 6}, {{1, 1}, {1, 1}, S}},
       {{2, 13, 20, 1}, {3, 3, 1, 4}, {{2, 1}, {2, 1}, V}},
       {{2, 8, 8, 1}, {3, 3, 1, 33}, {{1, 1}, {1, 1}, S}},  // 33 outputs: back to im2col
+      // Stride 1 with several channels takes the implicit-GEMM kernels (conv_implicit.cpp): the cnn's
+      // conv2 and LeNet-5's conv2 at a small batch, then channel counts that are not multiples of 16
+      // (masked vectors), rows of 7 and 5 pixels (tiles of 6, 8 or 12 pixels wrap across rows and
+      // images), even kernels (asymmetric SAME: more padding after), VALID, and more than 64 outputs
+      // (two blocks of columns).
+      {{2, 14, 14, 32}, {5, 5, 32, 64}, {{1, 1}, {1, 1}, S}},
+      {{3, 14, 14, 6}, {5, 5, 6, 16}, {{1, 1}, {1, 1}, V}},
+      {{3, 9, 7, 20}, {3, 3, 20, 24}, {{1, 1}, {1, 1}, S}},
+      {{2, 8, 10, 16}, {4, 4, 16, 40}, {{1, 1}, {1, 1}, S}},
+      {{2, 6, 5, 17}, {2, 3, 17, 70}, {{1, 1}, {1, 1}, S}},
+      {{1, 5, 11, 48}, {3, 5, 48, 16}, {{1, 1}, {1, 1}, V}},
+      {{2, 7, 9, 33}, {4, 2, 33, 8}, {{1, 1}, {1, 1}, S}},
   };
   for (const auto& c : cases) {
     Tensor x = random_normal(c.x), w = random_normal(c.w), b = random_normal({c.w[3]});

@@ -183,6 +183,10 @@ void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, con
     conv2d_direct_forward(g, x, w, bias, y, relu);
     return;
   }
+  if (conv2d_implicit_forward_supported(g)) {
+    conv2d_implicit_forward(g, x, w, bias, y, relu);
+    return;
+  }
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
   const float beta = bias != nullptr ? 1.0f : 0.0f;  // the GEMM adds onto the bias
   if (g.pointwise()) {  // the input rows are the columns: one GEMM, threaded inside

@@ -11,6 +11,8 @@
 //   input:  dcol = dy [rows, O] x w^T [O, K], then col2im adds dcol back onto dx [N, H, W, C]
 //   filter: dw [K, O] = col^T [K, rows] x dy [rows, O]
 // A 1x1, stride-1, unpadded conv needs no im2col at all: x itself is the column matrix [N*H*W, C].
+// Other stride-1 convs with enough channels skip im2col too: implicit-GEMM kernels (conv_implicit.cpp)
+// read the column matrix in place from a zero-padded copy of the input.
 //
 // Threads: each kernel is one parallel region in which every thread takes its own blocks of output
 // rows (whole images for the input backprop, whose col2im scatters across neighbouring rows) and, block
@@ -58,6 +60,13 @@ bool conv2d_direct_supported(const Conv2DGeometry& g);
 void conv2d_direct_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
                            bool relu = false);
 void conv2d_direct_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw);
+
+// Implicit-GEMM kernels for stride-1, undilated convolutions (conv_implicit.cpp): read a zero-padded
+// copy of the input in place of im2col's column matrix. The three above use them when supported and
+// measured faster than im2col + GEMM.
+bool conv2d_implicit_forward_supported(const Conv2DGeometry& g);
+void conv2d_implicit_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                             bool relu = false);
 
 // Naive direct loops with the same contracts, for tests.
 void conv2d_forward_reference(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
