@@ -213,6 +213,10 @@ void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, con
 // where it came from, and patches of neighbouring output rows overlap). Per block of images: zero
 // their dx, dcol = dy_rows x w^T into the thread's workspace, col2im.
 void conv2d_backprop_input(const Conv2DGeometry& g, const float* dy, const float* w, float* dx) {
+  if (conv2d_implicit_backprop_input_supported(g)) {
+    conv2d_implicit_backprop_input(g, dy, w, dx);
+    return;
+  }
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
   if (g.pointwise()) {  // dx [rows, C] = dy [rows, O] x w^T
     gemm({.trans_b = true, .m = rows, .n = K, .k = O, .a = dy, .b = w, .c = dx});

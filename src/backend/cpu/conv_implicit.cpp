@@ -13,6 +13,9 @@
 //
 // - forward: y[p, :] = sum over ky, k of xpad[p + ky rows][k] * w[ky][k, :]; a register tile of R
 //   output pixels x V vectors of 16 output channels.
+// - input backprop: for stride 1 the transposed convolution is itself a stride-1 convolution of the
+//   padded dy with the flipped, channel-swapped filter w'[ky][kx][o][c] = w[KH-1-ky][KW-1-kx][c][o] and
+//   padding KH-1-pad_top / KW-1-pad_left before: the forward kernel runs it.
 //
 // Each pass is one parallel region; threads take contiguous runs of output pixels and pad, just before
 // their tiles reach it, each image they read into their own workspace (so it is still in cache).
@@ -49,11 +52,22 @@ bool fits_l2(std::int64_t k, std::int64_t o) { return k * o <= kBlockFloats; }
 }  // namespace
 #endif
 
-// The conditions beyond unit_stride are where the kernel measured faster than im2col + GEMM (one
-// vector of 16 outputs at least half used: with 4 outputs it ran at 23% of peak against im2col's 35%).
+// The conditions beyond unit_stride are where the kernels measured faster than im2col + GEMM (one
+// vector of 16 outputs at least half used: with 4 outputs the forward ran at 23% of peak against
+// im2col's 35%; the input backprop's outputs are the C input channels, and with 6 of them, LeNet-5's
+// conv2, it ran at 17% against 40%).
 bool conv2d_implicit_forward_supported(const Conv2DGeometry& g) {
 #ifdef __AVX512F__
   return unit_stride(g) && g.o >= 8 && fits_l2(g.patch(), std::min<std::int64_t>(g.o, 64));
+#else
+  (void)g;
+  return false;
+#endif
+}
+
+bool conv2d_implicit_backprop_input_supported(const Conv2DGeometry& g) {
+#ifdef __AVX512F__
+  return unit_stride(g) && g.c >= 16 && fits_l2(g.kh * g.kw * g.o, std::min<std::int64_t>(g.c, 64));
 #else
   (void)g;
   return false;
@@ -246,8 +260,35 @@ void conv2d_implicit_forward(const Conv2DGeometry& g, const float* x, const floa
   implicit_conv(g, x, w, bias, y, relu);
 }
 
+// dx = conv(pad(dy), w') with w'[ky][kx][o][c] = w[KH-1-ky][KW-1-kx][c][o]: dx[iy] = sum over ky of
+// dy[iy + pad_top - ky] w[ky] = sum over ky' of dy[iy - (KH-1-pad_top) + ky'] w'[ky'], a stride-1
+// convolution of dy [N, OH, OW, O] with padding KH-1-pad_top before (and whatever after makes H rows).
+void conv2d_implicit_backprop_input(const Conv2DGeometry& g, const float* dy, const float* w, float* dx) {
+  const std::int64_t KH = g.kh, KW = g.kw, C = g.c, O = g.o;
+  // The flipped filter: [KH, KW, O, C], kept on the calling thread.
+  float* wf = scratch(1, KH * KW * O * C);
+  for (std::int64_t ky = 0; ky < KH; ++ky)
+    for (std::int64_t kx = 0; kx < KW; ++kx) {
+      const float* src = w + ((KH - 1 - ky) * KW + (KW - 1 - kx)) * C * O;  // [C, O]
+      float* dst = wf + (ky * KW + kx) * O * C;                             // [O, C]
+      for (std::int64_t c = 0; c < C; ++c)
+        for (std::int64_t o = 0; o < O; ++o) dst[o * C + c] = src[c * O + o];
+    }
+  Conv2DGeometry t = g;
+  t.h = g.oh;
+  t.w = g.ow;
+  t.c = O;
+  t.o = C;
+  t.oh = g.h;
+  t.ow = g.w;
+  t.pad_top = KH - 1 - g.pad_top;
+  t.pad_left = KW - 1 - g.pad_left;
+  implicit_conv(t, dy, wf, nullptr, dx, false);
+}
+
 #else
 void conv2d_implicit_forward(const Conv2DGeometry&, const float*, const float*, const float*, float*, bool) {}
+void conv2d_implicit_backprop_input(const Conv2DGeometry&, const float*, const float*, float*) {}
 #endif
 
 }  // namespace synapse::cpu
