@@ -239,6 +239,15 @@ TEST(Grad, Conv2DDilated) {
   EXPECT_GRAD_MATCHES([&] { return conv2d(x, w31, {.strides = {1, 2}, .padding = Padding::Same}); }, {x, w31});
 }
 
+TEST(Grad, Conv2DImplicitGemm) {
+  // Stride 1 with 16 input and 8 output channels: all three passes take the implicit-GEMM kernels; an
+  // even kernel height pads more rows after than before.
+  manual_seed(25);
+  Tensor x = random_normal({2, 4, 5, 16}), w = random_normal({2, 3, 16, 8}), b = random_normal({8});
+  EXPECT_GRAD_MATCHES([&] { return conv2d(x, w, b, {.padding = Padding::Same, .relu = true}); }, {x, w, b});
+  EXPECT_GRAD_MATCHES([&] { return conv2d(x, w); }, {x, w});
+}
+
 TEST(Grad, Conv2DBackpropOps) {
   // The backprops are linear ops with gradients of their own (each other and conv2d).
   manual_seed(24);

@@ -251,6 +251,10 @@ void conv2d_backprop_filter(const Conv2DGeometry& g, const float* x, const float
     conv2d_direct_backprop_filter(g, x, dy, dw);
     return;
   }
+  if (conv2d_implicit_backprop_filter_supported(g)) {
+    conv2d_implicit_backprop_filter(g, x, dy, dw);
+    return;
+  }
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
   if (rows == 0) {
     std::fill(dw, dw + K * O, 0.0f);

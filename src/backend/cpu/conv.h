@@ -66,9 +66,11 @@ void conv2d_direct_backprop_filter(const Conv2DGeometry& g, const float* x, cons
 // measured faster than im2col + GEMM.
 bool conv2d_implicit_forward_supported(const Conv2DGeometry& g);
 bool conv2d_implicit_backprop_input_supported(const Conv2DGeometry& g);
+bool conv2d_implicit_backprop_filter_supported(const Conv2DGeometry& g);
 void conv2d_implicit_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
                              bool relu = false);
 void conv2d_implicit_backprop_input(const Conv2DGeometry& g, const float* dy, const float* w, float* dx);
+void conv2d_implicit_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw);
 
 // Naive direct loops with the same contracts, for tests.
 void conv2d_forward_reference(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,

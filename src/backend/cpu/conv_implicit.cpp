@@ -16,6 +16,8 @@
 // - input backprop: for stride 1 the transposed convolution is itself a stride-1 convolution of the
 //   padded dy with the flipped, channel-swapped filter w'[ky][kx][o][c] = w[KH-1-ky][KW-1-kx][c][o] and
 //   padding KH-1-pad_top / KW-1-pad_left before: the forward kernel runs it.
+// - filter backprop: dw[ky][k, :] = sum over pixels p of xpad[p + ky rows][k] * dy[p, :]; a register
+//   tile of R consecutive k x V vectors of O, summed over a chunk of pixels whose dy stays in L1.
 //
 // Each pass is one parallel region; threads take contiguous runs of output pixels and pad, just before
 // their tiles reach it, each image they read into their own workspace (so it is still in cache).
@@ -45,8 +47,8 @@ bool unit_stride(const Conv2DGeometry& g) {
          g.o > 0;
 }
 
-// A forward tile streams the filter block [K, 64] from L2 (each tile reads all of it once): it must
-// stay well within L2.
+// A forward tile streams the filter block [K, 64] from L2 (each tile reads all of it once), and a
+// thread's partial filter gradient [K, O] is added to per chunk: both must stay well within L2.
 bool fits_l2(std::int64_t k, std::int64_t o) { return k * o <= kBlockFloats; }
 
 }  // namespace
@@ -68,6 +70,15 @@ bool conv2d_implicit_forward_supported(const Conv2DGeometry& g) {
 bool conv2d_implicit_backprop_input_supported(const Conv2DGeometry& g) {
 #ifdef __AVX512F__
   return unit_stride(g) && g.c >= 16 && fits_l2(g.kh * g.kw * g.o, std::min<std::int64_t>(g.c, 64));
+#else
+  (void)g;
+  return false;
+#endif
+}
+
+bool conv2d_implicit_backprop_filter_supported(const Conv2DGeometry& g) {
+#ifdef __AVX512F__
+  return unit_stride(g) && g.o >= 8 && fits_l2(g.patch(), g.o);
 #else
   (void)g;
   return false;
@@ -253,6 +264,68 @@ void implicit_conv(const Conv2DGeometry& g, const float* x, const float* w, cons
   });
 }
 
+// ---- filter backprop ----
+
+// Rows (consecutive k) of a filter tile for V vectors of outputs.
+template <int V> constexpr int kFilterRows = V == 4 ? 6 : V == 3 ? 8 : 12;
+
+// Output pixels summed per chunk: the chunk's dy (64 x 64 floats for conv2, 16 KB) and the padded
+// input rows it reads stay in L1 while every tile of the filter passes over them.
+constexpr std::int64_t kFilterChunk = 64;
+
+// dw[r, 0:16V) (rows lddw apart, r < rows) += sum over the np pixels i of xk[base[i] + r] * dy[i, 0:16V)
+// (dy rows ldy apart, last vector masked by tail). R x V accumulators in registers for the whole chunk;
+// per pixel, V loads of dy and R broadcasts of consecutive input values feed R*V FMAs.
+template <int R, int V>
+void filter_tile(const float* xk, const std::int64_t* base, const float* dy, std::int64_t ldy, std::int64_t np,
+                 __mmask16 tail, float* dw, std::int64_t lddw, int rows) {
+  __m512 acc[R][V];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (std::int64_t i = 0; i < np; ++i, dy += ldy) {
+    const float* xi = xk + base[i];
+    __m512 dv[V];
+#pragma GCC unroll 16
+    for (int v = 0; v < V - 1; ++v) dv[v] = _mm512_loadu_ps(dy + 16 * v);
+    dv[V - 1] = _mm512_maskz_loadu_ps(tail, dy + 16 * (V - 1));
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m512 xv = _mm512_set1_ps(xi[r]);
+#pragma GCC unroll 16
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(xv, dv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    if (r >= rows) break;
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) {
+      float* d = dw + r * lddw + 16 * v;
+      const __mmask16 m = v == V - 1 ? tail : __mmask16{0xFFFF};
+      if (m == 0xFFFF) {
+        _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), acc[r][v]));
+      } else {
+        _mm512_mask_storeu_ps(d, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d), acc[r][v]));
+      }
+    }
+  }
+}
+
+// acc [K, O] += the filter gradient of the np pixels of one chunk (dy rows from dy, input offsets base)
+// for output channels [j0, j0 + 16V).
+template <int V>
+void filter_chunk(const Conv2DGeometry& g, const float* xbuf, std::int64_t pitch, const std::int64_t* base,
+                  const float* dy, std::int64_t np, std::int64_t j0, __mmask16 tail, float* acc) {
+  constexpr int R = kFilterRows<V>;
+  const std::int64_t run = g.kw * g.c, O = g.o;
+  for (std::int64_t ky = 0; ky < g.kh; ++ky)
+    for (std::int64_t k = 0; k < run; k += R)
+      filter_tile<R, V>(xbuf + ky * pitch + k, base, dy + j0, O, np, tail, acc + (ky * run + k) * O + j0, O,
+                        static_cast<int>(std::min<std::int64_t>(R, run - k)));
+}
+
 }  // namespace
 
 void conv2d_implicit_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
@@ -286,9 +359,47 @@ void conv2d_implicit_backprop_input(const Conv2DGeometry& g, const float* dy, co
   implicit_conv(t, dy, wf, nullptr, dx, false);
 }
 
+// Threads take contiguous runs of output pixels, each summing into its own partial dw (the first
+// thread straight into dw), added at the end; per chunk of kFilterChunk pixels, every tile of dw.
+void conv2d_implicit_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw) {
+  const std::int64_t rows = g.rows(), per_image = g.oh * g.ow, K = g.patch(), O = g.o;
+  const int threads = threads_for(rows, std::max<std::int64_t>(1, kMinMacsPerThread / (K * O)));
+  std::vector<float> partials(static_cast<std::size_t>((threads - 1) * K * O));
+  parallel_parts(0, rows, threads, [&](int t, std::int64_t r0, std::int64_t r1) {
+    float* acc = t == 0 ? dw : partials.data() + (t - 1) * K * O;
+    std::fill(acc, acc + K * O, 0.0f);
+    const std::int64_t n0 = r0 / per_image, n1 = (r1 - 1) / per_image + 1;
+    const std::int64_t image_floats = (g.oh + g.kh - 1) * (g.ow + g.kw - 1) * g.c;
+    PaddedImages xp(g, x, n0, n1, scratch(0, (n1 - n0) * image_floats + kSlack));
+    const float* xbuf = xp.image(n0);
+    std::int64_t base[kFilterChunk];
+    PixelIter it(g, r0);
+    for (std::int64_t p0 = r0; p0 < r1; p0 += kFilterChunk) {
+      const std::int64_t np = std::min(kFilterChunk, r1 - p0);
+      for (std::int64_t i = 0; i < np; ++i, it.next(g))
+        base[i] = (xp.image(it.n) - xbuf) + (it.oy * xp.pitch()) + it.ox * g.c;
+      for (std::int64_t j0 = 0; j0 < O; j0 += 64) {
+        const std::int64_t width = std::min<std::int64_t>(64, O - j0);
+        const __mmask16 tail = lanes(width - (width - 1) / 16 * 16);
+        const float* d = dy + p0 * O;
+        switch ((width + 15) / 16) {
+          case 1: filter_chunk<1>(g, xbuf, xp.pitch(), base, d, np, j0, tail, acc); break;
+          case 2: filter_chunk<2>(g, xbuf, xp.pitch(), base, d, np, j0, tail, acc); break;
+          case 3: filter_chunk<3>(g, xbuf, xp.pitch(), base, d, np, j0, tail, acc); break;
+          default: filter_chunk<4>(g, xbuf, xp.pitch(), base, d, np, j0, tail, acc); break;
+        }
+      }
+    }
+  });
+  if (threads > 1)
+    parallel_for(0, K * O, kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
+      for (int t = 1; t < threads; ++t) add_floats(dw + lo, partials.data() + (t - 1) * K * O + lo, hi - lo);
+    });
+}
 #else
 void conv2d_implicit_forward(const Conv2DGeometry&, const float*, const float*, const float*, float*, bool) {}
 void conv2d_implicit_backprop_input(const Conv2DGeometry&, const float*, const float*, float*) {}
+void conv2d_implicit_backprop_filter(const Conv2DGeometry&, const float*, const float*, float*) {}
 #endif
 
 }  // namespace synapse::cpu
