@@ -145,6 +145,10 @@ TEST(Conv2D, FastMatchesReference) {
       {{2, 9, 8, 3}, {3, 3, 3, 4}, {{2, 1}, {2, 1}, S}},   // unit stride along x only (scatter col2im)
       {{4, 32, 32, 32}, {5, 5, 32, 8}, {{1, 1}, {1, 1}, S}},  // several column blocks and threads
       {{1, 40, 40, 16}, {5, 5, 16, 4}, {{1, 1}, {1, 1}, S}},  // one image spans several blocks
+      // The two above take the implicit-GEMM kernels (stride 1) in some passes; dilated, all passes
+      // stay on im2col's blocks.
+      {{4, 32, 32, 32}, {5, 5, 32, 8}, {{1, 1}, {2, 2}, S}},
+      {{1, 40, 40, 16}, {5, 5, 16, 4}, {{1, 1}, {2, 1}, S}},
       // Single-channel inputs take the direct kernels: 2 vectors of outputs, a partial second vector,
       // strides and dilations, and more taps than one register chunk holds.
       {{3, 28, 28, 1}, {5, 5, 1, 32}, {{1, 1}, {1, 1}, S}},
