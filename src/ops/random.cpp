@@ -8,15 +8,32 @@
 //                                         read only for its shape, so the mask has no gradient.
 //   random_uniform(; shape, low, high, seed)  float32 uniform in [low, high), no inputs.
 //
-// Masks are drawn serially on the host (the mask is cheap next to the layer it follows).
+// A mask element is a function of (seed, index) alone, a counter-based draw (SplitMix64 of the
+// index, offset by the seed): the mask is filled in parallel and vectorised, and is the same for any
+// thread count. (Drawn serially from one mt19937_64 stream, the cnn's [50, 1024] mask was ~1.5% of its
+// training step, on one thread while the other waited.)
 #include <cstdint>
 
+#include "backend/cpu/parallel.h"
 #include "core/check.h"
 #include "ops/families.h"
 #include "synapse/op.h"
 #include "synapse/random.h"
 
 namespace synapse::ops {
+namespace {
+
+// SplitMix64's output function applied to the counter `i` of a stream keyed by `key`: a 64-bit
+// value that passes BigCrush as a sequence in i. The top 24 bits make a float uniform in [0, 1).
+inline float counter_uniform(std::uint64_t key, std::uint64_t i) {
+  std::uint64_t z = key + (i + 1) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);
+}
+
+}  // namespace
 
 void register_random_ops() {
   define_op("dropout_mask")
@@ -27,11 +44,15 @@ void register_random_ops() {
         return one_output(in[0].shape, DType::Float32);
       })
       .kernel(Device::CPU, [](const KernelContext& c) {
-        Generator g(static_cast<std::uint64_t>(c.attrs.i("seed")));
+        // The key: the seed mixed once, so that neighbouring seeds give unrelated masks.
+        const std::uint64_t key = Generator(static_cast<std::uint64_t>(c.attrs.i("seed"))).next_u64();
         const auto rate = static_cast<float>(c.attrs.f("rate"));
         const float scale = 1.0f / (1.0f - rate);
         float* m = c.out(0).data<float>();
-        for (std::int64_t i = 0, n = c.out(0).numel(); i < n; ++i) m[i] = g.uniform() < rate ? 0.0f : scale;
+        cpu::parallel_for(0, c.out(0).numel(), cpu::kElementwiseGrain, [=](std::int64_t lo, std::int64_t hi) {
+          for (std::int64_t i = lo; i < hi; ++i)
+            m[i] = counter_uniform(key, static_cast<std::uint64_t>(i)) < rate ? 0.0f : scale;
+        });
       });
 
   define_op("random_uniform")

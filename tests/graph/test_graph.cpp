@@ -445,8 +445,14 @@ TEST(GraphZoo, CnnTrainsInGraphMode) {
   const Tensor xv = random_uniform({4, 28, 28, 1});
   const Tensor yv = from_vector(std::vector<std::int64_t>{3, 1, 4, 1});
   const float first = s.run({t.loss}, {{t.x, xv}, {t.y, yv}}, {t.step})[0].item<float>();
-  float last = first;
-  for (int i = 0; i < 5; ++i) last = s.run({t.loss}, {{t.x, xv}, {t.y, yv}}, {t.step})[0].item<float>();
-  EXPECT_LT(last, 0.5f * first);
-  EXPECT_EQ(t.opt->iterations(), 6);
+  EXPECT_NEAR(first, std::log(10.0f), 0.3f);  // an untrained 10-class model
+  // With half the units dropped at random, the loss of 4 images jumps from step to step: compare the
+  // mean of steps 5-8 (an untrained model would stay near ln 10).
+  float late = 0;
+  for (int i = 1; i < 8; ++i) {
+    const float loss = s.run({t.loss}, {{t.x, xv}, {t.y, yv}}, {t.step})[0].item<float>();
+    if (i >= 4) late += loss / 4;
+  }
+  EXPECT_LT(late, 0.6f * first);
+  EXPECT_EQ(t.opt->iterations(), 8);
 }

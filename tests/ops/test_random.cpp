@@ -29,6 +29,31 @@ TEST(Random, DropoutMaskIsSeededAndScaled) {
   EXPECT_THROW(mask_of(x, 1.0, 1), Error);
 }
 
+TEST(Random, DropoutMaskIsTheSameOnAnyThreadCountAndUncorrelated) {
+  // Large enough for several parallel blocks; each element depends on (seed, index) only.
+  const Tensor x = zeros({300000});
+  const int threads = num_threads();
+  set_num_threads(1);
+  const auto one = mask_of(x, 0.5, 11).to_vector<float>();
+  set_num_threads(2);
+  const auto two = mask_of(x, 0.5, 11).to_vector<float>();
+  set_num_threads(threads);
+  EXPECT_EQ(one, two);
+  // Rate 0.5: about half dropped, and neighbours independent (pairs of equal neighbours ~ 1/2).
+  std::int64_t dropped = 0, same = 0;
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    dropped += one[i] == 0.0f;
+    if (i > 0) same += (one[i] == 0.0f) == (one[i - 1] == 0.0f);
+  }
+  EXPECT_NEAR(static_cast<double>(dropped) / 300000.0, 0.5, 0.005);
+  EXPECT_NEAR(static_cast<double>(same) / 299999.0, 0.5, 0.005);
+  // Consecutive seeds (what a training loop draws) give unrelated masks: ~half the elements agree.
+  const auto next = mask_of(x, 0.5, 12).to_vector<float>();
+  std::int64_t agree = 0;
+  for (std::size_t i = 0; i < one.size(); ++i) agree += one[i] == next[i];
+  EXPECT_NEAR(static_cast<double>(agree) / 300000.0, 0.5, 0.005);
+}
+
 TEST(Random, RandomUniformRangeAndSeed) {
   auto draw = [](std::int64_t seed) {
     return apply1(op_def("random_uniform"), {},
