@@ -12,18 +12,9 @@
 namespace synapse::cpu {
 namespace {
 
-// A per-thread scratch buffer, grown on demand and reused by every later call on the thread (it never
-// shrinks; blocking keeps it at about kBlockFloats floats).
-float* workspace(std::int64_t n) {
-  thread_local std::unique_ptr<float[]> buf;
-  thread_local std::int64_t capacity = 0;
-  n += kOverrun;  // slack for full-width stores past the last run (vec.h)
-  if (n > capacity) {
-    buf = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(n));
-    capacity = n;
-  }
-  return buf.get();
-}
+// The thread's column workspace (blocking keeps it at about kBlockFloats floats), with slack for
+// full-width stores past the last run (vec.h).
+float* workspace(std::int64_t n) { return thread_scratch(0, n + kOverrun); }
 
 // col[r - r0, :] = the patch of output pixel r, for r in [r0, r1): KH*KW runs of C floats (zeros
 // where the window hangs over the padding). col is [r1 - r0, K] plus kOverrun floats of slack (runs
@@ -156,9 +147,6 @@ void col2im(const Conv2DGeometry& g, const TapTable& ys, const TapTable& xs, con
 
 namespace {
 
-// Least multiply-adds worth a thread of its own (a parallel region costs microseconds).
-constexpr std::int64_t kMinMacsPerThread = std::int64_t{1} << 20;
-
 // Output rows per block: a block's column matrix (rows x K) stays within kBlockFloats, so im2col writes
 // it into the thread's cache and the GEMM reads it from there, and there are enough blocks for every
 // thread.
@@ -168,11 +156,6 @@ std::int64_t block_rows(const Conv2DGeometry& g, std::int64_t rows) {
   return std::max<std::int64_t>(1, std::min(by_cache, (rows + threads - 1) / threads));
 }
 
-// Threads for `units` independent units of `macs_per_unit` multiply-adds each.
-int threads_for_work(std::int64_t units, std::int64_t macs_per_unit) {
-  const std::int64_t grain = std::max<std::int64_t>(1, kMinMacsPerThread / std::max<std::int64_t>(macs_per_unit, 1));
-  return threads_for(units, grain);
-}
 
 }  // namespace
 

@@ -341,12 +341,7 @@ void filter_grad_images_by_pixels(const Conv2DGeometry& g, const float* x, const
       for (int l = 0; l < 16; ++l) dw_part[t * O + o] += sums[static_cast<std::size_t>((o * taps + t) * 16 + l)];
 }
 
-// Least multiply-adds worth a thread.
-constexpr std::int64_t kMinMacsPerThread = std::int64_t{1} << 20;
-int image_threads(const Conv2DGeometry& g) {
-  const std::int64_t per_image = std::max<std::int64_t>(1, g.oh * g.ow * g.kh * g.kw * g.o);
-  return threads_for(g.n, std::max<std::int64_t>(1, kMinMacsPerThread / per_image));
-}
+int image_threads(const Conv2DGeometry& g) { return threads_for_work(g.n, g.oh * g.ow * g.kh * g.kw * g.o); }
 
 }  // namespace
 

@@ -88,24 +88,10 @@ bool conv2d_implicit_backprop_filter_supported(const Conv2DGeometry& g) {
 #ifdef __AVX512F__
 namespace {
 
-// Least multiply-adds worth a thread of its own (a parallel region costs microseconds).
-constexpr std::int64_t kMinMacsPerThread = std::int64_t{1} << 20;
-
 // Floats of zeros after the padded images: a tile that runs past the end of a window reads them (and
 // discards the products).
 constexpr std::int64_t kSlack = 64;
 
-// A per-thread scratch buffer, grown on demand and kept for later calls (the same sizes come back every
-// training step; fresh buffers this large would be new pages each time). `slot` picks one of two.
-float* scratch(int slot, std::int64_t n) {
-  thread_local std::unique_ptr<float[]> buf[2];
-  thread_local std::int64_t capacity[2] = {0, 0};
-  if (n > capacity[slot]) {
-    buf[slot] = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(n));
-    capacity[slot] = n;
-  }
-  return buf[slot].get();
-}
 
 __mmask16 lanes(std::int64_t n) { return static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << n) - 1u); }
 
@@ -246,11 +232,11 @@ void forward_pixels(const Conv2DGeometry& g, PaddedImages& xp, const float* w, c
 // output pixels; blocks of 64 output channels (one block for O <= 64).
 void implicit_conv(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y, bool relu) {
   const std::int64_t rows = g.rows(), per_image = g.oh * g.ow;
-  const int threads = threads_for(rows, std::max<std::int64_t>(1, kMinMacsPerThread / (g.patch() * g.o)));
+  const int threads = threads_for_work(rows, g.patch() * g.o);
   parallel_parts(0, rows, threads, [&](int, std::int64_t r0, std::int64_t r1) {
     const std::int64_t n0 = r0 / per_image, n1 = (r1 - 1) / per_image + 1;
     const std::int64_t image_floats = (g.oh + g.kh - 1) * (g.ow + g.kw - 1) * g.c;
-    PaddedImages xp(g, x, n0, n1, scratch(0, (n1 - n0) * image_floats + kSlack));
+    PaddedImages xp(g, x, n0, n1, thread_scratch(0, (n1 - n0) * image_floats + kSlack));
     for (std::int64_t j0 = 0; j0 < g.o; j0 += 64) {
       const std::int64_t width = std::min<std::int64_t>(64, g.o - j0);
       const __mmask16 tail = lanes(width - (width - 1) / 16 * 16);
@@ -339,7 +325,7 @@ void conv2d_implicit_forward(const Conv2DGeometry& g, const float* x, const floa
 void conv2d_implicit_backprop_input(const Conv2DGeometry& g, const float* dy, const float* w, float* dx) {
   const std::int64_t KH = g.kh, KW = g.kw, C = g.c, O = g.o;
   // The flipped filter: [KH, KW, O, C], kept on the calling thread.
-  float* wf = scratch(1, KH * KW * O * C);
+  float* wf = thread_scratch(1, KH * KW * O * C);
   for (std::int64_t ky = 0; ky < KH; ++ky)
     for (std::int64_t kx = 0; kx < KW; ++kx) {
       const float* src = w + ((KH - 1 - ky) * KW + (KW - 1 - kx)) * C * O;  // [C, O]
@@ -363,14 +349,14 @@ void conv2d_implicit_backprop_input(const Conv2DGeometry& g, const float* dy, co
 // thread straight into dw), added at the end; per chunk of kFilterChunk pixels, every tile of dw.
 void conv2d_implicit_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw) {
   const std::int64_t rows = g.rows(), per_image = g.oh * g.ow, K = g.patch(), O = g.o;
-  const int threads = threads_for(rows, std::max<std::int64_t>(1, kMinMacsPerThread / (K * O)));
+  const int threads = threads_for_work(rows, K * O);
   std::vector<float> partials(static_cast<std::size_t>((threads - 1) * K * O));
   parallel_parts(0, rows, threads, [&](int t, std::int64_t r0, std::int64_t r1) {
     float* acc = t == 0 ? dw : partials.data() + (t - 1) * K * O;
     std::fill(acc, acc + K * O, 0.0f);
     const std::int64_t n0 = r0 / per_image, n1 = (r1 - 1) / per_image + 1;
     const std::int64_t image_floats = (g.oh + g.kh - 1) * (g.ow + g.kw - 1) * g.c;
-    PaddedImages xp(g, x, n0, n1, scratch(0, (n1 - n0) * image_floats + kSlack));
+    PaddedImages xp(g, x, n0, n1, thread_scratch(0, (n1 - n0) * image_floats + kSlack));
     const float* xbuf = xp.image(n0);
     std::int64_t base[kFilterChunk];
     PixelIter it(g, r0);

@@ -88,9 +88,8 @@ void use_single_threaded_blas() {
   (void)done;
 }
 
-// Split granularity, in rows (or columns) of C, and the least work worth a thread.
+// Split granularity, in rows (or columns) of C (the least work worth a thread is kMinMacsPerThread).
 constexpr std::int64_t kBlock = 16;
-constexpr std::int64_t kMinMacsPerThread = std::int64_t{1} << 20;
 
 // Splits C into blocks of `row_block` rows (or of `col_block` columns, when it is wider than tall: a
 // [50, 1024] dense layer output) over the OpenMP threads, each block one call of f on its part of

@@ -4,6 +4,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -49,6 +50,27 @@ inline int threads_for(std::int64_t n, std::int64_t grain) {
   (void)grain;
   return 1;
 #endif
+}
+
+// Least multiply-adds worth a thread of its own: a parallel region costs microseconds.
+inline constexpr std::int64_t kMinMacsPerThread = std::int64_t{1} << 20;
+
+// Threads for `units` independent units of `macs_per_unit` multiply-adds each.
+inline int threads_for_work(std::int64_t units, std::int64_t macs_per_unit) {
+  return threads_for(units, std::max<std::int64_t>(1, kMinMacsPerThread / std::max<std::int64_t>(macs_per_unit, 1)));
+}
+
+// A scratch buffer of at least n floats owned by the calling thread, kept for its later calls (the same
+// sizes come back every training step, and fresh buffers this large would be new pages each time; it
+// never shrinks). Two independent slots, for a kernel that needs two buffers at once.
+inline float* thread_scratch(int slot, std::int64_t n) {
+  thread_local std::unique_ptr<float[]> buf[2];
+  thread_local std::int64_t capacity[2] = {0, 0};
+  if (n > capacity[slot]) {
+    buf[slot] = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(n));
+    capacity[slot] = n;
+  }
+  return buf[slot].get();
 }
 
 // Runs f(t, lo, hi) for each part t in [0, parts): [lo, hi) is the t-th of `parts` contiguous slices
