@@ -35,16 +35,20 @@
 
 namespace synapse::cpu {
 
-#ifdef __AVX512F__
 namespace {
 
 // Stride 1, no dilation, and padding before of at most KH-1 / KW-1 (SAME or VALID), so that both the
 // convolution and its transposed form read a padded input with non-negative padding. Not pointwise
-// (1x1): that is a plain GEMM already, without im2col.
+// (1x1): that is a plain GEMM already, without im2col. The kernels need AVX-512.
 bool unit_stride(const Conv2DGeometry& g) {
+#ifdef __AVX512F__
   return !g.pointwise() && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
          g.pad_top >= 0 && g.pad_left >= 0 && g.pad_top < g.kh && g.pad_left < g.kw && g.rows() > 0 && g.c > 0 &&
          g.o > 0;
+#else
+  (void)g;
+  return false;
+#endif
 }
 
 // A forward tile streams the filter block [K, 64] from L2 (each tile reads all of it once), and a
@@ -52,37 +56,21 @@ bool unit_stride(const Conv2DGeometry& g) {
 bool fits_l2(std::int64_t k, std::int64_t o) { return k * o <= kBlockFloats; }
 
 }  // namespace
-#endif
 
 // The conditions beyond unit_stride are where the kernels measured faster than im2col + GEMM (one
 // vector of 16 outputs at least half used: with 4 outputs the forward ran at 23% of peak against
 // im2col's 35%; the input backprop's outputs are the C input channels, and with 6 of them, LeNet-5's
 // conv2, it ran at 17% against 40%).
 bool conv2d_implicit_forward_supported(const Conv2DGeometry& g) {
-#ifdef __AVX512F__
   return unit_stride(g) && g.o >= 8 && fits_l2(g.patch(), std::min<std::int64_t>(g.o, 64));
-#else
-  (void)g;
-  return false;
-#endif
 }
 
 bool conv2d_implicit_backprop_input_supported(const Conv2DGeometry& g) {
-#ifdef __AVX512F__
   return unit_stride(g) && g.c >= 16 && fits_l2(g.kh * g.kw * g.o, std::min<std::int64_t>(g.c, 64));
-#else
-  (void)g;
-  return false;
-#endif
 }
 
 bool conv2d_implicit_backprop_filter_supported(const Conv2DGeometry& g) {
-#ifdef __AVX512F__
   return unit_stride(g) && g.o >= 8 && fits_l2(g.patch(), g.o);
-#else
-  (void)g;
-  return false;
-#endif
 }
 
 #ifdef __AVX512F__
