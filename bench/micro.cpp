@@ -252,6 +252,27 @@ void BM_Gemm(benchmark::State& state, const GemmCase& g) {
   if (g.m == 1) byte_counters(state, 4.0 * static_cast<double>(g.n * g.k));
 }
 
+// The batch-1 mlp's fc1 with `pct` percent of x not zero (an MNIST image: 19%): gemm reads only the
+// matrix rows whose x value is not zero when at most 75% are. GB/s counts the rows read.
+void BM_GemvNonzeros(benchmark::State& state) {
+  use_threads(state);
+  NoGradGuard no_grad;
+  const std::int64_t k = 784, n = 500, pct = state.range(1);
+  Tensor x = random_normal({1, k});
+  const std::vector<float> u = random_uniform({k}).to_vector<float>();
+  std::int64_t nonzero = 0;
+  for (std::int64_t p = 0; p < k; ++p) {
+    if (u[static_cast<std::size_t>(p)] * 100.0f >= static_cast<float>(pct)) {
+      x.data<float>()[p] = 0.0f;
+    } else {
+      ++nonzero;
+    }
+  }
+  const Tensor w = random_normal({k, n});
+  for (auto _ : state) benchmark::DoNotOptimize(matmul(x, w));
+  byte_counters(state, 4.0 * static_cast<double>(nonzero * n));
+}
+
 // The cnn's first pooling: [50, 28, 28, 32] -> [50, 14, 14, 32].
 const Shape kPoolIn{50, 28, 28, 32};
 void BM_MaxPoolForward(benchmark::State& state) {
@@ -326,6 +347,10 @@ void register_all(int max_threads) {
   }
   for (const auto& g : kGemms)
     benchmark::RegisterBenchmark(fmt::format("gemm/{}", g.name).c_str(), BM_Gemm, g)->Apply(thread_args);
+  for (std::int64_t pct : {19, 50, 75, 100})
+    for (int t = 1; t <= max_threads; t *= 2)
+      benchmark::RegisterBenchmark("gemv_nonzeros/mlp_fc1_b1_1x784x500", BM_GemvNonzeros)
+          ->ArgNames({"threads", "pct"})->Args({t, pct})->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("maxpool_fwd/cnn_pool1_50x28x28x32", BM_MaxPoolForward)->Apply(thread_args);
   benchmark::RegisterBenchmark("maxpool_bwd/cnn_pool1_50x28x28x32", BM_MaxPoolBackward)->Apply(thread_args);
   for (std::int64_t rows : {50, 1000}) {

@@ -235,6 +235,8 @@ def run_micro(args):
         bargs = dict(q.split(":", 1) for q in parts if ":" in q)
         if "rows" in bargs:
             name += f" [{bargs['rows']}, 10]"
+        if "pct" in bargs:
+            name += f" ({bargs['pct']}% of x not 0)"
         t = int(bargs.get("threads", 1))
         g = b.get("GFLOPS")
         pct = b.get("pct_peak")

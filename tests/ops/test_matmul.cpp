@@ -21,8 +21,16 @@ Tensor reference_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 
 // cpu::gemm against cpu::gemm_reference for one row of C: x [k] times w [k, ld] (the first n columns),
 // onto a random y with alpha and beta; the tolerance grows like sqrt(k) with the float sum's length.
-void expect_gemv_matches_reference(std::int64_t n, std::int64_t k, std::int64_t ld, float alpha, float beta) {
+// With `zeros`, that fraction of x's entries (drawn at random) is zero, half of them -0.
+void expect_gemv_matches_reference(std::int64_t n, std::int64_t k, std::int64_t ld, float alpha, float beta,
+                                   double zeros = 0.0) {
   Tensor x = random_normal({k}), w = random_normal({k, ld}), y0 = random_normal({n});
+  if (zeros > 0.0) {
+    const std::vector<float> u = random_uniform({k}).to_vector<float>();
+    float* xs = x.data<float>();
+    for (std::int64_t p = 0; p < k; ++p)
+      if (u[static_cast<std::size_t>(p)] < zeros) xs[p] = p % 2 == 0 ? 0.0f : -0.0f;
+  }
   Tensor fast = y0.clone(), ref = y0.clone();
   cpu::GemmArgs g{.m = 1, .n = n, .k = k, .alpha = alpha, .a = x.data<float>(), .b = w.data<float>(), .ldb = ld,
                   .beta = beta, .c = fast.data<float>()};
@@ -30,7 +38,7 @@ void expect_gemv_matches_reference(std::int64_t n, std::int64_t k, std::int64_t 
   g.c = ref.data<float>();
   cpu::gemm_reference(g);
   EXPECT_LT(max_abs_diff(fast, ref), 2e-4 * std::max(1.0, std::sqrt(static_cast<double>(k) / 100.0)))
-      << "n=" << n << " k=" << k << " ld=" << ld << " beta=" << beta;
+      << "n=" << n << " k=" << k << " ld=" << ld << " beta=" << beta << " zeros=" << zeros;
 }
 
 }  // namespace
@@ -145,6 +153,35 @@ TEST(Matmul, MatrixVectorKernelMatchesReference) {
       for (const float beta : {0.0f, 0.5f}) expect_gemv_matches_reference(n, k, n + 3, 1.5f, beta);
     }
   }
+}
+
+// A mostly-zero x (an MNIST image, a relu layer's output): the kernel reads only the rows whose x value
+// is not zero, when at most 3/4 of them are. Densities on both sides of that switch, none and all
+// zero, every vector count, row counts that leave the row unrolling a remainder.
+TEST(Matmul, MatrixVectorKernelSkipsZeroInputs) {
+  manual_seed(14);
+  for (const std::int64_t n : {32, 33, 100, 128, 129, 500, 1030}) {
+    for (const std::int64_t k : {1, 9, 17, 784, 3136}) {
+      for (const double zeros : {0.1, 0.24, 0.3, 0.5, 0.81, 0.99, 1.0}) {
+        expect_gemv_matches_reference(n, k, n + 3, 1.5f, 0.5f, zeros);
+        expect_gemv_matches_reference(n, k, n, -1.0f, 0.0f, zeros);
+      }
+    }
+  }
+}
+
+// All-zero x: y = beta * y exactly, and a NaN in an otherwise zero x reaches every output.
+TEST(Matmul, MatrixVectorKernelWithZeroInputsKeepsNaN) {
+  const std::int64_t n = 100, k = 784;
+  Tensor x = zeros({k}), w = random_normal({k, n});
+  std::vector<float> y(n, 2.0f);
+  cpu::GemmArgs g{.m = 1, .n = n, .k = k, .a = x.data<float>(), .b = w.data<float>(), .beta = 0.25f, .c = y.data()};
+  cpu::gemm(g);
+  EXPECT_EQ(y, std::vector<float>(n, 0.5f));
+  x.data<float>()[700] = std::nanf("");
+  g.beta = 0.0f;
+  cpu::gemm(g);
+  for (std::int64_t j = 0; j < n; ++j) EXPECT_TRUE(std::isnan(y[static_cast<std::size_t>(j)])) << "column " << j;
 }
 
 // The transposed route for C = A B^T with few rows of A, with alpha, beta and a C wider than n.
