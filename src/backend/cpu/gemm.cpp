@@ -480,7 +480,10 @@ void gemv(const GemmArgs& g) {
   const std::int64_t incy = row ? 1 : g.ldc;
   // A quarter of a GEMM's least work per thread: a matrix-vector product streams its matrix, and two
   // cores read it faster (batch-1 mlp: the 784x500 layer split in two).
-  const std::int64_t grain = std::max<std::int64_t>(kBlock, kMinMacsPerThread / 4 / std::max<std::int64_t>(g.k, 1));
+  const auto grain_for = [](std::int64_t rows_read) {
+    return std::max<std::int64_t>(kBlock, kMinMacsPerThread / 4 / std::max<std::int64_t>(rows_read, 1));
+  };
+  const std::int64_t grain = grain_for(g.k);
 #ifdef __AVX512F__
   if (!by_rows && incx == 1 && incy == 1) {
     // x is read one float per matrix row, a new cache line every 16 rows: at batch 1 it is a fresh
@@ -513,14 +516,13 @@ void gemv(const GemmArgs& g) {
       std::fill_n(listed.rows.begin() + nonzeros, kPrefetchRows, 0);  // valid rows for the prefetches
     }
     const std::int64_t rows_read = nonzeros * kListDenominator <= g.k * kListNumerator ? nonzeros : g.k;
-    // Split in whole vectors of 16 outputs, so every thread's loads start on the same lanes. The split
-    // depends on the matrix's size, not on the rows read, so each thread keeps its block of columns in
-    // its cache from one call to the next (batch-1 mlp, 150 of 784 rows read: 2 threads 184k images/s,
-    // 1 thread 157k, medians of 8).
+    // Split in whole vectors of 16 outputs, so every thread's loads start on the same lanes, by the
+    // multiply-adds done: the listed rows of a sparse x are little work for a fork and join (batch-1
+    // mlp, ~150 of 784 rows: one thread 135-184k images/s, median 160k; split in two 73-195k, median
+    // 184k but a long slow tail, mean 152k; ten alternating runs each).
     const std::int64_t vectors = (len + 15) / 16;
-    const std::int64_t grain_vectors = std::max<std::int64_t>(1, grain / 16);
     const auto split = [&](const auto& r, std::int64_t rows) {
-      parallel_for(0, vectors, grain_vectors, [&](std::int64_t lo, std::int64_t hi) {
+      parallel_for(0, vectors, std::max<std::int64_t>(1, grain_for(rows) / 16), [&](std::int64_t lo, std::int64_t hi) {
         const std::int64_t j0 = lo * 16, j1 = std::min(len, hi * 16);
         gemv_cols(r.columns_from(j0), rows, g.c + j0, j1 - j0, g.alpha, g.beta);
       });
