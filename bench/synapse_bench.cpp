@@ -5,7 +5,7 @@
 // prints one JSON line (bench/run.py collects them, bench/torch_ref.py and libtorch_ref print the same):
 //   train_ips               training images per second over --steps steps after --warmup steps
 //                           (MNIST's 60,000 training images in memory, shuffled batches, the recipe's
-//                           optimizer, batch size, L2 and weight averaging; the Trainer's own loop)
+//                           optimizer, batch size, L2, weight averaging and augmentation; the Trainer's own loop)
 //   infer_ips_1000          inference images per second over the 10,000 test images in batches of 1000
 //   infer_ips_1             the same one image at a time (the first --infer1 test images, at most 5 s)
 //   peak_rss_train_mb       peak resident memory at the end of training; peak_rss_mb at the end
@@ -80,6 +80,10 @@ Setup recipe_setup(const zoo::Recipe& r, nn::Module& model, std::int64_t n_train
   if (r.lr_decay_per_epoch != 1.0) s.opt->set_schedule(optim::exponential_decay(lr, steps_per_epoch, r.lr_decay_per_epoch));
   s.fit.batch_size = r.batch_size;
   s.fit.verbose = 0;
+  if (r.augment_shift > 0) {
+    const int shift = r.augment_shift;
+    s.fit.augment = [shift](const Tensor& x, std::uint64_t seed) { return data::random_translate(x, shift, seed); };
+  }
   if (r.l2 > 0) {
     std::vector<Tensor> kernels;
     for (const auto& [name, t] : model.named_trainable_parameters())

@@ -203,6 +203,14 @@ Tensor stack_rows(const std::vector<Tensor>& rows);
 // Any dtype -> float32 x / divisor (uint8 pixels -> [0, 1] by default).
 Tensor scale(const Tensor& x, float divisor = 255.0f);
 
+// Data augmentation, like Keras's RandomTranslation with fill_mode="constant": every image of a
+// batch [N, H, W] or [N, H, W, C] (any dtype) moved by its own whole-pixel offset, dy down and dx
+// right, each drawn uniformly from [-max_shift, max_shift]; what moves in from outside is 0. The
+// offsets come from `seed` alone: the same seed gives the same batch, on any thread count. Throws for
+// another rank or max_shift < 0 (naming the shape and the value).
+//   FitOptions o; o.augment = [](const Tensor& x, std::uint64_t seed) { return data::random_translate(x, 2, seed); };
+Tensor random_translate(const Tensor& images, std::int64_t max_shift, std::uint64_t seed);
+
 // Per-feature normalisation with statistics learnt from training data.
 //   auto norm = Normalizer::z_score(train_x);           // statistics over dim 0 of train_x
 //   Tensor y = norm(test_x);                            // float32, (x - mean) / std

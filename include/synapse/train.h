@@ -117,6 +117,10 @@ struct FitOptions {
   std::optional<std::pair<Tensor, Tensor>> validation;
   // Added to the loss each step (e.g. L2 regularisation of chosen weights).
   std::function<Tensor()> regularization;
+  // Data augmentation: applied to every training batch's inputs (never to validation or evaluation),
+  // on the prefetch thread, with a seed derived from (seed, epoch, batch), so a run and a resumed run
+  // see the same batches. E.g. data::random_translate(x, 2, s).
+  std::function<Tensor(const Tensor& inputs, std::uint64_t seed)> augment;
   std::vector<CallbackPtr> callbacks;
   // Progress bar on a terminal, plain lines otherwise; 0 = silent.
   int verbose = 1;

@@ -26,6 +26,7 @@ struct Recipe {
   float l2 = 0.0f;                  // L2 on every kernel: λ·Σ||w||²/2 added to the loss
   double ema_decay = 0.0;           // > 0: moving average of the weights, used for evaluation
   int early_stopping_patience = 0;  // > 0: early stopping on val_loss, restoring the best weights
+  int augment_shift = 0;            // > 0: training images moved by up to this many pixels (data::random_translate)
 };
 
 // Known names: softmax, mlp, cnn, lenet5, keras-small.

@@ -19,6 +19,7 @@ struct TrainArgs {
   std::string optimizer;
   std::uint64_t seed = 0;
   std::int64_t steps = -1;
+  int augment = -1;
   bool resume = false;
   int threads = 0;
 };
@@ -32,6 +33,7 @@ int run_train(const TrainArgs& a) {
   const double lr = a.lr > 0 ? a.lr : r.learning_rate;
   const std::string opt_name = a.optimizer.empty() ? r.optimizer : a.optimizer;
   const std::int64_t max_steps = a.steps >= 0 ? a.steps : r.max_steps;
+  const int shift = a.augment >= 0 ? a.augment : r.augment_shift;
   const std::string logdir = a.logdir.empty() ? "runs/" + r.name : a.logdir;
   std::filesystem::create_directories(logdir);
 
@@ -63,6 +65,10 @@ int run_train(const TrainArgs& a) {
   fo.max_steps = max_steps;
   fo.validation = std::make_pair(d.val_x, d.val_y);
   fo.callbacks.push_back(train::callbacks::progress_bar());
+  if (shift > 0) {
+    fo.augment = [shift](const Tensor& x, std::uint64_t seed) { return data::random_translate(x, shift, seed); };
+    fmt::print("augmentation: each training image moved by up to {} pixel{} (--augment 0: off)\n", shift, shift == 1 ? "" : "s");
+  }
   if (r.l2 > 0) {
     std::vector<Tensor> kernels;
     for (const auto& [name, t] : model->named_trainable_parameters())
@@ -110,6 +116,7 @@ int run_train(const TrainArgs& a) {
   history->set("data", a.data);
   history->set("seed", static_cast<double>(a.seed));
   if (max_steps > 0) history->set("max_steps", static_cast<double>(max_steps));
+  if (shift > 0) history->set("augment_shift", static_cast<double>(shift));
   history->set("threads", static_cast<double>(num_threads()));
   history->set("synapse", std::string(version()));
   fo.callbacks.push_back(history);
@@ -177,6 +184,9 @@ Command add_train(CLI::App& app) {
   sub->add_option("--optimizer", a->optimizer, "sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw");
   sub->add_option("--seed", a->seed, "Random seed (initialisation, shuffling, dropout)")->capture_default_str();
   sub->add_option("--steps", a->steps, "Stop after this many steps (default: the model's)");
+  sub->add_option("--augment", a->augment,
+                  "Move each training image by up to N pixels, a new random offset every time (default: the model's; 0: off)")
+      ->check(CLI::Range(0, 100));
   sub->add_option("--threads", a->threads, "Threads (default: all cores)");
   sub->add_flag("--resume", a->resume, "Continue from the newest checkpoint in LOGDIR/checkpoints");
   return {sub, [a] { return run_train(*a); }};

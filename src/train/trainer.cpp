@@ -87,8 +87,11 @@ Logs Trainer::run_epoch(const Tensor& x, const Tensor& y) {
   // Batches are gathered on a background thread (prefetch) while the current step runs.
   const data::Dataset batches =
       data::Dataset::from_function(steps_per_epoch_ - first, [&, first](std::int64_t k) {
-        const std::int64_t lo = (first + k) * bs, hi = std::min(n, lo + bs);
-        return data::Example{detail::take_rows(x, idx + lo, hi - lo), detail::take_rows(y, idx + lo, hi - lo)};
+        const std::int64_t b = first + k, lo = b * bs, hi = std::min(n, lo + bs);
+        Tensor xb = detail::take_rows(x, idx + lo, hi - lo);
+        if (options_.augment)
+          xb = options_.augment(xb, detail::mix_seed(options_.seed, static_cast<std::uint64_t>(epoch_), static_cast<std::uint64_t>(b)));
+        return data::Example{std::move(xb), detail::take_rows(y, idx + lo, hi - lo)};
       }).prefetch(2);
   auto it = batches.iterate();
 

@@ -85,8 +85,11 @@ std::vector<Recipe> make_recipes() {
   lenet.optimizer = "adam";
   lenet.learning_rate = 1e-3;
   lenet.batch_size = 64;
-  lenet.epochs = 12;
-  lenet.lr_epoch_factor = 0.8;  // at a constant 1e-3, 10 epochs end at 98.75% (validation stalls at 99.0%)
+  lenet.epochs = 30;
+  lenet.lr_epoch_factor = 0.9;
+  // Without augmentation it ends at 98.96-99.05% (12 epochs, x0.8 per epoch; validation stalls at
+  // 99.0%): images moved by up to 2 pixels, as LeCun et al. trained on distorted copies.
+  lenet.augment_shift = 2;
   r.push_back(lenet);
 
   // A small Keras tutorial model: SGD with momentum, lr x0.9 per epoch, early stopping.

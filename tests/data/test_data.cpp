@@ -622,6 +622,62 @@ TEST(Transforms, ScaleUint8ToUnitFloat) {
   EXPECT_EQ(scale(tensor({2, 4}), 2.0f).to_vector<float>(), (std::vector<float>{1, 2}));
 }
 
+// Every image of a batch moves by its own offset in [-2, 2]^2, zeros filling in: images of distinct
+// nonzero pixels, each output compared with all 25 shifted copies of its input (exactly one matches);
+// 400 images reach every offset; the seed alone decides; any dtype and channel count.
+TEST(Transforms, RandomTranslateMovesEachImageByItsOwnOffset) {
+  const std::int64_t n = 400, h = 5, w = 6, c = 2, shift = 2;
+  std::vector<std::uint8_t> px(static_cast<std::size_t>(n * h * w * c));
+  for (std::size_t i = 0; i < px.size(); ++i) px[i] = static_cast<std::uint8_t>(1 + i % 250);
+  const Tensor x = from_vector(px, {n, h, w, c});
+  const Tensor y = random_translate(x, shift, 7);
+  ASSERT_EQ(y.shape(), x.shape());
+  ASSERT_EQ(y.dtype(), DType::UInt8);
+  const std::uint8_t* in = x.data<std::uint8_t>();
+  const std::uint8_t* out = y.data<std::uint8_t>();
+  std::set<std::pair<std::int64_t, std::int64_t>> seen;
+  for (std::int64_t i = 0; i < n; ++i) {
+    int matches = 0;
+    for (std::int64_t dy = -shift; dy <= shift; ++dy) {
+      for (std::int64_t dx = -shift; dx <= shift; ++dx) {
+        bool same = true;
+        for (std::int64_t r = 0; r < h && same; ++r)
+          for (std::int64_t q = 0; q < w && same; ++q)
+            for (std::int64_t k = 0; k < c && same; ++k) {
+              const std::int64_t sr = r - dy, sq = q - dx;
+              const std::uint8_t want =
+                  sr < 0 || sr >= h || sq < 0 || sq >= w ? 0 : in[((i * h + sr) * w + sq) * c + k];
+              same = out[((i * h + r) * w + q) * c + k] == want;
+            }
+        if (same) {
+          ++matches;
+          seen.insert({dy, dx});
+        }
+      }
+    }
+    EXPECT_EQ(matches, 1) << "image " << i;
+  }
+  EXPECT_EQ(seen.size(), 25u);
+  EXPECT_EQ(random_translate(x, shift, 7).to_vector<std::uint8_t>(), y.to_vector<std::uint8_t>());
+  EXPECT_NE(random_translate(x, shift, 8).to_vector<std::uint8_t>(), y.to_vector<std::uint8_t>());
+  EXPECT_EQ(random_translate(x, 0, 7).to_vector<std::uint8_t>(), px);
+  // Float images [N, H, W]: a shift past the whole image leaves zeros.
+  const Tensor f = ones({3, 2, 2});
+  const std::vector<float> moved = random_translate(f, 5, 1).to_vector<float>();
+  EXPECT_EQ(moved.size(), 12u);
+  for (float v : moved) EXPECT_TRUE(v == 0.0f || v == 1.0f);
+}
+
+TEST(Transforms, RandomTranslateRejectsBadArguments) {
+  try {
+    random_translate(zeros({4, 784}), 2, 0);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "random_translate: expected images [N, H, W] or [N, H, W, C], got shape [4,784]");
+  }
+  EXPECT_THROW(random_translate(zeros({1, 28, 28}), -1, 0), Error);
+}
+
 TEST(Transforms, ZScoreStatisticsAndZeroStdColumn) {
   // Column 0: 1, 3, 5 -> mean 3, population std sqrt(8/3). Column 1: constant 2 -> std 0.
   Tensor train = tensor({{1, 2}, {3, 2}, {5, 2}});

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "synapse/synapse.h"
@@ -193,6 +194,36 @@ TEST(Fit, MetricsLoggerWritesCsvAndJsonLines) {
   std::getline(js, j1);
   EXPECT_EQ(j1.substr(0, 24), "{\"epoch\": 1, \"accuracy\":");
   fs::remove_all(dir);
+}
+
+// The augment hook sees every training batch once (never the validation data), with a seed per
+// (epoch, batch) that is the same in a second run; what it returns is what the model trains on.
+TEST(Fit, AugmentTransformsEveryTrainingBatchWithItsOwnSeed) {
+  auto [x, y] = blobs(40, 12);
+  auto [vx, vy] = blobs(20, 13);
+  auto run = [&, x = x, y = y, vx = vx, vy = vy](bool flip) {
+    manual_seed(3);
+    auto model = small_model();
+    model->build_for({1, 2});
+    optim::SGD opt(model->named_trainable_parameters(), {.learning_rate = 0.1, .momentum = 0.9});
+    train::FitOptions fo = options(3, 10, 5);
+    fo.validation = std::make_pair(vx, vy);
+    auto seeds = std::make_shared<std::vector<std::uint64_t>>();
+    fo.augment = [seeds, flip](const Tensor& xb, std::uint64_t seed) {
+      EXPECT_EQ(xb.dim(0), 10);
+      seeds->push_back(seed);
+      return flip ? neg(xb) : xb;  // flipped inputs: the model learns the classes the other way round
+    };
+    const train::History h = train::fit(*model, opt, train::losses::sparse_categorical_crossentropy(), x, y, fo);
+    return std::make_pair(*seeds, h.epochs.back().at("val_accuracy"));
+  };
+  const auto [seeds, val_plain] = run(false);
+  ASSERT_EQ(seeds.size(), 12u);  // 3 epochs of 4 batches
+  EXPECT_EQ(std::set<std::uint64_t>(seeds.begin(), seeds.end()).size(), 12u);
+  const auto [seeds_again, val_flipped] = run(true);
+  EXPECT_EQ(seeds_again, seeds);
+  EXPECT_GE(val_plain, 0.95);
+  EXPECT_LE(val_flipped, 0.05);  // validation inputs are not flipped
 }
 
 TEST(Fit, ResumedRunEndsWithTheSameWeights) {
