@@ -59,7 +59,8 @@ class Runner:
         self.build = args.build
         self.raw = []
         self.raw_path = os.path.splitext(args.out)[0] + ".jsonl"
-        open(self.raw_path, "w").close()
+        if not args.micro_only:  # --micro-only keeps the model runs of the last full run
+            open(self.raw_path, "w").close()
 
     def command(self, impl, model, threads, warmup, steps, t0):
         common = ["--model", model, "--threads", str(threads), "--warmup", str(warmup), "--steps", str(steps),
@@ -318,15 +319,22 @@ def main():
         if tuned:
             lines.append("- Synapse under the same wait policies (tuning runs, information only): " + ", ".join(
                 f"{r['model']} {r['spin']} {r['train_ips']:.0f}" for r in tuned) + " img/s.")
+    kernels_heading = "### Kernels (micro_bench)"
+    if args.micro_only and os.path.exists(args.out):
+        # Keep the model table of the last full run; only the kernel section is replaced.
+        with open(args.out) as f:
+            kept = f.read().split("\n", 1)[-1].split(kernels_heading)[0].rstrip("\n")
+        lines = kept.split("\n") if kept else []
     if not args.no_micro:
         micro = run_micro(args)
         if micro:
-            lines += ["", "### Kernels (micro_bench)", ""] + micro
+            stamp = f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC."
+            lines += ["", kernels_heading, "", stamp, ""] + micro
     text = "\n".join(lines) + "\n"
     print(text)
     with open(args.out, "w") as f:
         f.write("<!-- written by scripts/bench (bench/run.py); do not edit -->\n" + text)
-    log(f"bench: wrote {args.out} and {runner.raw_path}")
+    log(f"bench: wrote {args.out}" + ("" if args.micro_only else f" and {runner.raw_path}"))
 
 
 if __name__ == "__main__":
