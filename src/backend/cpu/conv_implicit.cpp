@@ -137,6 +137,23 @@ struct PixelIter {
   }
 };
 
+// One step of an R x V register tile: acc[r][0, V) += s(r) * row[0, 16V), the last vector of the row
+// masked by `tail`. V loads of the row and R broadcasts feed R*V FMAs. The forward and the filter
+// gradient tiles below run it once per k and per pixel.
+template <int R, int V, class Scalar>
+[[gnu::always_inline]] inline void tile_step(__m512 (&acc)[R][V], const float* row, __mmask16 tail, Scalar s) {
+  __m512 rv[V];
+#pragma GCC unroll 16
+  for (int v = 0; v < V - 1; ++v) rv[v] = _mm512_loadu_ps(row + 16 * v);
+  rv[V - 1] = _mm512_maskz_loadu_ps(tail, row + 16 * (V - 1));
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    const __m512 sv = _mm512_set1_ps(s(r));
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(sv, rv[v], acc[r][v]);
+  }
+}
+
 // ---- forward ----
 
 // Rows of a forward tile for V vectors of outputs: R*V accumulators of the 32 registers (24 for V >= 2),
@@ -163,18 +180,7 @@ void forward_tile(const float* const* a, std::int64_t kh, std::int64_t run, std:
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) p[r] = a[r] + ky * pitch;
     const float* wk = w + ky * run * ldw;
-    for (std::int64_t k = 0; k < run; ++k, wk += ldw) {
-      __m512 wv[V];
-#pragma GCC unroll 16
-      for (int v = 0; v < V - 1; ++v) wv[v] = _mm512_loadu_ps(wk + 16 * v);
-      wv[V - 1] = _mm512_maskz_loadu_ps(tail, wk + 16 * (V - 1));
-#pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) {
-        const __m512 av = _mm512_set1_ps(p[r][k]);
-#pragma GCC unroll 16
-        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(av, wv[v], acc[r][v]);
-      }
-    }
+    for (std::int64_t k = 0; k < run; ++k, wk += ldw) tile_step(acc, wk, tail, [&p, k](int r) { return p[r][k]; });
   }
   const __m512 zero = _mm512_setzero_ps();
 #pragma GCC unroll 16
@@ -260,16 +266,7 @@ void filter_tile(const float* xk, const std::int64_t* base, const float* dy, std
     for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
   for (std::int64_t i = 0; i < np; ++i, dy += ldy) {
     const float* xi = xk + base[i];
-    __m512 dv[V];
-#pragma GCC unroll 16
-    for (int v = 0; v < V - 1; ++v) dv[v] = _mm512_loadu_ps(dy + 16 * v);
-    dv[V - 1] = _mm512_maskz_loadu_ps(tail, dy + 16 * (V - 1));
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      const __m512 xv = _mm512_set1_ps(xi[r]);
-#pragma GCC unroll 16
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(xv, dv[v], acc[r][v]);
-    }
+    tile_step(acc, dy, tail, [xi](int r) { return xi[r]; });
   }
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
