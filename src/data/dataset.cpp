@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/check.h"
+#include "core/splitmix.h"
 #include "data/rows.h"
 #include "synapse/data.h"
 #include "synapse/random.h"
@@ -115,13 +116,6 @@ class FunctionSource final : public Source {
 // outermost Source alive, so an iterator may outlive the Dataset handles it came from and may use
 // its own Source's members through `this`.
 
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 // Uniform in [0, n) without modulo bias.
 std::size_t uniform_index(Generator& gen, std::size_t n) {
   const std::uint64_t limit = UINT64_MAX - UINT64_MAX % n;
@@ -169,7 +163,7 @@ class ShuffleSource final : public Source {
   std::int64_t size() const override { return in_->size(); }
   std::unique_ptr<Iterator> iterate() const override {
     const std::uint64_t epoch = reshuffle_ ? epoch_.fetch_add(1) : 0;
-    const std::uint64_t seed = splitmix64(seed_ ^ splitmix64(epoch));
+    const std::uint64_t seed = ::synapse::detail::splitmix64(seed_ ^ ::synapse::detail::splitmix64(epoch));
     std::unique_ptr<Iterator> in = in_->iterate();
     if (auto* rows = dynamic_cast<RowIterator*>(in.get())) {
       in.release();

@@ -17,6 +17,7 @@
 #include "backend/cpu/parallel.h"
 #include "core/check.h"
 #include "ops/families.h"
+#include "core/splitmix.h"
 #include "synapse/op.h"
 #include "synapse/random.h"
 
@@ -26,11 +27,7 @@ namespace {
 // SplitMix64's output function applied to the counter `i` of a stream keyed by `key`: a 64-bit
 // value that passes BigCrush as a sequence in i. The top 24 bits make a float uniform in [0, 1).
 inline float counter_uniform(std::uint64_t key, std::uint64_t i) {
-  std::uint64_t z = key + (i + 1) * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);
+  return static_cast<float>(detail::splitmix64(key + i * 0x9E3779B97F4A7C15ull) >> 40) * (1.0f / 16777216.0f);
 }
 
 }  // namespace

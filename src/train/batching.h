@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/splitmix.h"
 #include "data/rows.h"
 #include "synapse/random.h"
 #include "synapse/tensor.h"
@@ -38,14 +39,7 @@ inline std::vector<std::int64_t> permutation(std::int64_t n, std::uint64_t seed)
 // A seed for batch `batch` of epoch `epoch` of a run seeded with `seed` (SplitMix64's finaliser over
 // the three, so neighbouring batches and epochs get unrelated seeds).
 inline std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t epoch, std::uint64_t batch) {
-  std::uint64_t z = seed;
-  for (const std::uint64_t v : {epoch, batch}) {
-    z = (z ^ v) + 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-  }
-  return z;
+  return ::synapse::detail::splitmix64(::synapse::detail::splitmix64(seed ^ epoch) ^ batch);
 }
 
 }  // namespace synapse::train::detail
