@@ -106,6 +106,9 @@ struct History {
   std::vector<Logs> epochs;       // one entry per finished epoch
   bool stopped_early = false;
   std::string stop_reason;
+  // What fit warned about (also printed to stderr unless verbose = 0): e.g. a loss that explodes
+  // without becoming NaN, which the divergence check cannot catch.
+  std::vector<std::string> warnings;
 };
 
 struct FitOptions {
@@ -135,6 +138,8 @@ struct FitOptions {
 // Runs the training loop: for each epoch, shuffled batches -> forward -> loss (+ regularization) ->
 // backward -> optimizer step; then validation; callbacks at each stage. A non-finite loss stops
 // training with an Error naming the epoch, the batch and the first non-finite tensor (see NaNGuard).
+// An epoch whose mean training loss ends above kDivergenceFactor times the run's first batch loss
+// (finite, but exploding: too high a learning rate) adds a warning naming the epoch and the rate.
 class Trainer {
  public:
   Trainer(nn::Module& model, optim::Optimizer& opt, Loss loss, FitOptions options);
@@ -147,6 +152,14 @@ class Trainer {
   const FitOptions& options() const { return options_; }
   int epoch() const { return epoch_; }
   std::int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  // Steps of the current epoch the optimizer has already taken (a resumed run skips them).
+  std::int64_t steps_done_in_epoch() const;
+  // The steps this epoch will run: fewer than steps_per_epoch() when max_steps ends training inside it
+  // or a resumed run has done some already (valid from on_epoch_begin on).
+  std::int64_t steps_this_epoch() const;
+  // The epochs this fit will run at most: fewer than options().epochs when max_steps ends it earlier.
+  int planned_epochs() const;
+  static constexpr double kDivergenceFactor = 10.0;
   std::int64_t global_step() const { return opt_.iterations(); }
   void stop(std::string reason);  // a callback asks to stop after the current epoch
   bool stopping() const { return stop_; }
@@ -159,6 +172,9 @@ class Trainer {
   FitOptions options_;
   Logs run_epoch(const Tensor& inputs, const Tensor& targets);
   [[noreturn]] void diverged(std::int64_t batch, float loss, const Tensor& xb, const Tensor& yb);
+  void check_explosion(const Logs& logs);
+  double first_loss_ = 0.0;  // the first batch's loss of this fit (0: none yet)
+  bool warned_explosion_ = false;
   int epoch_ = 0;
   std::int64_t steps_per_epoch_ = 0;
   bool stop_ = false;

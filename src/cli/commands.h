@@ -29,6 +29,14 @@ Command add_onnx_conformance(CLI::App& app);  // onnx_conformance.cpp: ONNX back
 Command add_report(CLI::App& app);            // report.cpp: HTML report of a run
 Command add_data(CLI::App& app);              // data.cpp: data set facts and sample grids
 
+// ---- flag checks ----
+// CLI11 refuses a value that fails a check with "FLAG: MESSAGE" and a non-zero exit; these messages
+// name the value and what is allowed ("--epochs: Value 0 is not an integer from 1 to 100000").
+CLI::Validator integer_in(std::int64_t min, std::int64_t max);
+CLI::Validator positive_number();      // a finite number > 0: refuses 0, negatives, nan and inf
+CLI::Validator non_negative_number();  // a finite number >= 0
+CLI::Validator unsigned_integer();     // 0, 1, 2, ...: refuses -1 (an unsigned flag would wrap it around)
+
 // ---- shared helpers ----
 struct MnistSplit {
   Tensor train_x, train_y, val_x, val_y, test_x, test_y;  // images [N,28,28,1] in [0,1], labels int64

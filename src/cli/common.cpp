@@ -1,9 +1,60 @@
+#include <charconv>
+#include <cmath>
 #include <filesystem>
 
 #include "cli/commands.h"
 #include "core/check.h"
 
 namespace synapse::cli {
+namespace {
+
+// A real-number check: parses the whole value (so "nan", "inf" and "1e400" are seen as what they are)
+// and refuses what `allowed` rejects, describing the allowed values as `what`.
+CLI::Validator number_check(bool (*allowed)(double), const std::string& what) {
+  return CLI::Validator(
+      [allowed, what](std::string& value) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(value.c_str(), &end);
+        if (value.empty() || end != value.c_str() + value.size()) return "'" + value + "' is not a number";
+        if (!allowed(v)) return "Value " + value + " is not " + what;
+        return {};
+      },
+      what);
+}
+
+}  // namespace
+
+CLI::Validator positive_number() {
+  return number_check([](double v) { return std::isfinite(v) && v > 0; }, "a finite number > 0");
+}
+
+CLI::Validator non_negative_number() {
+  return number_check([](double v) { return std::isfinite(v) && v >= 0; }, "a finite number >= 0");
+}
+
+CLI::Validator integer_in(std::int64_t min, std::int64_t max) {
+  return CLI::Validator(
+      [min, max](std::string& value) -> std::string {
+        std::int64_t v = 0;
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+        if (value.empty() || ec != std::errc() || end != value.data() + value.size() || v < min || v > max)
+          return fmt::format("Value {} is not an integer from {} to {}", value, min, max);
+        return {};
+      },
+      fmt::format("INT in [{} - {}]", min, max));
+}
+
+CLI::Validator unsigned_integer() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        std::uint64_t v = 0;
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+        if (value.empty() || ec != std::errc() || end != value.data() + value.size())
+          return "Value " + value + " is not an integer from 0 to 18446744073709551615";
+        return {};
+      },
+      "UINT");
+}
 
 Tensor images_to_float(const Tensor& images) {
   SYN_CHECK(images.ndim() == 3, "expected images [N, H, W], got {}", to_string(images.shape()));

@@ -93,7 +93,6 @@ int run_show(const ShowArgs& a) {
   SYN_CHECK(std::filesystem::is_directory(dir),
             "data folder '{}' does not exist (fetch it with: scripts/fetch-data {})", dir,
             fashion ? "fashion-mnist" : "mnist");
-  SYN_CHECK(a.count >= 1 && a.count <= 10000, "--count must be between 1 and 10000, got {}", a.count);
   const data::Mnist m = data::load_mnist(dir);
   std::vector<std::string> names;
   if (fashion)
@@ -168,8 +167,8 @@ Command add_data(CLI::App& app) {
   show->add_option("dataset", a->dataset, "mnist or fashion-mnist")->required();
   show->add_option("--data", a->data, "Folder with the IDX files (default data/DATASET)");
   show->add_option("-o,--output", a->output, "PNG grid of random training samples")->capture_default_str();
-  show->add_option("--count", a->count, "Samples in the grid")->capture_default_str();
-  show->add_option("--seed", a->seed, "Seed of the random choice")->capture_default_str();
+  show->add_option("--count", a->count, "Samples in the grid")->capture_default_str()->check(integer_in(1, 10000));
+  show->add_option("--seed", a->seed, "Seed of the random choice")->capture_default_str()->check(unsigned_integer());
   return {sub, [a] { return run_show(*a); }};
 }
 

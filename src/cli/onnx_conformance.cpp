@@ -176,8 +176,8 @@ Command add_onnx_conformance(CLI::App& app) {
   sub->add_option("dir", a->dir, "Folder of node test cases (libonnx-testdata's node folder)")->capture_default_str();
   sub->add_option("--filter", a->filter, "Only cases whose name matches this regular expression");
   sub->add_flag("-q,--quiet", a->quiet, "Print only failures and the totals");
-  sub->add_option("--rtol", a->tol.rtol, "Relative tolerance")->capture_default_str();
-  sub->add_option("--atol", a->tol.atol, "Absolute tolerance")->capture_default_str();
+  sub->add_option("--rtol", a->tol.rtol, "Relative tolerance")->capture_default_str()->check(non_negative_number());
+  sub->add_option("--atol", a->tol.atol, "Absolute tolerance")->capture_default_str()->check(non_negative_number());
   return {sub, [a] {
             SYN_CHECK(fs::is_directory(a->dir), "'{}' is not a folder of ONNX node tests (install libonnx-testdata)",
                       a->dir);

@@ -2,6 +2,7 @@
 #include <stb/stb_image.h>
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 
 #include "cli/commands.h"
@@ -46,7 +47,9 @@ Command add_predict(CLI::App& app) {
   auto* sub = app.add_subcommand("predict", "Classify a digit: a PNG/JPEG image or one sample of an IDX file");
   sub->add_option("checkpoint", a->checkpoint, "A model file or a run folder (its model.syn)")->required();
   sub->add_option("input", a->input, "An image file (PNG, JPEG, ...) or an IDX images file")->required();
-  sub->add_option("--index", a->index, "Which sample of an IDX file")->capture_default_str();
+  sub->add_option("--index", a->index, "Which sample of an IDX file")
+      ->capture_default_str()
+      ->check(integer_in(0, std::numeric_limits<std::int64_t>::max()));
   return {sub, [a] {
             const std::string path = model_file(a->checkpoint);
             const io::Checkpoint ckpt = io::load_checkpoint(path);

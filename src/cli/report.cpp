@@ -16,7 +16,9 @@ Command add_report(CLI::App& app) {
       ->required();
   sub->add_option("--data", a->data, "Folder with the MNIST IDX files (default: the one the run was trained on)");
   sub->add_option("-o,--output", a->output, "Where to write the page (default RUN_DIR/report.html)");
-  sub->add_option("--samples", a->samples, "Test images shown with their predictions")->capture_default_str();
+  sub->add_option("--samples", a->samples, "Test images shown with their predictions")
+      ->capture_default_str()
+      ->check(integer_in(0, 10000));
   return {sub, [a] {
             report::ReportOptions o;
             o.data_dir = a->data;

@@ -46,7 +46,9 @@ Command add_run(CLI::App& app) {
   auto* sub = app.add_subcommand("run", "Evaluate an ONNX model on the MNIST test set");
   sub->add_option("model", a->model, "An .onnx file (a classifier of 28x28 images into 10 classes)")->required();
   sub->add_option("--data", a->data, "Folder with the MNIST IDX files")->capture_default_str();
-  sub->add_option("--batch", a->batch, "Images per run (when the model's batch is not fixed)")->capture_default_str();
+  sub->add_option("--batch", a->batch, "Images per run (when the model's batch is not fixed)")
+      ->capture_default_str()
+      ->check(integer_in(1, std::int64_t{1} << 20));
   return {sub, [a] {
             onnx::Model m = onnx::import_model(a->model);
             SYN_CHECK(m.inputs.size() == 1 && m.outputs.size() >= 1,
@@ -54,7 +56,7 @@ Command add_run(CLI::App& app) {
                       a->model, m.inputs.size(), m.outputs.size());
             const Layout layout = layout_of(m.inputs[0], m.input_names[0]);
             const std::int64_t fixed = m.inputs[0].shape()[0];
-            const std::int64_t batch = fixed > 0 ? fixed : std::max<std::int64_t>(1, a->batch);
+            const std::int64_t batch = fixed > 0 ? fixed : a->batch;
             const data::Mnist mnist = data::load_mnist(a->data);
             const Tensor x = images_to_float(mnist.test_images);
             const Tensor y = cast(mnist.test_labels, DType::Int64);

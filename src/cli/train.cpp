@@ -178,16 +178,19 @@ Command add_train(CLI::App& app) {
   sub->add_option("model", a->model, fmt::format("Zoo model: {}", fmt::join(zoo::names(), ", ")))->required();
   sub->add_option("--data", a->data, "Folder with the MNIST IDX files")->capture_default_str();
   sub->add_option("--logdir", a->logdir, "Run folder for checkpoints, metrics and the model (default runs/MODEL)");
-  sub->add_option("--epochs", a->epochs, "Epochs (default: the model's)");
-  sub->add_option("--batch", a->batch, "Batch size (default: the model's)");
-  sub->add_option("--lr", a->lr, "Learning rate (default: the model's)");
+  sub->add_option("--epochs", a->epochs, "Epochs (default: the model's)")->check(integer_in(1, 100000));
+  sub->add_option("--batch", a->batch, "Batch size (default: the model's)")->check(integer_in(1, 1 << 20));
+  sub->add_option("--lr", a->lr, "Learning rate (default: the model's)")->check(positive_number());
   sub->add_option("--optimizer", a->optimizer, "sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw");
-  sub->add_option("--seed", a->seed, "Random seed (initialisation, shuffling, dropout)")->capture_default_str();
-  sub->add_option("--steps", a->steps, "Stop after this many steps (default: the model's)");
+  sub->add_option("--seed", a->seed, "Random seed (initialisation, shuffling, dropout)")
+      ->capture_default_str()
+      ->check(unsigned_integer());
+  sub->add_option("--steps", a->steps, "Stop after this many steps (default: the model's)")
+      ->check(integer_in(1, std::int64_t{1} << 40));
   sub->add_option("--augment", a->augment,
                   "Move each training image by up to N pixels, a new random offset every time (default: the model's; 0: off)")
-      ->check(CLI::Range(0, 100));
-  sub->add_option("--threads", a->threads, "Threads (default: all cores)");
+      ->check(integer_in(0, 100));
+  sub->add_option("--threads", a->threads, "Threads (default: all cores)")->check(integer_in(1, 1024));
   sub->add_flag("--resume", a->resume, "Continue from the newest checkpoint in LOGDIR/checkpoints");
   return {sub, [a] { return run_train(*a); }};
 }

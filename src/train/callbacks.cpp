@@ -41,14 +41,17 @@ void restore_training_state(const io::Checkpoint& ckpt, nn::Module& model, optim
 namespace callbacks {
 namespace {
 
+// 4 decimals, or 4 significant digits for values too large for that to be readable (an exploding loss).
+std::string format_value(double v) { return std::abs(v) < 1e6 ? fmt::format("{:.4f}", v) : fmt::format("{:.4g}", v); }
+
 std::string format_logs(const Logs& logs) {
   std::string out;
   // loss and accuracy first, the rest alphabetically.
   for (const char* key : {"loss", "accuracy"})
-    if (auto it = logs.find(key); it != logs.end()) out += fmt::format(" - {}: {:.4f}", key, it->second);
+    if (auto it = logs.find(key); it != logs.end()) out += fmt::format(" - {}: {}", key, format_value(it->second));
   for (const auto& [k, v] : logs) {
     if (k == "loss" || k == "accuracy") continue;
-    out += k == "lr" ? fmt::format(" - {}: {:.3g}", k, v) : fmt::format(" - {}: {:.4f}", k, v);
+    out += k == "lr" ? fmt::format(" - {}: {:.3g}", k, v) : fmt::format(" - {}: {}", k, format_value(v));
   }
   return out;
 }
@@ -60,12 +63,18 @@ class ProgressBar : public Callback {
     start_ = Clock::now();
     last_draw_ = tty_ ? start_ - std::chrono::seconds(1) : start_;
     epoch_ = epoch;
-    epochs_ = t.options().epochs;
+    // What will really run: max_steps may end training inside this epoch (--steps 400 of 1100), and a
+    // resumed run starts after the batches it has done; the ETA counts only the steps left to run.
+    epochs_ = t.planned_epochs();
+    first_ = t.steps_done_in_epoch();
+    end_ = first_ + t.steps_this_epoch();
+    last_ = first_;
     if (tty_) std::printf("Epoch %d/%d\n", epoch + 1, epochs_);
   }
-  void on_batch_end(Trainer& t, std::int64_t batch, Logs& logs) override {
+  void on_batch_end(Trainer&, std::int64_t batch, Logs& logs) override {
     const auto now = Clock::now();
-    const std::int64_t total = t.steps_per_epoch();
+    const std::int64_t total = end_;
+    last_ = batch + 1;
     if (!tty_) {
       // Plain lines for logs and pipes: one every 15 seconds, none for short epochs.
       if (batch + 1 < total && now - last_draw_ >= std::chrono::seconds(15) && now - start_ >= std::chrono::seconds(15)) {
@@ -79,7 +88,7 @@ class ProgressBar : public Callback {
     if (batch + 1 < total && now - last_draw_ < std::chrono::milliseconds(100)) return;
     last_draw_ = now;
     const double elapsed = seconds(now - start_);
-    const double eta = elapsed / static_cast<double>(batch + 1) * static_cast<double>(total - batch - 1);
+    const double eta = elapsed / static_cast<double>(batch + 1 - first_) * static_cast<double>(total - batch - 1);
     constexpr int width = 30;
     const int filled = static_cast<int>(width * (batch + 1) / total);
     std::string bar(static_cast<std::size_t>(filled), '=');
@@ -91,12 +100,15 @@ class ProgressBar : public Callback {
   }
   void on_epoch_end(Trainer& t, int, Logs& logs) override {
     const double elapsed = seconds(Clock::now() - start_);
+    // The steps this epoch ran: "400/1100" when max_steps ended it early, "1100" when it ran whole.
+    const long long total = t.steps_per_epoch();
+    const std::string steps = last_ < total ? fmt::format("{}/{}", last_, total)
+                              : tty_        ? fmt::format("{}/{}", total, total)
+                                            : std::to_string(total);
     if (tty_) {
-      std::printf("\r%lld/%lld - %.1fs%s\033[K\n", static_cast<long long>(t.steps_per_epoch()),
-                  static_cast<long long>(t.steps_per_epoch()), elapsed, format_logs(logs).c_str());
+      std::printf("\r%s - %.1fs%s\033[K\n", steps.c_str(), elapsed, format_logs(logs).c_str());
     } else {
-      std::printf("Epoch %d/%d - %lld steps - %.1fs%s\n", epoch_ + 1, epochs_, static_cast<long long>(t.steps_per_epoch()),
-                  elapsed, format_logs(logs).c_str());
+      std::printf("Epoch %d/%d - %s steps - %.1fs%s\n", epoch_ + 1, epochs_, steps.c_str(), elapsed, format_logs(logs).c_str());
     }
     std::fflush(stdout);
   }
@@ -106,6 +118,8 @@ class ProgressBar : public Callback {
   static double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
   bool tty_ = false;
   int epoch_ = 0, epochs_ = 0;
+  std::int64_t first_ = 0, end_ = 0;  // this epoch's batches [first_, end_) will run
+  long long last_ = 0;                // batches of this epoch done so far (first_ + those run)
   Clock::time_point start_, last_draw_;
 };
 

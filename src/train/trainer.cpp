@@ -68,6 +68,37 @@ void Trainer::diverged(std::int64_t batch, float loss, const Tensor& xb, const T
                epoch_ + 1, batch + 1, std::isnan(loss) ? "NaN" : (loss > 0 ? "Inf" : "-Inf"), where);
 }
 
+std::int64_t Trainer::steps_done_in_epoch() const {
+  return std::clamp<std::int64_t>(opt_.iterations() - static_cast<std::int64_t>(epoch_) * steps_per_epoch_, 0,
+                                  steps_per_epoch_);
+}
+
+std::int64_t Trainer::steps_this_epoch() const {
+  std::int64_t n = steps_per_epoch_ - steps_done_in_epoch();
+  if (options_.max_steps > 0) n = std::clamp<std::int64_t>(options_.max_steps - opt_.iterations(), 0, n);
+  return n;
+}
+
+int Trainer::planned_epochs() const {
+  if (options_.max_steps <= 0 || steps_per_epoch_ <= 0) return options_.epochs;
+  const std::int64_t needed = (options_.max_steps + steps_per_epoch_ - 1) / steps_per_epoch_;
+  return static_cast<int>(std::min<std::int64_t>(options_.epochs, needed));
+}
+
+void Trainer::check_explosion(const Logs& logs) {
+  auto it = logs.find("loss");
+  if (warned_explosion_ || first_loss_ <= 0.0 || it == logs.end()) return;
+  if (!(it->second > kDivergenceFactor * first_loss_)) return;
+  warned_explosion_ = true;
+  const double lr = opt_.learning_rate();
+  std::string msg = fmt::format(
+      "epoch {}: the training loss rose from {:.4g} (first batch) to {:.4g} (epoch mean): training is diverging "
+      "without reaching NaN. The learning rate ({:.3g}) is probably too high: try one 10x or 100x smaller",
+      epoch_ + 1, first_loss_, it->second, lr);
+  if (options_.verbose > 0) fmt::print(stderr, "warning: {}\n", msg);
+  history_.warnings.push_back(std::move(msg));
+}
+
 Logs Trainer::run_epoch(const Tensor& x, const Tensor& y) {
   const std::int64_t n = x.dim(0);
   const std::int64_t bs = options_.batch_size;
@@ -81,8 +112,7 @@ Logs Trainer::run_epoch(const Tensor& x, const Tensor& y) {
   const std::int64_t* idx = options_.shuffle ? order.data() : seq.data();
 
   // On resume, skip the batches of this epoch that the optimizer has already taken.
-  std::int64_t first = opt_.iterations() - static_cast<std::int64_t>(epoch_) * steps_per_epoch_;
-  first = std::clamp<std::int64_t>(first, 0, steps_per_epoch_);
+  const std::int64_t first = steps_done_in_epoch();
 
   // Batches are gathered on a background thread (prefetch) while the current step runs.
   const data::Dataset batches =
@@ -115,6 +145,7 @@ Logs Trainer::run_epoch(const Tensor& x, const Tensor& y) {
     if (options_.regularization) loss = loss + options_.regularization();
     const float lv = loss.item<float>();
     if (!std::isfinite(lv)) diverged(b, lv, xb, yb);
+    if (first_loss_ == 0.0) first_loss_ = static_cast<double>(lv);
     loss.backward();
     opt_.step();
     opt_.zero_grad();
@@ -138,6 +169,8 @@ History Trainer::fit(const Tensor& x, const Tensor& y) {
   steps_per_epoch_ = (x.dim(0) + options_.batch_size - 1) / options_.batch_size;
   history_ = History{};
   stop_ = false;
+  first_loss_ = 0.0;
+  warned_explosion_ = false;
   for (auto& cb : options_.callbacks) cb->on_train_begin(*this);
   for (epoch_ = options_.initial_epoch; epoch_ < options_.epochs && !stop_; ++epoch_) {
     if (options_.max_steps > 0 && opt_.iterations() >= options_.max_steps) break;
@@ -150,6 +183,7 @@ History Trainer::fit(const Tensor& x, const Tensor& y) {
       for (auto& cb : options_.callbacks) cb->on_test_end(*this);
     }
     for (auto& cb : options_.callbacks) cb->on_epoch_end(*this, epoch_, logs);
+    check_explosion(logs);
     history_.epochs.push_back(logs);
   }
   for (auto& cb : options_.callbacks) cb->on_train_end(*this);

@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -122,11 +123,50 @@ TEST(Fit, LearningRateSchedulerAndMaxSteps) {
   EXPECT_NEAR(h.epochs[1].at("lr"), 0.09, 1e-12);
   EXPECT_NEAR(h.epochs[2].at("lr"), 0.081, 1e-12);
 
+  // What each epoch will run, as the progress bar reports it: max_steps = 15 cuts the 4th epoch to 3.
+  struct Planned : train::Callback {
+    std::vector<std::int64_t> steps;
+    std::vector<int> epochs;
+    void on_epoch_begin(train::Trainer& t, int) override {
+      steps.push_back(t.steps_this_epoch());
+      epochs.push_back(t.planned_epochs());
+    }
+  };
+  auto planned = std::make_shared<Planned>();
   train::FitOptions fs = options(10, 10, 0, 15);
+  fs.callbacks.push_back(planned);
   optim::SGD opt2(model->named_trainable_parameters(), {.learning_rate = 0.1});
   auto h2 = train::fit(*model, opt2, train::losses::sparse_categorical_crossentropy(), x, y, fs);
   EXPECT_EQ(opt2.iterations(), 15);
   EXPECT_EQ(h2.epochs.size(), 4u);  // 4 + 4 + 4 + 3 steps
+  EXPECT_EQ(planned->steps, (std::vector<std::int64_t>{4, 4, 4, 3}));
+  EXPECT_EQ(planned->epochs, (std::vector<int>{4, 4, 4, 4}));  // not the 10 asked for
+}
+
+TEST(Fit, ExplodingLossWarnsWithTheEpochAndTheRate) {
+  // A learning rate so large that the loss explodes without becoming NaN: fit finishes, but warns.
+  // The labels are noise (no line separates them), so huge weights mean huge losses.
+  Generator g(8);
+  const Tensor x = random_normal({200, 2}, 0.0f, 1.0f, &g);
+  Tensor y = Tensor::empty({200}, DType::Int64);
+  for (std::int64_t i = 0; i < 200; ++i) y.data<std::int64_t>()[i] = i % 2;
+  auto run = [&](double lr) {
+    manual_seed(5);
+    auto model = nn::Sequential({nn::Dense(2)});
+    model->build_for({1, 2});
+    optim::SGD opt(model->named_trainable_parameters(), {.learning_rate = lr});
+    return train::fit(*model, opt, train::losses::sparse_categorical_crossentropy(), x, y, options(3, 20));
+  };
+  const train::History bad = run(1e30);
+  ASSERT_EQ(bad.epochs.size(), 3u);
+  EXPECT_TRUE(std::isfinite(bad.epochs[0].at("loss")));
+  EXPECT_GT(bad.epochs[0].at("loss"), 1e20);
+  ASSERT_EQ(bad.warnings.size(), 1u);  // once, not every epoch
+  const std::string& w = bad.warnings[0];
+  EXPECT_NE(w.find("epoch 1: the training loss rose from "), std::string::npos) << w;
+  EXPECT_NE(w.find(fmt::format("(first batch) to {:.4g} (epoch mean)", bad.epochs[0].at("loss"))), std::string::npos) << w;
+  EXPECT_NE(w.find("learning rate (1e+30) is probably too high"), std::string::npos) << w;
+  EXPECT_TRUE(run(0.1).warnings.empty());
 }
 
 TEST(Fit, EarlyStoppingRestoresTheBestWeights) {
