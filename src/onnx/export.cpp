@@ -417,7 +417,7 @@ void Exporter::emit_recurrent(int index, const std::string& out) {
       full_length = std::all_of(v.begin(), v.end(), [&](std::int64_t l) { return l == T; });
     }
     if (!full_length) {
-      if (n.inputs[len_i].shape()[0] != x.shape()[0] || x.shape()[0] < 0) unsupported("lengths must be [batch]");
+      if (n.inputs[len_i].shape()[0] != x.shape()[0]) unsupported("lengths must be [batch]");
       lens = fresh(n.name + "/sequence_lens");
       set_attr(add("Cast", {ref(n.inputs[len_i])}, {lens}, n.name + "/lengths_int32"), "to",
                static_cast<std::int64_t>(::onnx::TensorProto::INT32));

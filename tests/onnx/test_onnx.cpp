@@ -294,3 +294,25 @@ TEST(OnnxExport, RecurrentLayersRoundTrip) {
   EXPECT_EQ(count_ops(e.proto, "RNN"), 1);
   expect_import_computes(e.path, e.x, e.expected);
 }
+
+TEST(OnnxExport, RecurrentLengthsAndInitialStateAreGraphInputs) {
+  // sequence_lens and initial_h/_c from graph inputs (an unknown batch), through export and import.
+  Generator gen(9);
+  const Tensor w = random_normal({3, 16}, 0.0f, 0.5f, &gen), u = random_normal({4, 16}, 0.0f, 0.5f, &gen),
+               b = random_normal({16}, 0.0f, 0.2f, &gen);
+  graph::Graph g;
+  Tensor x = g.placeholder("x", {-1, 5, 3}), len = g.placeholder("lengths", {-1}, DType::Int64),
+         h0 = g.placeholder("h0", {-1, 4}), c0 = g.placeholder("c0", {-1, 4});
+  RnnOpOptions reverse;
+  reverse.reverse = true;
+  Tensor y = lstm(x, g.constant(w), g.constant(u), g.constant(b), h0, c0, len, reverse).y;
+  const auto path = temp_file("lstm_inputs.onnx");
+  sx::export_model(g, {x, len, h0, c0}, {y}, path.string());
+  const Tensor xv = random_normal({2, 5, 3}, 0.0f, 1.0f, &gen), hv = random_normal({2, 4}, 0.0f, 1.0f, &gen),
+               cv = random_normal({2, 4}, 0.0f, 1.0f, &gen), lv = synapse::testing::lens({5, 3});
+  const Tensor expected = lstm(xv, w, u, b, hv, cv, lv, reverse).y;
+  sx::Model m = sx::import_model(path.string());
+  graph::Session s(*m.graph);
+  const Tensor got = s.run(m.outputs[0], {{m.inputs[0], xv}, {m.inputs[1], lv}, {m.inputs[2], hv}, {m.inputs[3], cv}});
+  EXPECT_LT(synapse::testing::max_abs_diff(got, expected), 1e-5);
+}
