@@ -155,6 +155,9 @@ class Module {
   // Elements of all parameters and buffers (Keras' count_params, which counts BatchNormalization's
   // moving statistics too), or of the trainable parameters only.
   std::int64_t count_parameters(bool trainable_only = false) const;
+  // Forgets the state that stateful layers carry from one call to the next (Keras' reset_states);
+  // recursive. build_for calls it after its zero batch.
+  virtual void reset_states();
   // Training mode (dropout active, batch statistics) or inference mode; recursive.
   void train(bool on = true);
   void eval() { train(false); }
@@ -485,7 +488,7 @@ class Recurrent : public Module {
   // each [B, units] (empty: zeros, or the carried state of a stateful layer).
   RecurrentResult call(const Tensor& x, const Tensor& lengths = {}, const std::vector<Tensor>& initial_state = {});
   // Stateful layers: forget the carried state (the next call starts from zeros).
-  void reset_states() { carried_.clear(); }
+  void reset_states() override { carried_.clear(); }
   const Tensor& kernel() const { return kernel_; }
   const Tensor& recurrent_kernel() const { return recurrent_kernel_; }
   const Tensor& bias() const { return bias_; }
@@ -556,7 +559,6 @@ class Bidirectional : public Module {
   Bidirectional(std::shared_ptr<Recurrent> layer, MergeMode mode = MergeMode::Concat);
   Tensor forward(const Tensor& x) override;
   RecurrentResult call(const Tensor& x, const Tensor& lengths = {}, const std::vector<Tensor>& initial_state = {});
-  void reset_states();
   const std::shared_ptr<Recurrent>& forward_layer() const { return fwd_; }
   const std::shared_ptr<Recurrent>& backward_layer() const { return bwd_; }
 

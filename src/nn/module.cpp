@@ -78,6 +78,11 @@ void Module::build_for(const Shape& input_shape, DType dtype) {
   eval();
   NoGradGuard no_grad;
   (*this)(zeros(input_shape, dtype));
+  reset_states();  // the zero batch leaves no state behind in stateful layers
+}
+
+void Module::reset_states() {
+  for (auto& c : children_) c->reset_states();
 }
 
 // ---- names ----

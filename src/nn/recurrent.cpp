@@ -168,11 +168,6 @@ RecurrentResult Bidirectional::call(const Tensor& x, const Tensor& lengths, cons
 
 Tensor Bidirectional::forward(const Tensor& x) { return call(x).output; }
 
-void Bidirectional::reset_states() {
-  fwd_->reset_states();
-  bwd_->reset_states();
-}
-
 }  // namespace layers
 
 std::shared_ptr<layers::SimpleRNN> SimpleRNN(SimpleRNNOptions o) { return std::make_shared<layers::SimpleRNN>(std::move(o)); }
