@@ -261,3 +261,28 @@ TEST(Recurrent, TracedModelInASessionMatchesEager) {
   EXPECT_LT(max_abs_diff(got[0], eloss), 1e-6);
   for (std::size_t i = 0; i < eg.size(); ++i) EXPECT_LT(max_abs_diff(got[i + 1], eg[i]), 1e-5) << params[i].first;
 }
+
+TEST(Recurrent, CheckpointAndNpzRoundTripByName) {
+  manual_seed(11);
+  auto make = [] {
+    return nn::Sequential({nn::Embedding(10, 4), nn::LSTM(nn::LSTMOptions(6).return_sequences(true).name("lstm1")),
+                           nn::Bidirectional(nn::GRU(3)), nn::Dense(2)});
+  };
+  auto a = make();
+  a->build_for({1, 5}, DType::Int64);
+  const Tensor ids = from_vector(std::vector<std::int64_t>{1, 2, 3, 4, 5, 9, 8, 7, 6, 0}, {2, 5});
+  const Tensor want = (*a)(ids);
+  const std::string dir = ::testing::TempDir();
+  io::Checkpoint ckpt;
+  ckpt.tensors = a->state_dict();
+  io::save_checkpoint(dir + "rnn.syn", ckpt);
+  io::save_npz(dir + "rnn.npz", a->state_dict());
+  for (const auto& state : {io::load_checkpoint(dir + "rnn.syn").tensors, io::load_npz(dir + "rnn.npz")}) {
+    EXPECT_TRUE(state.contains("lstm1/recurrent_kernel"));
+    EXPECT_TRUE(state.contains("bidirectional/backward_gru/bias"));
+    auto b = make();
+    b->build_for({1, 5}, DType::Int64);
+    b->load_state_dict(state);
+    EXPECT_EQ(max_abs_diff((*b)(ids), want), 0.0);
+  }
+}
