@@ -18,7 +18,7 @@
 // activations, reshapes, reductions, softmax, ... ; inference-mode tracing drops Dropout and turns
 // BatchNormalization into per-channel Sub/Mul/Add. Checked with onnx.checker and OpenCV's dnn.
 //
-// Import: 96 ONNX op types (supported_ops()), from opset 7 to 17, each translated into Synapse
+// Import: 99 ONNX op types (supported_ops()), from opset 7 to 17, each translated into Synapse
 // ops, with their attributes: broadcasting, axis/keepdims, Gemm's transA/transB/alpha/beta, Conv's
 // pads/strides/dilations/auto_pad (group 1), ConvTranspose, pooling pads/ceil_mode/count_include_pad, Slice/Pad/
 // Reshape/Split/Squeeze with constant inputs, ... Variants Synapse cannot represent (grouped conv,
