@@ -42,10 +42,25 @@ CLEARED = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "OMP_PROC_BIN
            "OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "MKL_NUM_THREADS", "LD_LIBRARY_PATH", "LD_PRELOAD")
 TARGET_TRAIN, TARGET_INFER_1000, TARGET_INFER_1 = 1.5, 1.5, 3.0
 TARGET_START_S, TARGET_SCALING, TARGET_CONV_PCT = 0.3, 1.7, 50
+# The sequence benchmark ("lstm-lm" in --models): a character-level LSTM language model, the same sizes on
+# every side (bench/lstm_bench.cpp, bench/libtorch_lstm_ref.cpp, bench/torch_lstm_ref.py).
+SEQ_MODEL = "lstm-lm"
+SEQ_SIZES = {"vocab": 6000, "embed": 128, "hidden": 256, "layers": 2, "batch": 64, "seq-len": 32}
+SEQ_STEPS = (5, 40)   # warm-up, timed training steps
+SEQ_GEN = 2000        # timed generated characters
+TARGET_SEQ_TRAIN, TARGET_SEQ_GEN = 1.5, 10.0  # x the faster reference's training; x PyTorch's generation
 
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def loadavg():
@@ -250,11 +265,78 @@ def run_micro(args):
     return rows
 
 
+def run_seq(args, reps, raw_path):
+    """The LSTM language model on every side, in alternation, `reps` times; returns the table's lines."""
+    build = args.build
+    sides = [("synapse", 2), ("synapse", 1)]
+    cmds = {"synapse": [os.path.join(build, "bench", "lstm_bench")],
+            "libtorch": [os.path.join(build, "bench", "libtorch_lstm_ref")],
+            "pytorch": ["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_lstm_ref.py")]}
+    if os.access(cmds["libtorch"][0], os.X_OK):
+        sides += [("libtorch", 1), ("libtorch", 2)]
+    if subprocess.run(["/usr/bin/python3", "-c", "import torch"], capture_output=True).returncode == 0:
+        sides += [("pytorch", 1), ("pytorch", 2)]
+    sizes = [x for k, v in SEQ_SIZES.items() for x in (f"--{k}", str(v))]
+    results = {}
+    for rep in range(reps):
+        log(f"{SEQ_MODEL}: repetition {rep + 1}/{reps}")
+        for impl, threads in sides:
+            env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+            if impl != "synapse":
+                env["OPENBLAS_NUM_THREADS"] = "1"
+            cmd = cmds[impl] + sizes + ["--threads", str(threads), "--warmup", str(SEQ_STEPS[0]), "--steps",
+                                        str(SEQ_STEPS[1]), "--gen", str(SEQ_GEN)] + (["--quick"] if args.quick else [])
+            try:
+                p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                log(f"  TIMEOUT {impl} {threads}t")
+                continue
+            line = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+            if p.returncode != 0 or not line.startswith("{"):
+                log(f"  FAILED {impl} {threads}t: {p.stderr.strip()[-500:]}")
+                continue
+            r = json.loads(line)
+            r.update({"model": SEQ_MODEL, "phase": "measure", "load1": loadavg()})
+            with open(raw_path, "a") as f:
+                f.write(json.dumps(r, separators=(",", ":")) + "\n")
+            log(f"  {impl:9} {threads}t train {r['train_cps']:>10.1f} chars/s  generation {r['gen_us_per_char']:>8.1f} µs/char")
+            results.setdefault((impl, threads), []).append(r)
+    med = {k: (median(v, "train_cps"), median(v, "gen_us_per_char")) for k, v in results.items()}
+    params = next((r["params"] for v in results.values() for r in v), None)
+    lines = ["", "### Sequence model (LSTM language model)", "",
+             f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores of "
+             f"{cpu_model()}, load average {loadavg():.1f} at the end.", "",
+             f"Embedding({SEQ_SIZES['vocab']}, {SEQ_SIZES['embed']}) → {SEQ_SIZES['layers']} × LSTM({SEQ_SIZES['hidden']}) → "
+             f"Dense({SEQ_SIZES['vocab']}), {params:,} parameters; training on batches of {SEQ_SIZES['batch']} × "
+             f"{SEQ_SIZES['seq-len']} characters with Adam ({SEQ_STEPS[1]} timed steps after {SEQ_STEPS[0]}); generation at "
+             f"batch 1, one character per call with the state carried, {SEQ_GEN} characters. Medians of {reps}." if params else "",
+             "", "| side | threads | train chars/s | generation µs/char |", "|---|---|---|---|"]
+    for (impl, threads), (cps, us) in med.items():
+        lines.append(f"| {impl} | {threads} | {fmt_num(cps, 'train')} | {'—' if us is None else f'{us:.1f}'} |")
+    syn = max((med[k][0] for k in med if k[0] == "synapse" and med[k][0]), default=None)
+    syn_gen = min((med[k][1] for k in med if k[0] == "synapse" and med[k][1]), default=None)
+    refs_train = [v[0] for k, v in med.items() if k[0] != "synapse" and v[0]]
+    refs_gen = [v[1] for k, v in med.items() if k[0] != "synapse" and v[1]]
+    torch_gen = [v[1] for k, v in med.items() if k[0] == "pytorch" and v[1]]
+    lines.append("")
+    if syn and refs_train:
+        ratio = med.get(("synapse", 2), (None,))[0] / max(refs_train) if med.get(("synapse", 2), (None,))[0] else None
+        if ratio:
+            lines.append(f"Training: Synapse (2 threads, its default) / the fastest reference = **{ratio:.2f}×** "
+                         f"(target ≥ {TARGET_SEQ_TRAIN}×: {'met' if ratio >= TARGET_SEQ_TRAIN else '**not met**'}).")
+    if syn_gen and torch_gen:
+        g = min(torch_gen) / syn_gen
+        lines.append(f"Generation: PyTorch's best µs/char / Synapse's best = **{g:.1f}×** (target ≥ {TARGET_SEQ_GEN}×: "
+                     f"{'met' if g >= TARGET_SEQ_GEN else '**not met**'})"
+                     + (f"; against the fastest reference (libtorch or PyTorch): {min(refs_gen) / syn_gen:.1f}×." if refs_gen else "."))
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description="Synapse vs PyTorch and libtorch on the zoo models")
     ap.add_argument("--build", default=os.environ.get("SYNAPSE_BUILD_DIR", os.path.join(ROOT, "build-bench")))
     ap.add_argument("--data", default=os.path.join(ROOT, "data", "mnist"))
-    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated, default all")
+    ap.add_argument("--models", default=",".join(MODELS + [SEQ_MODEL]), help="comma-separated, default all")
     ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions; the table shows medians")
     ap.add_argument("--quick", action="store_true", help="few steps, one repetition, no tuning: a smoke test")
     ap.add_argument("--no-tune", action="store_true", help="skip the OpenMP wait-policy tuning runs")
@@ -264,9 +346,11 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
     args = ap.parse_args()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    seq = SEQ_MODEL in models
+    models = [m for m in models if m != SEQ_MODEL]
     for m in models:
         if m not in MODELS:
-            sys.exit(f"bench: unknown model '{m}'; known: {', '.join(MODELS)}")
+            sys.exit(f"bench: unknown model '{m}'; known: {', '.join(MODELS + [SEQ_MODEL])}")
     reps = 1 if args.quick else max(1, args.reps)
 
     runner = Runner(args)
@@ -275,7 +359,7 @@ def main():
         log(f"bench: warning: load average {start_load:.1f} on {os.cpu_count()} cores: other work is running, "
             f"the numbers will be noisy")
     lines = []
-    if not args.micro_only:
+    if not args.micro_only and models:
         impls = [("synapse", 2), ("synapse", 1)]
         for impl in ("libtorch", "pytorch"):
             if runner.available(impl):
@@ -297,7 +381,7 @@ def main():
         end_load = loadavg()
         lines += [
             f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores "
-            f"({platform.processor() or platform.machine()}), {'quick smoke run' if args.quick else f'median of {reps}'}"
+            f"of {cpu_model()}, {'quick smoke run' if args.quick else f'median of {reps}'}"
             f", load average {start_load:.1f} at the start and {end_load:.1f} at the end"
             + (" — **other work was running: noisy numbers**" if max(start_load, end_load) > 1.0 else "") + ".",
             "",
@@ -319,6 +403,8 @@ def main():
         if tuned:
             lines.append("- Synapse under the same wait policies (tuning runs, information only): " + ", ".join(
                 f"{r['model']} {r['spin']} {r['train_ips']:.0f}" for r in tuned) + " img/s.")
+    if not args.micro_only and seq:
+        lines += run_seq(args, reps, runner.raw_path)
     kernels_heading = "### Kernels (micro_bench)"
     if args.micro_only and os.path.exists(args.out):
         # Keep the model table of the last full run; only the kernel section is replaced.
