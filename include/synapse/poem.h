@@ -67,7 +67,7 @@ LmData prepare_stream(const std::u32string& text, const PrepareOptions& o);
 // ---- the model ----
 struct CharLmOptions {
   std::int64_t embed = 128;
-  std::int64_t units = 512;  // per LSTM layer
+  std::int64_t units = 384;  // per LSTM layer
 };
 // Embedding(vocab, embed) -> LSTM(units) -> LSTM(units) (both return sequences) -> Dense(vocab):
 // tokens int64 [B, T] -> logits [B, T, vocab]. `stateful` carries the LSTM state across calls
@@ -103,7 +103,7 @@ struct LmTrainResult {
 // bigram baselines; saves LOGDIR/model.syn with the vocabulary inside ("vocabulary").
 LmTrainResult train_char_lm(const LmData& data, const LmTrainOptions& o);
 // exp(mean NLL) of the model over the non-pad targets of `s`.
-double perplexity(nn::Module& model, const data::Sequences& s, std::int64_t batch = 256);
+double perplexity(nn::Module& model, const data::Sequences& s, std::int64_t batch = 64);
 
 // ---- generation ----
 // Feeds one token and returns the logits of the next one (a model with state).

@@ -128,14 +128,22 @@ class HeldOut : public train::Callback {
  public:
   HeldOut(const data::Sequences& valid, const LmTrainResult& baselines, int verbose)
       : valid_(valid), base_(baselines), verbose_(verbose) {}
+  void on_epoch_begin(train::Trainer& t, int) override {
+    start_ = std::chrono::steady_clock::now();
+    first_step_ = t.global_step();
+  }
   void on_epoch_end(train::Trainer& t, int epoch, train::Logs& logs) override {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const std::int64_t steps = t.global_step() - first_step_;
     last_ = perplexity(t.model(), valid_);
     logs["val_loss"] = std::log(last_);
     logs["val_perplexity"] = last_;
+    if (steps > 0) logs["step_seconds"] = secs / static_cast<double>(steps);
     if (verbose_)
       std::printf("epoch %d: held-out perplexity %.1f per character (unigram %.1f, bigram %.1f, interpolated bigram "
-                  "%.1f; %.2fx the bigram)\n",
-                  epoch + 1, last_, base_.unigram, base_.bigram, base_.interpolated, last_ / base_.bigram);
+                  "%.1f; %.2fx the bigram); %.3f s per training step\n",
+                  epoch + 1, last_, base_.unigram, base_.bigram, base_.interpolated, last_ / base_.bigram,
+                  steps > 0 ? secs / static_cast<double>(steps) : 0.0);
     std::fflush(stdout);
   }
   double last() const { return last_; }
@@ -145,6 +153,8 @@ class HeldOut : public train::Callback {
   LmTrainResult base_;
   int verbose_;
   double last_ = 0;
+  std::chrono::steady_clock::time_point start_;
+  std::int64_t first_step_ = 0;
 };
 
 }  // namespace

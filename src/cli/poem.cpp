@@ -17,7 +17,7 @@ struct PoemTrainArgs {
     train.minutes = 30;
     train.logdir = "runs/poem";
     train.kind = "poem";
-    train.model = {.embed = 128, .units = 512};
+    train.model = {.embed = 128, .units = 384};
   }
 };
 
