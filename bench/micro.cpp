@@ -314,6 +314,48 @@ void BM_SoftmaxXentBackward(benchmark::State& state) {
   byte_counters(state, 4.0 * static_cast<double>(rows) * 22);
 }
 
+// ---- recurrent layers: one lstm op over a whole sequence, and its fused backward ----
+struct LstmCase {
+  const char* name;
+  std::int64_t B, T, I, H;
+};
+// A training batch of a character model, and one generation step at batch 1 (one character).
+const LstmCase kLstms[] = {{"train_b32_t20_256_to_256", 32, 20, 256, 256}, {"generate_b1_t1_256_to_512", 1, 1, 256, 512}};
+double lstm_flops(const LstmCase& c) {  // the products: 2 * B*T * (I + H) * 4H
+  return 2.0 * static_cast<double>(c.B * c.T) * static_cast<double>(c.I + c.H) * static_cast<double>(4 * c.H);
+}
+Attrs lstm_attrs() {
+  return Attrs().set("activation", "tanh").set("recurrent_activation", "sigmoid").set("reverse", false);
+}
+// A nonzero initial state: with zeros, the batch-1 product would skip the recurrent kernel's rows.
+std::vector<Tensor> lstm_inputs(const LstmCase& c) {
+  return {random_normal({c.B, c.T, c.I}, 0.0f, 0.5f), random_normal({c.I, 4 * c.H}, 0.0f, 0.05f),
+          random_normal({c.H, 4 * c.H}, 0.0f, 0.05f), zeros({4 * c.H}), random_normal({c.B, c.H}, 0.0f, 0.5f),
+          random_normal({c.B, c.H}, 0.0f, 0.5f), full({c.B}, static_cast<double>(c.T), DType::Int64)};
+}
+void BM_LstmForward(benchmark::State& state, const LstmCase& c) {
+  const int t = use_threads(state);
+  NoGradGuard no_grad;
+  const std::vector<Tensor> in = lstm_inputs(c);
+  const OpDef& op = op_def("lstm");
+  const Attrs at = lstm_attrs();
+  for (auto _ : state) benchmark::DoNotOptimize(apply(op, in, at));
+  flop_counters(state, lstm_flops(c), t);
+}
+void BM_LstmBackward(benchmark::State& state, const LstmCase& c) {
+  const int t = use_threads(state);
+  NoGradGuard no_grad;
+  const std::vector<Tensor> in = lstm_inputs(c);
+  const Attrs at = lstm_attrs();
+  const std::vector<Tensor> out = apply(op_def("lstm"), in, at);
+  // x, kernel, recurrent_kernel, h0, c0, lengths, y, gates, cells, dy, dh, dc
+  const std::vector<Tensor> bin{in[0], in[1], in[2], in[4], in[5], in[6], out[0], out[3], out[4],
+                                random_normal({c.B, c.T, c.H}), random_normal({c.B, c.H}), random_normal({c.B, c.H})};
+  const OpDef& op = op_def("lstm_grad");
+  for (auto _ : state) benchmark::DoNotOptimize(apply(op, bin, at));
+  flop_counters(state, 2.0 * lstm_flops(c), t);
+}
+
 int g_max_threads = 1;  // Synapse's default thread count (all cores)
 
 // Thread counts 1, 2, 4, ... up to all cores, as the benchmark's argument; wall-clock time.
@@ -351,6 +393,11 @@ void register_all(int max_threads) {
     for (int t = 1; t <= max_threads; t *= 2)
       benchmark::RegisterBenchmark("gemv_nonzeros/mlp_fc1_b1_1x784x500", BM_GemvNonzeros)
           ->ArgNames({"threads", "pct"})->Args({t, pct})->UseRealTime()->Unit(benchmark::kMicrosecond);
+  for (const auto& c : kLstms) {
+    benchmark::RegisterBenchmark(fmt::format("lstm_fwd/{}", c.name).c_str(), BM_LstmForward, c)->Apply(thread_args);
+    if (c.T > 1)
+      benchmark::RegisterBenchmark(fmt::format("lstm_bwd/{}", c.name).c_str(), BM_LstmBackward, c)->Apply(thread_args);
+  }
   benchmark::RegisterBenchmark("maxpool_fwd/cnn_pool1_50x28x28x32", BM_MaxPoolForward)->Apply(thread_args);
   benchmark::RegisterBenchmark("maxpool_bwd/cnn_pool1_50x28x28x32", BM_MaxPoolBackward)->Apply(thread_args);
   for (std::int64_t rows : {50, 1000}) {

@@ -87,6 +87,11 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
+// An int64 vector [n] (sequence lengths, indices).
+inline Tensor lens(const std::vector<std::int64_t>& v) {
+  return from_vector(v, {static_cast<std::int64_t>(v.size())});
+}
+
 // The message of the synapse::Error that f throws, or "(no error)" — for exact error-message tests.
 inline std::string error_of(const std::function<void()>& f) {
   try {

@@ -76,9 +76,10 @@ using synapse::Padding;
 // actual standard deviation is sqrt(scale / fan): glorot (scale 1, fan = (fan_in + fan_out) / 2),
 // he (scale 2, fan = fan_in). The *_uniform kinds draw from [-limit, limit), limit = sqrt(3 scale / fan).
 struct Initializer {
-  enum class Kind { Zeros, Constant, Uniform, Normal, TruncatedNormal, GlorotUniform, GlorotNormal, HeUniform, HeNormal };
+  enum class Kind {
+    Zeros, Constant, Uniform, Normal, TruncatedNormal, GlorotUniform, GlorotNormal, HeUniform, HeNormal, Orthogonal };
   Kind kind = Kind::GlorotUniform;
-  float a = 0.0f;  // Constant: value; Uniform: low; Normal/TruncatedNormal: mean
+  float a = 0.0f;  // Constant: value; Uniform: low; Normal/TruncatedNormal: mean; Orthogonal: gain
   float b = 0.0f;  // Uniform: high; Normal/TruncatedNormal: stddev
 
   static Initializer zeros() { return {Kind::Zeros}; }
@@ -91,6 +92,11 @@ struct Initializer {
   static Initializer glorot_normal() { return {Kind::GlorotNormal}; }
   static Initializer he_uniform() { return {Kind::HeUniform}; }
   static Initializer he_normal() { return {Kind::HeNormal}; }
+  // Keras' Orthogonal: the shape flattened to [prod(shape[:-1]), shape[-1]]; a seeded standard normal
+  // matrix of the taller orientation is orthonormalised (Gram-Schmidt, the QR's Q with R's diagonal
+  // made positive) and transposed back when wide, times `gain`: rows or columns orthonormal. The
+  // default recurrent_kernel initializer of the recurrent layers.
+  static Initializer orthogonal(float gain = 1.0f) { return {Kind::Orthogonal, gain}; }
 
   // Fans as Keras computes them: 1-D [n] -> n, n; 2-D [in, out]; conv HWIO [kh, kw, in, out] ->
   // kh*kw*in, kh*kw*out. Returns a fresh float32 tensor (no gradient).
@@ -191,6 +197,10 @@ class Module {
     return m;
   }
   void add_child(std::shared_ptr<Module> m);
+  // For layers with an entry point besides operator() (the recurrent layers' call): build on first
+  // use, and record the output shape that summary shows.
+  void build_once(const Shape& input_shape);
+  void record_output_shape(const Shape& shape);
 
  private:
   struct Entry {
@@ -280,6 +290,66 @@ struct EmbeddingOptions {
   SYNAPSE_OPTION(Initializer, embeddings_initializer) = Initializer::uniform(-0.05f, 0.05f);
   SYNAPSE_OPTION(std::string, name);
 };
+
+
+// ---- recurrent layers (Keras' SimpleRNN, LSTM, GRU, Bidirectional) ----
+// Inputs [B, T, F] (batch-major). Each layer is one op per call (lstm, gru, simple_rnn in ops.h), so
+// it traces into graphs like any layer. Parameters "kernel" [F, G*units], "recurrent_kernel"
+// [units, G*units] and "bias" ([G*units]; GRU with reset_after [2, 3*units]), gates in Keras' order
+// (LSTM i, f, c, o; GRU z, r, h). Activations by Keras' names: "tanh", "relu", "sigmoid",
+// "hard_sigmoid" (clip(0.2 x + 0.5, 0, 1), tf.keras 2's), "linear".
+//
+//   auto lstm = nn::LSTM(nn::LSTMOptions(512).return_sequences(true).name("lstm1"));
+//   Tensor y = (*lstm)(x);                                       // [B, T, 512]
+//   nn::RecurrentResult r = lstm->call(x, lengths, {h0, c0});   // with lengths and a start state
+//
+// Masking: call(x, lengths) with int64 lengths [B] (each in 1..T): steps t >= lengths[b] are padding,
+// they neither update the state nor produce output (y is 0 there); the states returned are those after
+// each sequence's last valid step. go_backwards reads each sequence from its last valid step to step 0
+// and, as Keras, returns the outputs in that processing order: output[:, k] is the step T-1-k (so a
+// padded row's leading T-length entries are 0). stateful: the final state of each call is the initial
+// state of the next (detached: no gradient flows across calls); the batch size must stay the same;
+// reset_states() forgets it.
+struct RecurrentResult {
+  Tensor output;               // [B, T, units] with return_sequences, else [B, units]
+  std::vector<Tensor> states;  // with return_state: LSTM {h, c}; GRU and SimpleRNN {h}; else empty
+};
+
+// The options all recurrent layers share (one list, so the three structs cannot drift apart).
+#define SYNAPSE_RECURRENT_OPTIONS(Self)                                                  \
+  Self(std::int64_t units) : units_(units) {} /* NOLINT: implicit, nn::LSTM(64) */      \
+  SYNAPSE_OPTION(std::int64_t, units);                                                  \
+  SYNAPSE_OPTION(std::string, activation) = "tanh";                                     \
+  SYNAPSE_OPTION(bool, use_bias) = true;                                                \
+  SYNAPSE_OPTION(bool, return_sequences) = false;                                       \
+  SYNAPSE_OPTION(bool, return_state) = false;                                           \
+  SYNAPSE_OPTION(bool, go_backwards) = false;                                           \
+  SYNAPSE_OPTION(bool, stateful) = false;                                               \
+  SYNAPSE_OPTION(Initializer, kernel_initializer) = Initializer::glorot_uniform();      \
+  SYNAPSE_OPTION(Initializer, recurrent_initializer) = Initializer::orthogonal();       \
+  SYNAPSE_OPTION(Initializer, bias_initializer) = Initializer::zeros();                 \
+  SYNAPSE_OPTION(std::string, name)
+
+// SimpleRNN: h_t = activation(x_t kernel + h_{t-1} recurrent_kernel + bias).
+struct SimpleRNNOptions {
+  SYNAPSE_RECURRENT_OPTIONS(SimpleRNNOptions);
+};
+// LSTM: gates i, f, c, o; unit_forget_bias starts the forget gate's bias at 1 (Keras' default).
+struct LSTMOptions {
+  SYNAPSE_RECURRENT_OPTIONS(LSTMOptions);
+  SYNAPSE_OPTION(std::string, recurrent_activation) = "sigmoid";
+  SYNAPSE_OPTION(bool, unit_forget_bias) = true;
+};
+// GRU: gates z, r, h; reset_after (TF2's default, = PyTorch and ONNX linear_before_reset=1) applies r
+// after the recurrent product and has two bias rows (input, recurrent); false: r * h before it, one row.
+struct GRUOptions {
+  SYNAPSE_RECURRENT_OPTIONS(GRUOptions);
+  SYNAPSE_OPTION(std::string, recurrent_activation) = "sigmoid";
+  SYNAPSE_OPTION(bool, reset_after) = true;
+};
+
+// How Bidirectional combines the forward and backward outputs (Keras' merge_mode).
+enum class MergeMode { Concat, Sum, Mul, Ave };
 
 // ---- layers ----
 namespace layers {
@@ -404,6 +474,97 @@ class Embedding : public Module {
   Tensor embeddings_;
 };
 
+// The recurrent layers' common part: parameters, masking, initial and carried state (see
+// RecurrentResult above). SimpleRNN, LSTM and GRU differ only in their op and options.
+class Recurrent : public Module {
+ public:
+  void build(const Shape& input_shape) override;
+  // [B, T, F] -> [B, T, units] (return_sequences) or [B, units].
+  Tensor forward(const Tensor& x) override;
+  // lengths: int64 [B] (undefined: every sequence is T long); initial_state: LSTM {h, c}, else {h},
+  // each [B, units] (empty: zeros, or the carried state of a stateful layer).
+  RecurrentResult call(const Tensor& x, const Tensor& lengths = {}, const std::vector<Tensor>& initial_state = {});
+  // Stateful layers: forget the carried state (the next call starts from zeros).
+  void reset_states() { carried_.clear(); }
+  const Tensor& kernel() const { return kernel_; }
+  const Tensor& recurrent_kernel() const { return recurrent_kernel_; }
+  const Tensor& bias() const { return bias_; }
+  std::int64_t units() const { return c_.units; }
+  bool return_sequences() const { return c_.return_sequences; }
+  bool return_state() const { return c_.return_state; }
+  bool go_backwards() const { return c_.go_backwards; }
+  std::size_t num_states() const { return c_.kind == Kind::LSTM ? 2 : 1; }
+  // A new, unbuilt layer with the same options, reading the sequence the other way (Bidirectional).
+  virtual std::shared_ptr<Recurrent> reversed_copy(const std::string& name) const = 0;
+  // Runs the op; y's step t stays at t even for go_backwards (Bidirectional's alignment). Returns
+  // the states always. For call() and Bidirectional.
+  RecurrentResult run(const Tensor& x, const Tensor& lengths, const std::vector<Tensor>& initial_state);
+
+ protected:
+  enum class Kind { Simple, LSTM, GRU };
+  struct Config {
+    Kind kind;
+    std::int64_t units;
+    std::string activation, recurrent_activation;
+    bool use_bias, return_sequences, return_state, go_backwards, stateful, unit_forget_bias, reset_after;
+    Initializer kernel_initializer, recurrent_initializer, bias_initializer;
+  };
+  Recurrent(std::string type, Config c, const std::string& name);
+
+ private:
+  Config c_;
+  Tensor kernel_, recurrent_kernel_, bias_, no_bias_;
+  std::vector<Tensor> carried_;  // stateful: the last call's final states (detached)
+};
+
+// A cell's layer: its options, and the reversed copy Bidirectional makes of it.
+template <class Self, class Options> class RecurrentLayer : public Recurrent {
+ public:
+  const Options& options() const { return o_; }
+  std::shared_ptr<Recurrent> reversed_copy(const std::string& name) const override {
+    Options o = o_;
+    return std::make_shared<Self>(o.go_backwards(!o.go_backwards()).name(name));
+  }
+
+ protected:
+  RecurrentLayer(std::string type, Config c, Options o) : Recurrent(std::move(type), std::move(c), o.name()), o_(std::move(o)) {}
+
+ private:
+  Options o_;
+};
+
+class SimpleRNN : public RecurrentLayer<SimpleRNN, SimpleRNNOptions> {
+ public:
+  explicit SimpleRNN(SimpleRNNOptions o);
+};
+class LSTM : public RecurrentLayer<LSTM, LSTMOptions> {
+ public:
+  explicit LSTM(LSTMOptions o);
+};
+class GRU : public RecurrentLayer<GRU, GRUOptions> {
+ public:
+  explicit GRU(GRUOptions o);
+};
+
+// Keras' Bidirectional: the layer ("forward_NAME") and a copy reading the sequences the other way
+// ("backward_NAME"), outputs merged by `mode` (concat: [..., 2*units]). With return_sequences the
+// backward outputs are put back at their input steps before merging, as Keras does. call()'s
+// initial_state is the forward layer's states then the backward layer's; the states returned are
+// in the same order (with return_state).
+class Bidirectional : public Module {
+ public:
+  Bidirectional(std::shared_ptr<Recurrent> layer, MergeMode mode = MergeMode::Concat);
+  Tensor forward(const Tensor& x) override;
+  RecurrentResult call(const Tensor& x, const Tensor& lengths = {}, const std::vector<Tensor>& initial_state = {});
+  void reset_states();
+  const std::shared_ptr<Recurrent>& forward_layer() const { return fwd_; }
+  const std::shared_ptr<Recurrent>& backward_layer() const { return bwd_; }
+
+ private:
+  std::shared_ptr<Recurrent> fwd_, bwd_;
+  MergeMode mode_;
+};
+
 // An ordered list of modules, each fed the previous one's output.
 class Sequential : public Module {
  public:
@@ -433,5 +594,10 @@ std::shared_ptr<layers::BatchNormalization> BatchNormalization(BatchNormalizatio
 std::shared_ptr<layers::Embedding> Embedding(EmbeddingOptions o);
 std::shared_ptr<layers::Embedding> Embedding(std::int64_t input_dim, std::int64_t output_dim);
 std::shared_ptr<layers::Sequential> Sequential(std::vector<ModulePtr> modules = {}, std::string name = {});
+std::shared_ptr<layers::SimpleRNN> SimpleRNN(SimpleRNNOptions o);
+std::shared_ptr<layers::LSTM> LSTM(LSTMOptions o);
+std::shared_ptr<layers::GRU> GRU(GRUOptions o);
+std::shared_ptr<layers::Bidirectional> Bidirectional(std::shared_ptr<layers::Recurrent> layer,
+                                                     MergeMode merge_mode = MergeMode::Concat, std::string name = {});
 
 }  // namespace synapse::nn

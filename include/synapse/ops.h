@@ -5,6 +5,7 @@
 // ([kh, kw, in, out]) as in TensorFlow; a negative axis counts from the end.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -147,5 +148,37 @@ Tensor avg_pool2d(const Tensor& x, const Pool2DOptions& opts = {});
 // Inverted dropout: in training, zeroes each element with probability `rate` and scales the rest by
 // 1/(1-rate); otherwise returns x unchanged. Random bits come from `gen` (the default generator if null).
 Tensor dropout(const Tensor& x, float rate, bool training = true, Generator* gen = nullptr);
+
+// ---- recurrent layers: one op per whole sequence (as cuDNN and ONNX's LSTM/GRU/RNN nodes) ----
+// x [B,T,I] (batch-major, as Keras); kernel [I,G*H], recurrent_kernel [H,G*H] with the G gates in
+// Keras' order: LSTM i, f, c, o; GRU z, r, h; SimpleRNN one. lengths: int64 [B], each in 1..T; steps
+// t >= lengths[b] are padding: they leave the state alone and their output is 0. With `reverse` each
+// sequence runs from its last valid step down to step 0; y's step t is still stored at t.
+// Returns y [B,T,H] and the state after each sequence's last valid step (h; c for LSTM). An initial
+// state may be [1,H] and lengths [1], meaning the same for every row (what the layers pass when
+// none is given, so a traced graph needs no batch size).
+// Gradients flow to x, the weights, the bias and the initial state through one fused
+// back-propagation-through-time op (lstm_grad, gru_grad, simple_rnn_grad), which has no gradient of
+// its own: no second derivatives through recurrent layers.
+struct RnnOpOptions {
+  std::string activation = "tanh";               // tanh, relu, sigmoid, hard_sigmoid, linear
+  std::string recurrent_activation = "sigmoid";  // the gates' (LSTM, GRU): the same choices
+  bool reverse = false;
+  bool reset_after = true;  // GRU: r applied after the recurrent product (TF2's default), bias [2,3H]
+};
+struct RnnOutputs {
+  Tensor y, h, c;  // c only for LSTM
+};
+// bias [4H]; h0, c0 [B,H]. c_t = f*c_{t-1} + i*act(c~), h_t = o*act(c_t).
+RnnOutputs lstm(const Tensor& x, const Tensor& kernel, const Tensor& recurrent_kernel, const Tensor& bias,
+                const Tensor& h0, const Tensor& c0, const Tensor& lengths, const RnnOpOptions& opts = {});
+// bias [2,3H] (rows: input, recurrent) with reset_after, else [3H]. h_t = z*h_{t-1} + (1-z)*hh, with
+// hh = act(x W_h + b_h + r*(h U_h + b_rh)) (reset_after, = ONNX linear_before_reset = PyTorch) or
+// act(x W_h + b_h + (r*h) U_h).
+RnnOutputs gru(const Tensor& x, const Tensor& kernel, const Tensor& recurrent_kernel, const Tensor& bias,
+               const Tensor& h0, const Tensor& lengths, const RnnOpOptions& opts = {});
+// bias [H]; h_t = act(x_t W + h_{t-1} U + b).
+RnnOutputs simple_rnn(const Tensor& x, const Tensor& kernel, const Tensor& recurrent_kernel, const Tensor& bias,
+                      const Tensor& h0, const Tensor& lengths, const RnnOpOptions& opts = {});
 
 }  // namespace synapse

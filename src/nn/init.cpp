@@ -1,4 +1,5 @@
 // Initializers with Keras' fan rules, and the activation functions layers apply.
+#include <algorithm>
 #include <cmath>
 
 #include "core/check.h"
@@ -42,6 +43,29 @@ Tensor variance_scaling(const Shape& shape, double scale, FanMode mode, bool uni
   return truncated_normal(shape, 0.0f, static_cast<float>(std::sqrt(variance) / kTruncatedStd), &gen);
 }
 
+// Keras' Orthogonal (see nn.h): modified Gram-Schmidt on the columns of a [n, k] normal matrix, n >= k
+// (a QR whose R has a positive diagonal, which is what Keras' sign correction makes of numpy's QR).
+Tensor orthogonal_matrix(const Shape& shape, float gain, Generator& gen) {
+  SYN_CHECK(shape.size() >= 2, "Initializer::orthogonal: needs a shape of rank >= 2, got {}", to_string(shape));
+  const std::int64_t cols = shape.back(), rows = numel(shape) / std::max<std::int64_t>(cols, 1);
+  const std::int64_t n = std::max(rows, cols), k = std::min(rows, cols);
+  Tensor a = random_normal({n, k}, 0.0f, 1.0f, &gen);
+  float* q = a.data<float>();
+  for (std::int64_t j = 0; j < k; ++j) {
+    for (std::int64_t p = 0; p < j; ++p) {  // remove the components along the earlier columns
+      double dot = 0.0;
+      for (std::int64_t i = 0; i < n; ++i) dot += static_cast<double>(q[i * k + j]) * q[i * k + p];
+      for (std::int64_t i = 0; i < n; ++i) q[i * k + j] -= static_cast<float>(dot) * q[i * k + p];
+    }
+    double norm = 0.0;
+    for (std::int64_t i = 0; i < n; ++i) norm += static_cast<double>(q[i * k + j]) * q[i * k + j];
+    const double inv = norm > 0.0 ? 1.0 / std::sqrt(norm) : 0.0;
+    for (std::int64_t i = 0; i < n; ++i) q[i * k + j] = static_cast<float>(q[i * k + j] * inv);
+  }
+  Tensor out = rows < cols ? transpose(a).clone() : a;
+  return reshape(out * gain, shape).clone();
+}
+
 }  // namespace
 
 Tensor Initializer::operator()(const Shape& shape, Generator& gen) const {
@@ -57,6 +81,7 @@ Tensor Initializer::operator()(const Shape& shape, Generator& gen) const {
     case Kind::TruncatedNormal:
       SYN_CHECK(b >= 0.0f, "Initializer::truncated_normal: negative stddev {}", b);
       return synapse::truncated_normal(shape, a, b, &gen);
+    case Kind::Orthogonal: return orthogonal_matrix(shape, a, gen);
     case Kind::GlorotUniform: return variance_scaling(shape, 1.0, FanMode::Avg, true, gen);
     case Kind::GlorotNormal: return variance_scaling(shape, 1.0, FanMode::Avg, false, gen);
     case Kind::HeUniform: return variance_scaling(shape, 2.0, FanMode::In, true, gen);

@@ -26,11 +26,20 @@ Module::Module(std::string type) : type_(std::move(type)), name_(snake_case(type
 
 // ---- calling ----
 
+void Module::build_once(const Shape& input_shape) {
+  if (built_) return;
+  build(input_shape);
+  built_ = true;
+}
+
+void Module::record_output_shape(const Shape& shape) {
+  output_shape_ = shape;
+  if (!output_shape_.empty()) output_shape_[0] = -1;  // the batch dimension, "None" in summaries
+  has_output_shape_ = true;
+}
+
 Tensor Module::operator()(const Tensor& x) {
-  if (!built_) {
-    build(x.shape());
-    built_ = true;
-  }
+  build_once(x.shape());
   Tensor y;
   if (anomaly_mode()) {
     // Name the innermost layer in which an op produced NaN/Inf (the NaN hunt of the fit loop).
@@ -44,9 +53,7 @@ Tensor Module::operator()(const Tensor& x) {
   } else {
     y = forward(x);
   }
-  output_shape_ = y.shape();
-  if (!output_shape_.empty()) output_shape_[0] = -1;  // the batch dimension, "None" in summaries
-  has_output_shape_ = true;
+  record_output_shape(y.shape());
   return y;
 }
 

@@ -143,6 +143,8 @@ class Exporter {
   void mark_needed(std::vector<bool>& needed, const std::vector<Tensor>& outputs) const;
   void emit(int index, const std::string& out);
   void emit_window(const graph::Node& n, const std::string& out, const std::string& op_type);
+  // lstm, gru, simple_rnn as ONNX's LSTM, GRU, RNN (constant weights only).
+  void emit_recurrent(int index, const std::string& out);
   // y = op(x) kernel + bias as a Gemm, x and kernel being node n's inputs 0 and 1.
   void emit_gemm(const graph::Node& n, bool trans_a, bool trans_b, const std::string& bias, const std::string& y);
   // A conv filter [kh,kw,in,out] as an OIHW initializer (constant filters) or a Transpose.
@@ -356,11 +358,115 @@ void Exporter::emit(int index, const std::string& out) {
     emit_window(n, out, "MaxPool");
   } else if (op == "avg_pool2d") {
     emit_window(n, out, "AveragePool");
+  } else if (op == "lstm" || op == "gru" || op == "simple_rnn") {
+    emit_recurrent(index, out);
   } else if (op == "Assign" || op == "NoOp" || op == "HostOp") {
     unsupported("state updates have no place in an inference model");
   } else {
     unsupported("this op has no ONNX mapping");
   }
+}
+
+// lstm / gru / simple_rnn -> ONNX LSTM / GRU / RNN (one direction; the exact inverse of the importer's
+// mapping, see import.cpp): X and Y time-major, weights transposed to [1, G*H, in] with LSTM's column
+// blocks i, f, c, o reordered to ONNX's i, o, f, c, B = [input bias, recurrent bias]. The weights must
+// be constants (model variables); lengths of full sequences and an all-zero initial state are left out.
+void Exporter::emit_recurrent(int index, const std::string& out) {
+  const graph::Node& n = g_.node(index);
+  const bool lstm_op = n.op == "lstm", gru_op = n.op == "gru";
+  auto unsupported = [&](const std::string& why) {
+    throw Error(fmt::format("ONNX export: node '{}' (op '{}'): {}", n.name, n.op, why));
+  };
+  auto constant = [&](std::size_t i) {
+    auto [node, o] = graph::Graph::producer(n.inputs.at(i));
+    auto v = const_value(node);
+    if (!v || o != 0) unsupported(fmt::format("input {} must be a constant (a model variable)", i));
+    return v->detach();
+  };
+  NoGradGuard no_grad;
+  const Tensor kernel = constant(1), rec = constant(2), bias = constant(3);
+  const std::int64_t H = rec.dim(0), GH = rec.dim(1);
+  auto onnx_rows = [&](const Tensor& t) {  // [G*H, k] (or [G*H]) in ONNX's gate order
+    if (!lstm_op) return t;
+    std::vector<Tensor> blocks;
+    for (std::int64_t g : {0, 3, 1, 2}) {
+      std::vector<std::int64_t> begin(static_cast<std::size_t>(t.ndim()), 0), size(static_cast<std::size_t>(t.ndim()), -1);
+      begin[0] = g * H;
+      size[0] = H;
+      blocks.push_back(slice(t, begin, size));
+    }
+    return concat(blocks, 0);
+  };
+  const std::string w = init(unsqueeze(onnx_rows(synapse::transpose(kernel)), 0).clone(), n.name + "/W");
+  const std::string r = init(unsqueeze(onnx_rows(synapse::transpose(rec)), 0).clone(), n.name + "/R");
+  const bool two_rows = bias.ndim() == 2;  // GRU reset_after: input row, recurrent row
+  const Tensor wb = onnx_rows(two_rows ? squeeze(slice(bias, {0, 0}, {1, -1}), 0) : bias);
+  const Tensor rb = two_rows ? squeeze(slice(bias, {1, 0}, {1, -1}), 0) : zeros({GH});
+  const std::string b = init(unsqueeze(concat({wb, rb}, 0), 0).clone(), n.name + "/B");
+  // sequence_lens: left out when constant and full; otherwise int32 [B].
+  const Tensor& x = n.inputs[0];
+  const std::int64_t T = x.shape()[1];
+  const std::size_t len_i = lstm_op ? 6 : 5;
+  std::string lens;
+  {
+    auto [ln, lo] = graph::Graph::producer(n.inputs[len_i]);
+    auto lv = const_value(ln);
+    bool full_length = false;
+    if (lv && lo == 0) {
+      const auto v = lv->to_vector<std::int64_t>();
+      full_length = std::all_of(v.begin(), v.end(), [&](std::int64_t l) { return l == T; });
+    }
+    if (!full_length) {
+      if (n.inputs[len_i].shape()[0] != x.shape()[0]) unsupported("lengths must be [batch]");
+      lens = fresh(n.name + "/sequence_lens");
+      set_attr(add("Cast", {ref(n.inputs[len_i])}, {lens}, n.name + "/lengths_int32"), "to",
+               static_cast<std::int64_t>(::onnx::TensorProto::INT32));
+    }
+  }
+  // initial_h / initial_c: left out when all zero; [B, H] gets the direction axis.
+  auto initial = [&](std::size_t i) -> std::string {
+    auto [sn, so] = graph::Graph::producer(n.inputs[i]);
+    if (auto sv = const_value(sn); sv && so == 0) {
+      const auto v = sv->to_vector<float>();
+      if (std::all_of(v.begin(), v.end(), [](float e) { return e == 0.0f; })) return "";
+    }
+    if (n.inputs[i].shape()[0] != x.shape()[0]) unsupported("an initial state must be [batch, units] or zeros");
+    const std::string s = fresh(n.name + "/initial_state");
+    add("Unsqueeze", {ref(n.inputs[i]), ints_init({0}, n.name + "/axes0")}, {s}, n.name + "/initial_state");
+    return s;
+  };
+  std::vector<std::string> ins{transpose(ref(x), {1, 0, 2}, n.name + "/time_major"), w, r, b, lens, initial(4)};
+  if (lstm_op) ins.push_back(initial(5));
+  while (!ins.empty() && ins.back().empty()) ins.pop_back();
+  auto act = [&](const std::string& a) -> std::string {
+    if (a == "sigmoid") return "Sigmoid";
+    if (a == "tanh") return "Tanh";
+    if (a == "relu") return "Relu";
+    if (a == "hard_sigmoid") return "HardSigmoid";
+    unsupported("activation '" + a + "' has no ONNX counterpart here");
+    return "";
+  };
+  const std::string y4 = fresh(n.name + "/Y"), yh = fresh(n.name + "/Y_h"), yc = lstm_op ? fresh(n.name + "/Y_c") : "";
+  std::vector<std::string> outs{y4, yh};
+  if (lstm_op) outs.push_back(yc);
+  NodeProto& node = add(lstm_op ? "LSTM" : gru_op ? "GRU" : "RNN", ins, outs, n.name);
+  set_attr(node, "hidden_size", H);
+  if (n.attrs.b("reverse")) set_attr(node, "direction", std::string("reverse"));
+  const std::string f = act(n.attrs.s("recurrent_activation")), g = act(n.attrs.s("activation"));
+  std::vector<std::string> acts = lstm_op ? std::vector<std::string>{f, g, g}
+                                  : gru_op ? std::vector<std::string>{f, g}
+                                           : std::vector<std::string>{g};
+  auto* a = node.add_attribute();
+  a->set_name("activations");
+  a->set_type(::onnx::AttributeProto::STRINGS);
+  for (const auto& s : acts) a->add_strings(s);
+  if (gru_op) set_attr(node, "linear_before_reset", std::int64_t{two_rows ? 1 : 0});
+  // Y [T, 1, B, H] -> [B, T, H]; Y_h, Y_c [1, B, H] -> [B, H].
+  const std::string y3 = fresh(n.name + "/Y_squeezed");
+  add("Squeeze", {y4, ints_init({1}, n.name + "/axes1")}, {y3}, n.name + "/squeeze_y");
+  set_attr(add("Transpose", {y3}, {out}, n.name + "/batch_major"), "perm", Ints{1, 0, 2});
+  add("Squeeze", {yh, ints_init({0}, n.name + "/axes0")}, {tensor_name(index, 1)}, n.name + "/squeeze_h");
+  if (lstm_op) add("Squeeze", {yc, ints_init({0}, n.name + "/axes0")}, {tensor_name(index, 2)}, n.name + "/squeeze_c");
 }
 
 // Moves each Transpose after a single-consumer elementwise unary op (U(T(x)) = T(U(x))), then merges
@@ -601,7 +707,10 @@ void Exporter::run(const std::vector<Tensor>& inputs, const std::vector<Tensor>&
     const graph::Node& n = g_.node(i);
     if (n.op == "Placeholder" || n.op == "Variable" || n.op == "Const" || fused_.contains(i) || folded_.contains(i))
       continue;
-    if (n.outputs.size() != 1)
+    // The recurrent ops' outputs past y and the final states are what their gradient reads; an
+    // inference graph never uses them.
+    const bool recurrent = n.op == "lstm" || n.op == "gru" || n.op == "simple_rnn";
+    if (n.outputs.size() != 1 && !recurrent)
       throw Error(fmt::format("ONNX export: node '{}' (op '{}') has {} outputs; only single-output ops are mapped",
                               n.name, n.op, n.outputs.size()));
     emit(i, tensor_name(i, 0));

@@ -938,6 +938,99 @@ Outputs gather_elements(Ctx& c) {
   return {permute(picked, back)};
 }
 
+// ---- recurrent layers ----
+// ONNX's LSTM, GRU and RNN (forward, reverse or bidirectional) onto lstm, gru and simple_rnn.
+// ONNX: X [T,B,I] (layout 1: [B,T,I]), W [D,G*H,I], R [D,G*H,H], B [D,2*G*H] (input then recurrent
+// bias), sequence_lens [B], initial_h/_c [D,B,H]; Y [T,D,B,H] (layout 1: [B,T,D,H]), Y_h/Y_c [D,B,H]
+// ([B,D,H]). ONNX's LSTM gates are i, o, f, c (Keras': i, f, c, o); GRU z, r, h and RNN's one gate are
+// in Keras' order already. Weights are stored transposed ([G*H, I]). GRU linear_before_reset=1 is
+// reset_after (two bias rows), 0 sums the two biases. Peepholes, clip, input_forget, activation
+// parameters and activations other than Sigmoid, Tanh, Relu and HardSigmoid are Unsupported.
+Tensor rows_of(const Tensor& t, std::int64_t from, std::int64_t n) {  // rows [from, from + n) of axis 0
+  std::vector<std::int64_t> begin(static_cast<std::size_t>(t.ndim()), 0), size(static_cast<std::size_t>(t.ndim()), -1);
+  begin[0] = from;
+  size[0] = n;
+  return slice(t, begin, size);
+}
+
+Outputs recurrent(Ctx& c, const std::string& kind) {
+  const bool lstm_node = kind == "LSTM", gru_node = kind == "GRU";
+  const std::int64_t G = lstm_node ? 4 : gru_node ? 3 : 1;
+  if (c.has_attr("clip")) c.unsupported("clip");
+  if (c.i("input_forget", 0) != 0) c.unsupported("input_forget");
+  if (c.has_attr("activation_alpha") || c.has_attr("activation_beta")) c.unsupported("activation parameters");
+  if (lstm_node && c.has(7)) c.unsupported("peepholes (input P)");
+  const bool layout1 = c.i("layout", 0) != 0;
+  Tensor x = c.in(0);
+  c.require_float(x);
+  c.require_rank(x, 3);
+  if (!layout1) x = permute(x, {1, 0, 2});  // [B, T, I]
+  const Tensor W = c.in(1), R = c.in(2);
+  const std::int64_t H = c.i("hidden_size", R.dim(2)), T = x.dim(1);
+  const std::string dir = c.s("direction", "forward");
+  if (dir != "forward" && dir != "reverse" && dir != "bidirectional") c.unsupported("direction '" + dir + "'");
+  const std::int64_t D = dir == "bidirectional" ? 2 : 1;
+  // Activations per direction: LSTM f, g, h; GRU f, g; RNN f.
+  std::vector<std::string> acts;
+  if (const auto* a = c.attr("activations"))
+    for (const auto& v : a->strings()) acts.push_back(v);
+  const std::vector<std::string> defaults = lstm_node ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
+                                            : gru_node ? std::vector<std::string>{"Sigmoid", "Tanh"}
+                                                       : std::vector<std::string>{"Tanh"};
+  if (acts.empty())
+    for (std::int64_t d = 0; d < D; ++d) acts.insert(acts.end(), defaults.begin(), defaults.end());
+  if (acts.size() != defaults.size() * static_cast<std::size_t>(D))
+    c.unsupported(fmt::format("{} activations for {} direction(s)", acts.size(), D));
+  auto act_name = [&](const std::string& a) -> std::string {
+    if (a == "Sigmoid") return "sigmoid";
+    if (a == "Tanh") return "tanh";
+    if (a == "Relu") return "relu";
+    if (a == "HardSigmoid") return "hard_sigmoid";  // ONNX's default alpha 0.2, beta 0.5
+    c.unsupported("activation " + a);
+  };
+  const Tensor lengths = c.has(4) ? cast(c.in(4), DType::Int64) : full({1}, static_cast<double>(T), DType::Int64);
+  if (!c.has(4) && T < 0) c.unsupported("an unknown sequence length without sequence_lens");
+  auto keras_order = [&](const Tensor& t) {  // LSTM rows i, o, f, c -> i, f, c, o
+    if (!lstm_node) return t;
+    return concat({rows_of(t, 0, H), rows_of(t, 2 * H, H), rows_of(t, 3 * H, H), rows_of(t, H, H)}, 0);
+  };
+  auto state = [&](int i, std::int64_t d) {  // initial_h / initial_c of direction d, or zeros for every row
+    return c.has(i) ? squeeze(rows_of(c.in(i), d, 1), 0) : zeros({1, H});
+  };
+  std::vector<Tensor> ys, hs, cs;
+  for (std::int64_t d = 0; d < D; ++d) {
+    const std::size_t a0 = defaults.size() * static_cast<std::size_t>(d);
+    RnnOpOptions o;
+    o.reverse = dir == "reverse" || d == 1;
+    o.recurrent_activation = act_name(acts[a0]);
+    o.activation = act_name(acts[a0 + (G == 1 ? 0 : 1)]);
+    if (G == 1) o.recurrent_activation = "sigmoid";  // unused by simple_rnn
+    if (lstm_node && acts[a0 + 1] != acts[a0 + 2])
+      c.unsupported("different cell (g) and output (h) activations: " + acts[a0 + 1] + ", " + acts[a0 + 2]);
+    const Tensor kernel = transpose(keras_order(squeeze(rows_of(W, d, 1), 0)));
+    const Tensor rec = transpose(keras_order(squeeze(rows_of(R, d, 1), 0)));
+    const Tensor b = c.has(3) ? squeeze(rows_of(c.in(3), d, 1), 0) : zeros({2 * G * H});
+    const Tensor wb = keras_order(rows_of(b, 0, G * H)), rb = keras_order(rows_of(b, G * H, G * H));
+    RnnOutputs r;
+    if (lstm_node) {
+      r = lstm(x, kernel, rec, wb + rb, state(5, d), state(6, d), lengths, o);
+    } else if (gru_node) {
+      o.reset_after = c.i("linear_before_reset", 0) != 0;
+      const Tensor bias = o.reset_after ? concat({unsqueeze(wb, 0), unsqueeze(rb, 0)}, 0) : wb + rb;
+      r = gru(x, kernel, rec, bias, state(5, d), lengths, o);
+    } else {
+      r = simple_rnn(x, kernel, rec, wb + rb, state(5, d), lengths, o);
+    }
+    ys.push_back(layout1 ? unsqueeze(r.y, 2) : unsqueeze(permute(r.y, {1, 0, 2}), 1));
+    hs.push_back(unsqueeze(r.h, layout1 ? 1 : 0));
+    if (lstm_node) cs.push_back(unsqueeze(r.c, layout1 ? 1 : 0));
+  }
+  const std::int64_t state_axis = layout1 ? 1 : 0;
+  Outputs out{concat(ys, layout1 ? 2 : 1), concat(hs, state_axis)};
+  if (lstm_node) out.push_back(concat(cs, state_axis));
+  return out;
+}
+
 // ---- the table ----
 const std::map<std::string, OpEntry>& table() {
   static const std::map<std::string, OpEntry> t = [] {
@@ -1051,6 +1144,10 @@ const std::map<std::string, OpEntry>& table() {
     m["Cast"] = {{"to", "saturate"},
                  [](Ctx& c) { return cast_to(c, synapse_type(static_cast<int>(c.i("to", 0)), describe(c.n))); }};
     m["CastLike"] = {{"saturate"}, [](Ctx& c) { return cast_to(c, c.in(1).dtype()); }};
+    for (const char* kind : {"LSTM", "GRU", "RNN"})
+      m[kind] = {{"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size",
+                  "input_forget", "layout", "linear_before_reset"},
+                 [k = std::string(kind)](Ctx& c) { return recurrent(c, k); }};
     m["MatMul"] = {{}, matmul_np};
     m["Gemm"] = {{"alpha", "beta", "transA", "transB"}, gemm};
     m["Reshape"] = {{"allowzero"}, [](Ctx& c) -> Outputs {

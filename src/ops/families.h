@@ -15,4 +15,5 @@ void register_matmul_ops();
 void register_conv_pool_ops();
 void register_nn_ops();
 void register_random_ops();
+void register_rnn_ops();
 }  // namespace synapse::ops

@@ -108,6 +108,7 @@ Registry& registry() {
     ops::register_conv_pool_ops();
     ops::register_nn_ops();
     ops::register_random_ops();
+    ops::register_rnn_ops();
   });
   return raw_registry();
 }

@@ -58,6 +58,35 @@ void expect_import_computes(const std::filesystem::path& path, const Tensor& x, 
   for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5f) << "at " << i;
 }
 
+// A model built with gen's initial values, in inference mode, exported for inputs [-1, dims...]; with
+// eager's output on a random batch x of `batch` rows.
+struct Exported {
+  Tensor x, expected;
+  std::filesystem::path path;
+  ::onnx::ModelProto proto;
+};
+Exported export_for(nn::Module& model, Generator& gen, const Shape& dims, std::int64_t batch, const std::string& file) {
+  Shape one{1}, any{-1}, xs{batch};
+  for (auto d : dims) {
+    one.push_back(d);
+    any.push_back(d);
+    xs.push_back(d);
+  }
+  model.set_generator(&gen);
+  model.build_for(one);
+  model.eval();
+  Exported e;
+  e.x = random_normal(xs, 0.0f, 1.0f, &gen);
+  {
+    NoGradGuard no_grad;
+    e.expected = model(e.x);
+  }
+  e.path = temp_file(file);
+  sx::export_model(model, any, e.path.string());
+  e.proto = read_model(e.path);
+  return e;
+}
+
 int count_ops(const ::onnx::ModelProto& m, const std::string& type) {
   int n = 0;
   for (const auto& node : m.graph().node()) n += node.op_type() == type;
@@ -243,21 +272,47 @@ TEST(OnnxExport, DenseOnSequencesIsMatMulAddRelu) {
   // A dense layer on [N, 4, 8] inputs (more than two dimensions): MatMul + Add + Relu rather than Gemm.
   Generator gen(7);
   auto model = nn::Sequential({nn::Dense(nn::DenseOptions(5).activation(nn::Activation::ReLU).name("per_step"))});
-  model->set_generator(&gen);
-  model->build_for({1, 4, 8});
-  model->eval();
-  Tensor x = random_normal({3, 4, 8}, 0.0f, 1.0f, &gen);
-  Tensor expected;
-  {
-    NoGradGuard no_grad;
-    expected = (*model)(x);
-  }
-  const auto path = temp_file("dense_seq.onnx");
-  sx::export_model(*model, {-1, 4, 8}, path.string());
-  const auto proto = read_model(path);
-  EXPECT_EQ(count_ops(proto, "MatMul"), 1);
-  EXPECT_EQ(count_ops(proto, "Add"), 1);
-  EXPECT_EQ(count_ops(proto, "Relu"), 1);
-  EXPECT_EQ(count_ops(proto, "Gemm"), 0);
-  expect_import_computes(path, x, expected);
+  const Exported e = export_for(*model, gen, {4, 8}, 3, "dense_seq.onnx");
+  EXPECT_EQ(count_ops(e.proto, "MatMul"), 1);
+  EXPECT_EQ(count_ops(e.proto, "Add"), 1);
+  EXPECT_EQ(count_ops(e.proto, "Relu"), 1);
+  EXPECT_EQ(count_ops(e.proto, "Gemm"), 0);
+  expect_import_computes(e.path, e.x, e.expected);
+}
+
+TEST(OnnxExport, RecurrentLayersRoundTrip) {
+  // lstm, gru (both reset modes, one reversed inside Bidirectional) and simple_rnn as ONNX's LSTM, GRU
+  // and RNN nodes; imported back, the Session computes what eager does.
+  Generator gen(8);
+  auto model = nn::Sequential({nn::LSTM(nn::LSTMOptions(6).return_sequences(true).name("lstm1")),
+                               nn::GRU(nn::GRUOptions(5).return_sequences(true).reset_after(false)),
+                               nn::SimpleRNN(nn::SimpleRNNOptions(4).activation("relu").return_sequences(true)),
+                               nn::Bidirectional(nn::GRU(nn::GRUOptions(3).recurrent_activation("hard_sigmoid")))});
+  const Exported e = export_for(*model, gen, {5, 3}, 2, "recurrent.onnx");
+  EXPECT_EQ(count_ops(e.proto, "LSTM"), 1);
+  EXPECT_EQ(count_ops(e.proto, "GRU"), 3);
+  EXPECT_EQ(count_ops(e.proto, "RNN"), 1);
+  expect_import_computes(e.path, e.x, e.expected);
+}
+
+TEST(OnnxExport, RecurrentLengthsAndInitialStateAreGraphInputs) {
+  // sequence_lens and initial_h/_c from graph inputs (an unknown batch), through export and import.
+  Generator gen(9);
+  const Tensor w = random_normal({3, 16}, 0.0f, 0.5f, &gen), u = random_normal({4, 16}, 0.0f, 0.5f, &gen),
+               b = random_normal({16}, 0.0f, 0.2f, &gen);
+  graph::Graph g;
+  Tensor x = g.placeholder("x", {-1, 5, 3}), len = g.placeholder("lengths", {-1}, DType::Int64),
+         h0 = g.placeholder("h0", {-1, 4}), c0 = g.placeholder("c0", {-1, 4});
+  RnnOpOptions reverse;
+  reverse.reverse = true;
+  Tensor y = lstm(x, g.constant(w), g.constant(u), g.constant(b), h0, c0, len, reverse).y;
+  const auto path = temp_file("lstm_inputs.onnx");
+  sx::export_model(g, {x, len, h0, c0}, {y}, path.string());
+  const Tensor xv = random_normal({2, 5, 3}, 0.0f, 1.0f, &gen), hv = random_normal({2, 4}, 0.0f, 1.0f, &gen),
+               cv = random_normal({2, 4}, 0.0f, 1.0f, &gen), lv = synapse::testing::lens({5, 3});
+  const Tensor expected = lstm(xv, w, u, b, hv, cv, lv, reverse).y;
+  sx::Model m = sx::import_model(path.string());
+  graph::Session s(*m.graph);
+  const Tensor got = s.run(m.outputs[0], {{m.inputs[0], xv}, {m.inputs[1], lv}, {m.inputs[2], hv}, {m.inputs[3], cv}});
+  EXPECT_LT(synapse::testing::max_abs_diff(got, expected), 1e-5);
 }
