@@ -75,24 +75,16 @@ LmData prepare_stream(const std::u32string& text, const PrepareOptions& o) {
 // ---- model ----
 nn::ModulePtr make_char_lm(std::int64_t vocab_size, const CharLmOptions& o, bool stateful) {
   SYN_CHECK(o.embed >= 1 && o.units >= 1, "char_lm: embed {} and units {} must be at least 1", o.embed, o.units);
-#ifdef SYNAPSE_HAS_LSTM
   auto lstm = [&](const char* name) {
     return nn::LSTM(nn::LSTMOptions(o.units).return_sequences(true).stateful(stateful).name(name));
   };
   return nn::Sequential({nn::Embedding(nn::EmbeddingOptions(vocab_size, o.embed).name("embedding")), lstm("lstm1"),
                          lstm("lstm2"), nn::Dense(nn::DenseOptions(vocab_size).name("logits"))},
                         "char_lm");
-#else
-  (void)vocab_size;
-  (void)stateful;
-  detail::fail("char_lm: this build has no nn::LSTM yet (the recurrent layers come with the branch 'rnn')");
-#endif
 }
 
 void reset_states(nn::Module& model) {
-#ifdef SYNAPSE_HAS_LSTM
-  if (auto* l = dynamic_cast<nn::layers::LSTM*>(&model)) l->reset_states();
-#endif
+  if (auto* r = dynamic_cast<nn::layers::Recurrent*>(&model)) r->reset_states();
   for (const auto& c : model.children()) reset_states(*c);
 }
 
