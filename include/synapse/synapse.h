@@ -17,6 +17,8 @@
 #include "synapse/tensor.h"
 #include "synapse/tensorboard.h"
 #include "synapse/optim.h"
+#include "synapse/poem.h"
+#include "synapse/text.h"
 #include "synapse/train.h"
 #include "synapse/version.h"
 #include "synapse/zoo.h"

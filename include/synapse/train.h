@@ -23,8 +23,11 @@ namespace synapse::train {
 // ---- losses: (model output, target) -> scalar mean over the batch ----
 using Loss = std::function<Tensor(const Tensor& output, const Tensor& target)>;
 namespace losses {
-// Integer labels [N]; output logits (from_logits) or probabilities [N, C].
-Loss sparse_categorical_crossentropy(bool from_logits = true);
+// Integer labels [N] (or [N, T] for a sequence); output logits (from_logits) or probabilities [N, C]
+// ([N, T, C]). With ignore_class (Keras' SparseCategoricalCrossentropy(ignore_class=...)), targets equal
+// to it neither count in the mean nor get a gradient: the loss is the mean over the other targets (0
+// when every target is ignored), e.g. ignore_class = 0 for the <pad> of padded sequences.
+Loss sparse_categorical_crossentropy(bool from_logits = true, std::optional<std::int64_t> ignore_class = std::nullopt);
 // One-hot or soft labels [N, C].
 Loss categorical_crossentropy(bool from_logits = true);
 Loss binary_crossentropy(bool from_logits = true);
@@ -161,7 +164,9 @@ class Trainer {
   int planned_epochs() const;
   static constexpr double kDivergenceFactor = 10.0;
   std::int64_t global_step() const { return opt_.iterations(); }
-  void stop(std::string reason);  // a callback asks to stop after the current epoch
+  // A callback asks to stop: from on_batch_end, before the next batch (the epoch's validation and
+  // on_epoch_end still run); from on_epoch_end, before the next epoch.
+  void stop(std::string reason);
   bool stopping() const { return stop_; }
   History& history() { return history_; }
 
@@ -209,6 +214,9 @@ CallbackPtr learning_rate_scheduler(std::function<double(int, double)> fn);
 // "ema/<name>"), read at each save.
 CallbackPtr model_checkpoint(std::string dir, int every_epochs = 1, std::int64_t every_steps = 0, int max_to_keep = 5,
                              std::map<std::string, std::string> metadata = {}, io::TensorMap extra = {});
+// Stops training once `minutes` of wall time have passed since fit began: after the current batch,
+// with that epoch's validation and callbacks (History::stop_reason says so; not counted as early).
+CallbackPtr time_limit(double minutes);
 // Appends one line per epoch with every log value: CSV (header first) or JSON lines by extension.
 CallbackPtr metrics_logger(std::string path);
 // After each batch, checks the loss and every parameter and gradient; on the first non-finite value

@@ -28,6 +28,8 @@ Command add_run(CLI::App& app);               // run.cpp: evaluate an ONNX model
 Command add_onnx_conformance(CLI::App& app);  // onnx_conformance.cpp: ONNX backend node tests
 Command add_report(CLI::App& app);            // report.cpp: HTML report of a run
 Command add_data(CLI::App& app);              // data.cpp: data set facts and sample grids
+Command add_poem(CLI::App& app);              // poem.cpp: train the Tang-poem LSTM, write poems
+Command add_text(CLI::App& app);              // text.cpp: a character language model on any text
 
 // ---- flag checks ----
 // CLI11 refuses a value that fails a check with "FLAG: MESSAGE" and a non-zero exit; these messages
@@ -50,5 +52,10 @@ Tensor images_to_float(const Tensor& images);
 std::string model_file(const std::string& path);
 // Builds the zoo model named in the checkpoint's metadata and restores its weights.
 nn::ModulePtr load_model(const io::Checkpoint& ckpt, const std::string& path);
+// poem / text: the flags of a character language model's training (--logdir --epochs --batch --seq-len
+// --lr --seed --steps --minutes --embed --units; the values already in `o` are the defaults) and of
+// its sampling (--temperature --top-k --seed).
+void add_lm_train_options(CLI::App* sub, apps::LmTrainOptions& o, std::int64_t& seq_len);
+void add_sample_options(CLI::App* sub, apps::SampleOptions& o);
 
 }  // namespace synapse::cli

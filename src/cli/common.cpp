@@ -100,4 +100,32 @@ nn::ModulePtr load_model(const io::Checkpoint& ckpt, const std::string& path) {
   return model;
 }
 
+void add_lm_train_options(CLI::App* sub, apps::LmTrainOptions& o, std::int64_t& seq_len) {
+  sub->add_option("--logdir", o.logdir, "Run folder: model.syn, checkpoints, metrics, TensorBoard logs")
+      ->capture_default_str();
+  sub->add_option("--epochs", o.epochs, "Epochs")->capture_default_str()->check(integer_in(1, 100000));
+  sub->add_option("--batch", o.batch, "Sequences per batch")->capture_default_str()->check(integer_in(1, 100000));
+  sub->add_option("--seq-len", seq_len, "Steps per sequence (longer ones are cut)")->capture_default_str()
+      ->check(integer_in(1, 100000));
+  sub->add_option("--lr", o.lr, "Adam learning rate")->capture_default_str()->check(positive_number());
+  sub->add_option("--seed", o.seed, "Random seed (initialisation, shuffling)")->capture_default_str()->check(unsigned_integer());
+  sub->add_option("--steps", o.max_steps, "Stop after this many steps (0: no limit)")->capture_default_str()
+      ->check(integer_in(0, std::int64_t{1} << 40));
+  sub->add_option("--minutes", o.minutes, "Stop after this many minutes of training (0: no limit)")->capture_default_str()
+      ->check(non_negative_number());
+  sub->add_option("--embed", o.model.embed, "Embedding size")->capture_default_str()
+      ->check(integer_in(1, 8192));
+  sub->add_option("--units", o.model.units, "Units per LSTM layer")->capture_default_str()
+      ->check(integer_in(1, 8192));
+}
+
+void add_sample_options(CLI::App* sub, apps::SampleOptions& o) {
+  sub->add_option("--temperature", o.temperature, "Sampling temperature, above 0 (lower: safer choices)")
+      ->capture_default_str()
+      ->check(positive_number());
+  sub->add_option("--top-k", o.top_k, "Draw only among the K likeliest characters (default: all)")
+      ->check(integer_in(1, 1000000));
+  sub->add_option("--seed", o.seed, "Random seed of the sampling")->capture_default_str()->check(unsigned_integer());
+}
+
 }  // namespace synapse::cli

@@ -274,8 +274,28 @@ class MovingAverage : public Callback {
   bool use_num_updates_;
 };
 
+class TimeLimit : public Callback {
+ public:
+  explicit TimeLimit(double minutes) : minutes_(minutes) {
+    SYN_CHECK(std::isfinite(minutes) && minutes > 0, "time_limit: minutes must be above 0, got {}", minutes);
+  }
+  void on_train_begin(Trainer&) override { start_ = std::chrono::steady_clock::now(); }
+  void on_batch_end(Trainer& t, std::int64_t, Logs&) override {
+    const double m = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() / 60.0;
+    if (m >= minutes_ && !t.stopping()) {
+      t.stop(fmt::format("reached the time limit of {} minutes after {} steps", minutes_, t.global_step()));
+      t.history().stopped_early = false;
+    }
+  }
+
+ private:
+  double minutes_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 }  // namespace
 
+CallbackPtr time_limit(double minutes) { return std::make_shared<TimeLimit>(minutes); }
 CallbackPtr moving_average(std::shared_ptr<optim::ExponentialMovingAverage> ema, bool use_num_updates) {
   return std::make_shared<MovingAverage>(std::move(ema), use_num_updates);
 }

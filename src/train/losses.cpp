@@ -19,11 +19,18 @@ void check_batch(const char* loss, const Tensor& output, const Tensor& target) {
 }
 }  // namespace
 
-Loss sparse_categorical_crossentropy(bool from_logits) {
-  return [from_logits](const Tensor& output, const Tensor& target) {
+Loss sparse_categorical_crossentropy(bool from_logits, std::optional<std::int64_t> ignore_class) {
+  return [from_logits, ignore_class](const Tensor& output, const Tensor& target) {
     check_batch("sparse_categorical_crossentropy", output, target);
     Tensor logits = from_logits ? output : log(clip(output, kEps, 1.0f - kEps));
-    return mean(sparse_softmax_cross_entropy(logits, target));
+    if (!ignore_class) return mean(sparse_softmax_cross_entropy(logits, target));
+    // Ignored targets are replaced by class 0 (so any ignore_class value is a valid label) and
+    // multiplied by a zero weight; the sum is divided by the number of counted targets.
+    const Tensor ignored = equal(target, full({}, static_cast<double>(*ignore_class), target.dtype()));
+    const Tensor labels = where(ignored, zeros({}, target.dtype()), target);
+    const Tensor weight = 1.0f - cast(ignored, DType::Float32);
+    const Tensor count = maximum(sum(weight), scalar(1.0f));
+    return sum(sparse_softmax_cross_entropy(logits, labels) * weight) / count;
   };
 }
 

@@ -132,6 +132,7 @@ Logs Trainer::run_epoch(const Tensor& x, const Tensor& y) {
   bool classification = false;
   Logs logs;
   for (std::int64_t b = first; b < steps_per_epoch_; ++b) {
+    if (stop_) break;  // a callback's on_batch_end asked to stop (e.g. a time limit)
     if (options_.max_steps > 0 && opt_.iterations() >= options_.max_steps) {
       stop(fmt::format("reached max_steps = {}", options_.max_steps));
       history_.stopped_early = false;

@@ -72,6 +72,56 @@ TEST(Losses, ValuesByHand) {
   EXPECT_THROW(train::losses::sparse_categorical_crossentropy()(logits, from_vector(std::vector<std::int64_t>{1})), Error);
 }
 
+// Keras' SparseCategoricalCrossentropy(ignore_class=...): ignored targets neither count in the mean
+// nor get a gradient; any ignore value works (also one outside [0, C)).
+TEST(Losses, SparseIgnoreClassValuesAndGradient) {
+  // Sequences [2, 2, 3]: targets 2, <pad>; 0, 0 (pad = 0) -> only the first step counts with ignore 0.
+  Tensor logits = tensor({{1, 2, 3}, {1, 1, 1}, {3, 1, 1}, {0, 5, 1}}).reshape({2, 2, 3});
+  logits.requires_grad_();
+  const Tensor labels = from_vector(std::vector<std::int64_t>{2, 0, 1, 0}, {2, 2});
+  const double l0 = 0.40760596;                                     // -log softmax([1,2,3])[2]
+  const double l2 = std::log(std::exp(3.0) + 2 * std::exp(1.0)) - 1;  // -log softmax([3,1,1])[1]
+  Tensor loss = train::losses::sparse_categorical_crossentropy(true, 0)(logits, labels);
+  EXPECT_NEAR(loss.item(), (l0 + l2) / 2, 1e-6);
+  loss.backward();
+  const std::vector<float> g = logits.grad().to_vector<float>();
+  for (int j = 0; j < 3; ++j) {
+    EXPECT_EQ(g[static_cast<std::size_t>(3 + j)], 0.0f);  // ignored rows: exactly zero
+    EXPECT_EQ(g[static_cast<std::size_t>(9 + j)], 0.0f);
+  }
+  // Counted rows: (softmax - one_hot) / 2.
+  const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  EXPECT_NEAR(g[2], (std::exp(3.0) / z - 1) / 2, 1e-6);
+  EXPECT_NEAR(g[0], std::exp(1.0) / z / 2, 1e-6);
+  // Without ignore_class every target counts; an ignore value outside the classes ignores nothing.
+  const Tensor x = logits.detach();
+  const double all = train::losses::sparse_categorical_crossentropy()(x, labels).item();
+  EXPECT_NEAR(train::losses::sparse_categorical_crossentropy(true, -1)(x, labels).item(), all, 1e-6);
+  // Every target ignored: 0, not NaN.
+  EXPECT_EQ(train::losses::sparse_categorical_crossentropy(true, 0)(x, zeros({2, 2}, DType::Int64)).item(), 0.0f);
+  // Probabilities in, the same masking.
+  const Tensor probs = softmax(x, -1);
+  EXPECT_NEAR(train::losses::sparse_categorical_crossentropy(false, 0)(probs, labels).item(), (l0 + l2) / 2, 1e-5);
+}
+
+TEST(Callbacks, TimeLimitStopsMidEpoch) {
+  auto [x, y] = blobs(64, 3);
+  manual_seed(0);
+  auto model = nn::Sequential({nn::Dense(2)});
+  model->build_for({1, 2});
+  optim::SGD opt(model->named_trainable_parameters(), {.learning_rate = 0.1});
+  train::FitOptions fo;
+  fo.epochs = 3;
+  fo.batch_size = 8;
+  fo.verbose = 0;
+  fo.callbacks.push_back(train::callbacks::time_limit(1e-9));
+  auto h = train::fit(*model, opt, train::losses::sparse_categorical_crossentropy(), x, y, fo);
+  EXPECT_EQ(opt.iterations(), 1);  // the first batch ends past the limit
+  EXPECT_EQ(h.epochs.size(), 1u);
+  EXPECT_NE(h.stop_reason.find("time limit"), std::string::npos);
+  EXPECT_THROW(train::callbacks::time_limit(0), Error);
+}
+
 TEST(Metrics, AccuracyAndConfusionMatrix) {
   Tensor out = tensor({{0.9f, 0.1f}, {0.2f, 0.8f}, {0.6f, 0.4f}, {0.3f, 0.7f}});
   Tensor y = from_vector(std::vector<std::int64_t>{0, 1, 1, 1});
