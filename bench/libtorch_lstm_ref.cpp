@@ -1,7 +1,7 @@
 // libtorch_lstm_ref: the sequence benchmark's character-level LSTM language model in libtorch's C++
 // API, timed exactly as lstm_bench times Synapse (bench/torch_lstm_ref.py is the same in PyTorch).
 //
-//   libtorch_lstm_ref --threads 2 --warmup 5 --steps 40
+//   libtorch_lstm_ref --threads 2
 //
 // Embedding(vocab, embed) -> torch::nn::LSTM(hidden, layers, batch_first) -> Linear(vocab), softmax
 // cross-entropy over every position, Adam 1e-3, synthetic token ids. Prints one JSON line with
@@ -44,8 +44,8 @@ double seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 1, warmup = 5, steps = 40, gen = 2000;
-  std::int64_t vocab = 6000, embed = 128, hidden = 256, layers = 2, batch = 64, seq_len = 32;
+  int threads = 1, warmup = 2, steps = 10, gen = 1000;
+  std::int64_t vocab = 6885, embed = 128, hidden = 384, layers = 2, batch = 64, seq_len = 65;
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];

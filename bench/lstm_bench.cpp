@@ -1,7 +1,7 @@
 // lstm_bench: the sequence benchmark, a character-level LSTM language model timed the way
 // bench/torch_lstm_ref.py (PyTorch) and libtorch_lstm_ref (libtorch) time theirs.
 //
-//   lstm_bench --threads 2 --warmup 5 --steps 40
+//   lstm_bench --threads 2
 //
 // Embedding(vocab, embed) -> LSTM(hidden) x layers (return_sequences) -> Dense(vocab) on every step,
 // softmax cross-entropy over all batch x seq_len positions, Adam 1e-3, synthetic token ids (the speed
@@ -25,8 +25,8 @@ namespace {
 
 struct Args {
   int threads = 0;
-  std::int64_t vocab = 6000, embed = 128, hidden = 256, layers = 2, batch = 64, seq_len = 32;
-  int warmup = 5, steps = 40, gen = 2000;
+  std::int64_t vocab = 6885, embed = 128, hidden = 384, layers = 2, batch = 64, seq_len = 65;
+  int warmup = 2, steps = 10, gen = 1000;
   bool quick = false;
 };
 

@@ -45,9 +45,11 @@ TARGET_START_S, TARGET_SCALING, TARGET_CONV_PCT = 0.3, 1.7, 50
 # The sequence benchmark ("lstm-lm" in --models): a character-level LSTM language model, the same sizes on
 # every side (bench/lstm_bench.cpp, bench/libtorch_lstm_ref.cpp, bench/torch_lstm_ref.py).
 SEQ_MODEL = "lstm-lm"
-SEQ_SIZES = {"vocab": 6000, "embed": 128, "hidden": 256, "layers": 2, "batch": 64, "seq-len": 32}
-SEQ_STEPS = (5, 40)   # warm-up, timed training steps
-SEQ_GEN = 2000        # timed generated characters
+# The default poem model of `synapse poem train` (src/apps/char_lm.cpp) on the regulated Tang poems: a
+# vocabulary of 6,885 characters, batches of 64 poems of 65 steps.
+SEQ_SIZES = {"vocab": 6885, "embed": 128, "hidden": 384, "layers": 2, "batch": 64, "seq-len": 65}
+SEQ_STEPS = (2, 10)   # warm-up, timed training steps
+SEQ_GEN = 1000        # timed generated characters
 TARGET_SEQ_TRAIN, TARGET_SEQ_GEN = 1.5, 10.0  # x the faster reference's training; x PyTorch's generation
 
 

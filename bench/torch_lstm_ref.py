@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch reference for the sequence benchmark: a character-level LSTM language model, timed like lstm_bench.
 
-    /usr/bin/python3 bench/torch_lstm_ref.py --threads 2 --warmup 5 --steps 40
+    /usr/bin/python3 bench/torch_lstm_ref.py --threads 2
 
 The model of bench/lstm_bench.cpp, layer for layer: Embedding(vocab, embed) -> LSTM(hidden) ->
 LSTM(hidden) -> Linear(vocab) on every step, softmax cross-entropy over all batch x seq_len positions,
@@ -49,15 +49,15 @@ def mapped(keys):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--vocab", type=int, default=6000)
+    ap.add_argument("--vocab", type=int, default=6885)
     ap.add_argument("--embed", type=int, default=128)
-    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--hidden", type=int, default=384)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--seq-len", type=int, default=32)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--gen", type=int, default=2000)
+    ap.add_argument("--seq-len", type=int, default=65)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--gen", type=int, default=1000)
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
