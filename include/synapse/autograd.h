@@ -89,8 +89,7 @@ std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs
 
 // Anomaly mode: every op's outputs are checked for NaN/Inf, and the first non-finite value throws an
 // Error naming the op, the output and its inputs' shapes — the way to find where NaNs come from.
-bool anomaly_mode();
-void set_anomaly_mode(bool on);
+// (anomaly_mode() and set_anomaly_mode() are declared with the dispatcher, in op.h.)
 class AnomalyModeGuard {
  public:
   explicit AnomalyModeGuard(bool on = true) : prev_(anomaly_mode()) { set_anomaly_mode(on); }

@@ -96,6 +96,10 @@ struct CsvData {
 // the wrong number of cells.
 CsvData read_csv(const std::string& path, const CsvOptions& options = {});
 
+// A seeded permutation of [0, n): Fisher–Yates with Synapse's generator, the same on every machine.
+// For splitting examples into train / validation / test.
+std::vector<std::int64_t> permutation(std::int64_t n, std::uint64_t seed);
+
 // ================================ datasets ================================
 
 using Example = std::vector<Tensor>;

@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "synapse/pointwise.h"
 #include "synapse/tensor.h"
 
 namespace synapse {
@@ -96,17 +97,6 @@ struct GradCtx {
 // Returns one gradient per input; an undefined Tensor means "no gradient" (e.g. integer labels).
 using GradFn = std::function<std::vector<Tensor>(const GradCtx&)>;
 
-// The float32 body of an elementwise op over one contiguous block, for fused execution (the graph
-// Session runs a chain of such ops block by block, so intermediates stay in cache):
-// out[i] = f(in[0][i], in[1][i], ...) for i < n, where an input with `one[k]` set is a single value
-// read at [0]. `out` may be one of the inputs (element i is read before it is written).
-struct PointwiseBlock {
-  const float* in[3] = {nullptr, nullptr, nullptr};
-  bool one[3] = {false, false, false};
-  float* out = nullptr;
-  std::int64_t n = 0;
-};
-using PointwiseFn = std::function<void(const PointwiseBlock&)>;
 // Binds the op's attributes once and returns the block body.
 using PointwiseFactory = std::function<PointwiseFn(const Attrs&)>;
 template <class... T> std::vector<Tensor> grads(T&&... g) { return {Tensor(std::forward<T>(g))...}; }
@@ -156,12 +146,31 @@ const OpDef& op_def(const std::string& name);
 // Every registered op, in registration order.
 std::vector<const OpDef*> all_ops();
 
-// Runs an op: checks inputs, infers shapes, runs the kernel, records autograd history when any input
-// requires gradients (and grad mode is on). The one entry point eager execution uses.
+// Runs an op: checks inputs, infers shapes, runs the kernel, then hands the call to the record hook
+// (autograd keeps history when an input requires gradients); a call the trace hook claims (graph mode)
+// runs no kernel. The one entry point eager execution uses.
 std::vector<Tensor> apply(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs = {});
 Tensor apply1(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs = {});
 // Runs the op's naive reference kernel instead of the device kernel (no autograd); for tests.
 std::vector<Tensor> apply_reference(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs = {});
+
+// ---- what the layers above add to a call ----
+// The dispatcher knows neither the autograd tape nor graphs: those layers install a hook at start-up
+// (src/autograd/engine.cpp, src/graph/graph.cpp), so dependencies point one way, down to ops.
+// Trace hook: returns true when the call became a graph node, its symbolic outputs in `outputs`.
+using TraceHook = bool (*)(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs,
+                           std::vector<Tensor>& outputs);
+// Record hook: called after every eager kernel run (autograd records it when an input needs gradients).
+using RecordHook = void (*)(const OpDef& op, const Attrs& attrs, const std::vector<Tensor>& inputs,
+                            std::vector<Tensor>& outputs);
+void set_trace_hook(TraceHook hook);
+void set_record_hook(RecordHook hook);
+
+// Anomaly mode (per thread): every op's float outputs are checked for NaN/Inf, and the first
+// non-finite value throws an Error naming the op, the output and the inputs' names and shapes.
+// AnomalyModeGuard (autograd.h) scopes it.
+bool anomaly_mode();
+void set_anomaly_mode(bool on);
 
 // ---- common shape rules ----
 ShapeFn same_as_input(int i);

@@ -1,7 +1,7 @@
 // Everything in one include.
 #pragma once
 #include "synapse/autograd.h"
-#include "synapse/backend.h"
+#include "synapse/device.h"
 #include "synapse/data.h"
 #include "synapse/dtype.h"
 #include "synapse/error.h"

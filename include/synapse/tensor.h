@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "synapse/backend.h"
+#include "synapse/device.h"
 #include "synapse/dtype.h"
 #include "synapse/error.h"
 #include "synapse/shape.h"
@@ -85,7 +85,7 @@ class Tensor {
   template <class T = float> std::vector<T> to_vector() const;
 
   // A view with a new shape (one extent may be -1); shares storage, differentiable.
-  Tensor reshape(const Shape& shape) const;
+  Tensor reshape(const Shape& shape) const;  // the reshape op (defined with it, in src/ops/shape.cpp)
   // A copy of the data (no autograd history).
   Tensor clone() const;
   // Same data, cut off from autograd history.
@@ -105,7 +105,8 @@ class Tensor {
   void set_grad(const Tensor& g);
   void zero_grad();
   // Back-propagates from this tensor (a scalar unless `grad_output` is given), adding into the .grad()
-  // of every leaf that requires gradients. The recorded graph is freed unless retain_graph.
+  // of every leaf that requires gradients. The recorded graph is freed unless retain_graph. Defined
+  // by the autograd engine (src/autograd/engine.cpp): core knows no autograd.
   void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
 
   // "Tensor(shape=[2,3], dtype=float32)\n[[...]]", values truncated for large tensors.

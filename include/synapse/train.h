@@ -189,6 +189,15 @@ class Trainer {
 History fit(nn::Module& model, optim::Optimizer& opt, Loss loss, const Tensor& inputs, const Tensor& targets,
             FitOptions options = {});
 
+// ---- inference in batches: the one evaluation loop (Trainer::evaluate, predict, the CLI, the report) ----
+// Runs `forward` on rows [lo, hi) of `inputs` for consecutive batches of `batch_size` rows, without
+// recording gradients, and hands each output to `consume(output, lo, hi)`.
+void for_each_batch(const Tensor& inputs, std::int64_t batch_size, const std::function<Tensor(const Tensor&)>& forward,
+                    const std::function<void(const Tensor& output, std::int64_t lo, std::int64_t hi)>& consume);
+// The model's outputs for every row of `inputs` (Keras's model.predict), in inference mode (the
+// model's training flag is restored afterwards), computed in batches and concatenated.
+Tensor predict(nn::Module& model, const Tensor& inputs, std::int64_t batch_size = 1000);
+
 // ---- training state in a checkpoint ----
 // Model state as "model/<name>", optimizer state as "optimizer/<name>", step = optimizer iterations,
 // epoch as given, and the default generator's state (dropout, shuffling) in metadata "rng".

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "synapse/io.h"
 #include "synapse/nn.h"
+#include "synapse/train.h"
 
 namespace synapse::zoo {
 
@@ -32,5 +34,57 @@ struct Recipe {
 // Known names: softmax, mlp, cnn, lenet5, keras-small.
 const Recipe& recipe(const std::string& name);
 std::vector<std::string> names();
+
+// ---- the zoo's data: MNIST-format IDX files ----
+struct MnistSplit {
+  Tensor train_x, train_y, val_x, val_y, test_x, test_y;  // images [N,28,28,1] in [0,1], labels int64
+};
+// Loads MNIST (or Fashion-MNIST) IDX files from `dir`; the last `validation` training images become
+// the validation set (MNIST's classic 55,000 / 5,000).
+MnistSplit load_mnist_split(const std::string& dir, std::int64_t validation = 5000);
+// uint8 images [N,H,W] -> float32 [N,H,W,1] / 255.
+Tensor images_to_float(const Tensor& images);
+
+// ---- training a recipe and reading the result back (what `synapse train`, `eval`, `export` run) ----
+// What a run changes of the recipe's defaults: 0, -1 or an empty string keeps the recipe's value.
+struct TrainRun {
+  std::string data_dir = "data/mnist";
+  std::string logdir;  // run folder (default runs/NAME): checkpoints/, metrics.csv, TensorBoard logs,
+                       // history.json, model.syn and report.html
+  int epochs = 0;
+  int batch = 0;
+  double learning_rate = 0;
+  std::string optimizer;  // sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw
+  std::uint64_t seed = 0;
+  std::int64_t max_steps = -1;
+  int augment_shift = -1;
+  bool resume = false;  // continue from the newest checkpoint in LOGDIR/checkpoints
+  // Where the run's one-line messages go (what it trains, on what data, resumed from where); the
+  // progress bar prints to stdout. Default: stdout.
+  std::function<void(const std::string&)> log;
+};
+struct TrainResult {
+  train::History history;
+  double test_accuracy = 0, test_loss = 0;  // of the saved model (the averaged weights when the recipe has EMA)
+  std::int64_t steps = 0;
+  double seconds = 0;
+  std::string model_path;    // LOGDIR/model.syn
+  std::string report_path;   // LOGDIR/report.html; empty when the report failed (report_error says why)
+  std::string report_error;
+};
+// The recipe's whole training policy: optimizer and schedules, L2 on the kernels, weight averaging,
+// augmentation, early stopping, checkpoints every epoch (with the averages, so a resumed run continues
+// them), metrics, TensorBoard logs, the final evaluation on the test set, model.syn and the report.
+TrainResult train_recipe(const Recipe& recipe, const TrainRun& run);
+
+// A trained zoo model read back: `path` is a model file or a run folder (its model.syn). Builds the
+// model named in the file's metadata and restores its weights; errors name the file.
+struct Trained {
+  nn::ModulePtr model;
+  io::Checkpoint checkpoint;
+  std::string path;  // the model file read
+  std::string name;  // the recipe's name
+};
+Trained load_trained(const std::string& path);
 
 }  // namespace synapse::zoo

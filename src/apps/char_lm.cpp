@@ -9,7 +9,6 @@
 #include "synapse/poem.h"
 #include "synapse/report.h"
 #include "synapse/train.h"
-#include "train/batching.h"
 
 namespace synapse::apps {
 
@@ -36,7 +35,7 @@ LmData prepare_texts(const std::vector<std::u32string>& texts, const PrepareOpti
   check_prepare(o);
   const auto n = static_cast<std::int64_t>(texts.size());
   const std::int64_t nv = held_out(n, o);
-  const auto order = train::detail::permutation(n, o.split_seed);
+  const auto order = data::permutation(n, o.split_seed);
   std::vector<std::u32string> train_texts, valid_texts;
   for (std::int64_t i = 0; i < n; ++i)
     (i < nv ? valid_texts : train_texts).push_back(texts[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])]);

@@ -11,13 +11,10 @@ namespace synapse {
 
 namespace {
 thread_local bool g_grad_enabled = true;
-thread_local bool g_anomaly = false;
 }  // namespace
 
 bool grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool on) { g_grad_enabled = on; }
-bool anomaly_mode() { return g_anomaly; }
-void set_anomaly_mode(bool on) { g_anomaly = on; }
 
 namespace autograd {
 
@@ -55,6 +52,9 @@ void record(const OpDef& op, const Attrs& attrs, const std::vector<Tensor>& inpu
     impl->output_index = static_cast<int>(i);
   }
 }
+
+// The dispatcher calls record() after every eager kernel run (ops know no autograd: see op.h).
+[[maybe_unused]] const bool g_record_hook_installed = (set_record_hook(&record), true);
 
 namespace {
 
@@ -209,6 +209,14 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& root_
 }
 
 }  // namespace autograd
+
+// The method form lives here, with the engine, so that core knows no autograd.
+void Tensor::backward(const Tensor& grad_output, bool retain_graph) const {
+  SYN_CHECK(defined(), "backward: undefined tensor");
+  SYN_CHECK(!impl()->symbolic, "backward: tensor{} is a graph tensor; use graph::gradients",
+            name().empty() ? "" : " '" + name() + "'");
+  autograd::backward({*this}, {grad_output}, retain_graph);
+}
 
 std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs, const GradOptions& opts,
                          const Tensor& grad_output) {

@@ -40,18 +40,6 @@ CLI::Validator non_negative_number();  // a finite number >= 0
 CLI::Validator unsigned_integer();     // 0, 1, 2, ...: refuses -1 (an unsigned flag would wrap it around)
 
 // ---- shared helpers ----
-struct MnistSplit {
-  Tensor train_x, train_y, val_x, val_y, test_x, test_y;  // images [N,28,28,1] in [0,1], labels int64
-};
-// Loads MNIST (or Fashion-MNIST) IDX files from `dir`; the last `validation` training images become
-// the validation set (MNIST's classic 55,000 / 5,000).
-MnistSplit load_mnist_split(const std::string& dir, std::int64_t validation = 5000);
-// uint8 images [N,28,28] -> float32 [N,28,28,1] / 255.
-Tensor images_to_float(const Tensor& images);
-// The checkpoint file of a run: `path` itself if it is a file, else path/model.syn.
-std::string model_file(const std::string& path);
-// Builds the zoo model named in the checkpoint's metadata and restores its weights.
-nn::ModulePtr load_model(const io::Checkpoint& ckpt, const std::string& path);
 // poem / text: the flags of a character language model's training (--logdir --epochs --batch --seq-len
 // --lr --seed --steps --minutes --embed --units; the values already in `o` are the defaults) and of
 // its sampling (--temperature --top-k --seed).

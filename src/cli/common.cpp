@@ -56,50 +56,6 @@ CLI::Validator unsigned_integer() {
       "UINT");
 }
 
-Tensor images_to_float(const Tensor& images) {
-  SYN_CHECK(images.ndim() == 3, "expected images [N, H, W], got {}", to_string(images.shape()));
-  return data::scale(images).reshape({images.dim(0), images.dim(1), images.dim(2), 1});
-}
-
-MnistSplit load_mnist_split(const std::string& dir, std::int64_t validation) {
-  SYN_CHECK(std::filesystem::is_directory(dir),
-            "data folder '{}' does not exist (fetch MNIST with: scripts/fetch-data mnist {})", dir, dir);
-  data::Mnist m = data::load_mnist(dir);
-  const Tensor x = images_to_float(m.train_images);
-  const Tensor y = cast(m.train_labels, DType::Int64);
-  const std::int64_t n = x.dim(0);
-  SYN_CHECK(validation >= 0 && validation < n, "validation size {} must be below the {} training images", validation, n);
-  auto [train, val] = data::split({x, y}, n - validation);
-  MnistSplit s;
-  s.train_x = train[0];
-  s.train_y = train[1];
-  s.val_x = val[0];
-  s.val_y = val[1];
-  s.test_x = images_to_float(m.test_images);
-  s.test_y = cast(m.test_labels, DType::Int64);
-  return s;
-}
-
-std::string model_file(const std::string& path) {
-  namespace fs = std::filesystem;
-  if (fs::is_directory(path)) return (fs::path(path) / "model.syn").string();
-  return path;
-}
-
-nn::ModulePtr load_model(const io::Checkpoint& ckpt, const std::string& path) {
-  auto it = ckpt.metadata.find("model");
-  SYN_CHECK(it != ckpt.metadata.end(), "'{}' does not say which model it holds (no 'model' metadata)", path);
-  const zoo::Recipe& r = zoo::recipe(it->second);
-  nn::ModulePtr model = r.build();
-  model->build_for({1, 28, 28, 1});
-  try {
-    train::restore_training_state(ckpt, *model, nullptr);
-  } catch (const Error& e) {
-    detail::fail("'{}' does not fit model '{}': {}", path, r.name, e.what());
-  }
-  return model;
-}
-
 void add_lm_train_options(CLI::App* sub, apps::LmTrainOptions& o, std::int64_t& seq_len) {
   sub->add_option("--logdir", o.logdir, "Run folder: model.syn, checkpoints, metrics, TensorBoard logs")
       ->capture_default_str();

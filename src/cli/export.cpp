@@ -22,11 +22,9 @@ Command add_export(CLI::App& app) {
   sub->add_option("checkpoint", a->checkpoint, "A model file or a run folder (its model.syn)")->required();
   sub->add_option("-o,--output", a->output, "The .onnx file to write")->capture_default_str();
   return {sub, [a] {
-            const std::string path = model_file(a->checkpoint);
-            const io::Checkpoint ckpt = io::load_checkpoint(path);
-            nn::ModulePtr model = load_model(ckpt, path);
-            const onnx::ExportInfo info = onnx::export_model(*model, {-1, 28, 28, 1}, a->output);
-            fmt::print("model: {} ({})\n", ckpt.metadata.at("model"), path);
+            const zoo::Trained t = zoo::load_trained(a->checkpoint);
+            const onnx::ExportInfo info = onnx::export_model(*t.model, {-1, 28, 28, 1}, a->output);
+            fmt::print("model: {} ({})\n", t.name, t.path);
             for (std::size_t i = 0; i < info.input_names.size(); ++i)
               fmt::print("input:  {} float32 {}\n", info.input_names[i], shape_str(info.input_shapes[i]));
             for (std::size_t i = 0; i < info.output_names.size(); ++i)

@@ -51,10 +51,7 @@ Command add_predict(CLI::App& app) {
       ->capture_default_str()
       ->check(integer_in(0, std::numeric_limits<std::int64_t>::max()));
   return {sub, [a] {
-            const std::string path = model_file(a->checkpoint);
-            const io::Checkpoint ckpt = io::load_checkpoint(path);
-            nn::ModulePtr model = load_model(ckpt, path);
-            model->eval();
+            const zoo::Trained t = zoo::load_trained(a->checkpoint);
             Tensor x;
             const bool idx = a->input.find("idx") != std::string::npos || a->input.ends_with("-ubyte") ||
                              a->input.ends_with("-ubyte.gz");
@@ -63,12 +60,12 @@ Command add_predict(CLI::App& app) {
               SYN_CHECK(images.ndim() == 3, "'{}' holds {} values, not images [N, H, W]", a->input, to_string(images.shape()));
               SYN_CHECK(a->index >= 0 && a->index < images.dim(0), "--index {} is outside the {} images of '{}'", a->index,
                         images.dim(0), a->input);
-              x = images_to_float(slice(images, {a->index, 0, 0}, {1, -1, -1}));
+              x = zoo::images_to_float(slice(images, {a->index, 0, 0}, {1, -1, -1}));
             } else {
               x = load_image(a->input);
             }
             NoGradGuard no_grad;
-            const Tensor p = softmax((*model)(x));
+            const Tensor p = softmax((*t.model)(x));
             const auto probs = p.to_vector<float>();
             const auto best = std::max_element(probs.begin(), probs.end()) - probs.begin();
             fmt::print("prediction: {} ({:.1f}%)\n", best, 100.0 * probs[static_cast<std::size_t>(best)]);

@@ -58,7 +58,7 @@ Command add_run(CLI::App& app) {
             const std::int64_t fixed = m.inputs[0].shape()[0];
             const std::int64_t batch = fixed > 0 ? fixed : a->batch;
             const data::Mnist mnist = data::load_mnist(a->data);
-            const Tensor x = images_to_float(mnist.test_images);
+            const Tensor x = zoo::images_to_float(mnist.test_images);
             const Tensor y = cast(mnist.test_labels, DType::Int64);
             const std::int64_t n = x.dim(0) - x.dim(0) % batch;
             SYN_CHECK(n > 0, "the model's fixed batch {} exceeds the {} test images", batch, x.dim(0));
@@ -67,17 +67,21 @@ Command add_run(CLI::App& app) {
             fmt::print("input: {} {}\n", m.input_names[0], layout_name(layout));
             graph::Session session(*m.graph);
             train::ConfusionMatrix cm(10);
-            for (std::int64_t lo = 0; lo < n; lo += batch) {
-              Tensor xb = data::internal::rows_view(x, lo, lo + batch);
+            const auto forward = [&](const Tensor& images) {
+              const std::int64_t rows = images.dim(0);
+              Tensor xb = images;
               if (layout == Layout::NCHW) xb = permute(xb, {0, 3, 1, 2});
-              if (layout == Layout::Flat) xb = reshape(xb, {batch, 784});
-              Tensor logits = graph::is_symbolic(m.outputs[0]) ? session.run(m.outputs[0], {{m.inputs[0], xb}})
-                                                               : m.outputs[0];
-              SYN_CHECK(logits.ndim() == 2 && logits.dim(0) == batch && logits.dim(1) == 10,
-                        "output '{}' has shape {} for a batch of {}; expected [{}, 10] class scores",
-                        m.output_names[0], to_string(logits.shape()), batch, batch);
-              cm.update(logits, data::internal::rows_view(y, lo, lo + batch));
-            }
+              if (layout == Layout::Flat) xb = reshape(xb, {rows, 784});
+              Tensor logits = graph::is_symbolic(m.outputs[0]) ? session.run(m.outputs[0], {{m.inputs[0], xb}}) : m.outputs[0];
+              SYN_CHECK(logits.ndim() == 2 && logits.dim(0) == rows && logits.dim(1) == 10,
+                        "output '{}' has shape {} for a batch of {}; expected [{}, 10] class scores", m.output_names[0],
+                        to_string(logits.shape()), rows, rows);
+              return logits;
+            };
+            train::for_each_batch(data::internal::rows_view(x, 0, n), batch, forward,
+                                  [&](const Tensor& logits, std::int64_t lo, std::int64_t hi) {
+                                    cm.update(logits, data::internal::rows_view(y, lo, hi));
+                                  });
             fmt::print("test accuracy: {:.2f}% on {} images\n", 100.0 * cm.result(), n);
             return 0;
           }};

@@ -5,9 +5,7 @@
 #include <ostream>
 #include <sstream>
 
-#include "autograd/engine.h"
 #include "core/check.h"
-#include "synapse/ops.h"
 
 namespace synapse {
 
@@ -94,8 +92,6 @@ SYNAPSE_INSTANTIATE(std::uint8_t)
 SYNAPSE_INSTANTIATE(bool)
 #undef SYNAPSE_INSTANTIATE
 
-Tensor Tensor::reshape(const Shape& s) const { return synapse::reshape(*this, s); }
-
 Tensor Tensor::clone() const {
   Tensor out = empty(shape(), dtype(), device());
   std::memcpy(out.raw_data(), raw_data(), nbytes());
@@ -148,12 +144,6 @@ void Tensor::set_grad(const Tensor& g) {
 void Tensor::zero_grad() {
   checked();
   impl_->grad.reset();
-}
-
-void Tensor::backward(const Tensor& grad_output, bool retain_graph) const {
-  SYN_CHECK(!checked().symbolic, "backward: tensor{} is a graph tensor; use graph::gradients",
-            name().empty() ? "" : " '" + name() + "'");
-  autograd::backward({*this}, {grad_output}, retain_graph);
 }
 
 // ---- printing ----

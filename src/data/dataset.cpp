@@ -523,6 +523,18 @@ const std::shared_ptr<const Source>& Dataset::checked() const {
   return source_;
 }
 
+std::vector<std::int64_t> permutation(std::int64_t n, std::uint64_t seed) {
+  SYN_CHECK(n >= 0, "permutation: n must not be negative, got {}", n);
+  std::vector<std::int64_t> p(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) p[static_cast<std::size_t>(i)] = i;
+  Generator g(seed);
+  for (std::int64_t i = n - 1; i > 0; --i) {
+    const auto j = static_cast<std::int64_t>(g.next_u64() % static_cast<std::uint64_t>(i + 1));
+    std::swap(p[static_cast<std::size_t>(i)], p[static_cast<std::size_t>(j)]);
+  }
+  return p;
+}
+
 Dataset Dataset::from_tensors(const std::vector<Tensor>& tensors) {
   check_rows_agree(tensors, "from_tensors");
   std::vector<Tensor> detached;

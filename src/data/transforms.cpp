@@ -5,7 +5,7 @@
 #include <limits>
 #include <set>
 
-#include "backend/cpu/parallel.h"
+#include "core/parallel.h"
 #include "core/check.h"
 #include "synapse/data.h"
 #include "synapse/random.h"
@@ -62,7 +62,7 @@ Tensor scale(const Tensor& x, float divisor) {
   const float inv = 1.0f / divisor;
   const auto n = static_cast<std::size_t>(x.numel());
   visit(x, "scale", [&](const auto* p) {
-    cpu::parallel_for(0, static_cast<std::int64_t>(n), cpu::kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
+    parallel_for(0, static_cast<std::int64_t>(n), kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t i = lo; i < hi; ++i) y[i] = static_cast<float>(p[i]) * inv;
     });
   });

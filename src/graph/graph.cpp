@@ -149,29 +149,6 @@ bool elementwise_inplace_ok(const std::string& op) {
   return std::any_of(std::begin(ok), std::end(ok), [&](const char* s) { return op == s; });
 }
 
-Tensor mean(const Tensor& x, const std::vector<std::int64_t>& axes, bool keepdims) {
-  const Shape& ts = ref(x).trace_shape;
-  const auto rank = static_cast<std::int64_t>(ts.size());
-  std::vector<std::int64_t> ax;
-  if (axes.empty()) {
-    for (std::int64_t d = 0; d < rank; ++d) ax.push_back(d);
-  } else {
-    for (auto a : axes) ax.push_back(normalize_axis(a, rank, "mean"));
-  }
-  std::int64_t count = 1;
-  bool unknown = false;
-  for (auto a : ax) {
-    const auto d = ts[static_cast<std::size_t>(a)];
-    unknown = unknown || is_unknown(d);
-    count *= d;
-  }
-  if (!unknown) return sum(x, axes, keepdims) / static_cast<float>(count);
-  // The count depends on the batch: sum a broadcast 1 over the same axes at run time.
-  Graph& g = *ref(x).graph;
-  Tensor one = g.constant(ones(Shape(ts.size(), 1), x.dtype()), "one");
-  return sum(x, axes, keepdims) / sum(broadcast_to(one, ts), axes, keepdims);
-}
-
 bool should_trace(const std::vector<Tensor>& inputs) {
   if (inputs.empty()) return g_default != nullptr;
   for (const auto& t : inputs)
@@ -234,6 +211,14 @@ std::vector<Tensor> trace(const OpDef& op, const std::vector<Tensor>& inputs, co
   for (std::size_t k = 0; k < outs.size(); ++k) result.push_back(G.make_output(idx, static_cast<int>(k)));
   return result;
 }
+
+// The dispatcher hands every op call to this hook first (ops know no graph: see op.h).
+bool trace_hook(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs, std::vector<Tensor>& outputs) {
+  if (!should_trace(inputs)) return false;
+  outputs = trace(op, inputs, attrs);
+  return true;
+}
+[[maybe_unused]] const bool g_trace_hook_installed = (set_trace_hook(&trace_hook), true);
 
 }  // namespace detail
 

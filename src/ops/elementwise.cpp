@@ -21,6 +21,23 @@ namespace synapse {
 namespace ops {
 namespace {
 
+// The PointwiseFactory (op.h) of a unary / binary scalar function without attributes, over the
+// backend's block bodies.
+template <class F>
+PointwiseFactory unary_pointwise(F f) {
+  return [f](const Attrs&) -> PointwiseFn {
+    return [f](const PointwiseBlock& b) { cpu::unary_block(b, [f](float v) { return static_cast<float>(f(v)); }); };
+  };
+}
+template <class F>
+PointwiseFactory binary_pointwise(F f) {
+  return [f](const Attrs&) -> PointwiseFn {
+    return [f](const PointwiseBlock& b) {
+      cpu::binary_block(b, [f](float u, float v) { return static_cast<float>(f(u, v)); });
+    };
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scalar helpers, safe for every dtype (no signed overflow, no traps).
 
@@ -275,7 +292,7 @@ template <class F> void masked_grad(const KernelContext& c, F f) {
   const float* px = c.in(0).data<float>();
   const float* pdy = c.in(1).data<float>();
   float* po = c.out(0).data<float>();
-  cpu::parallel_for(0, c.out(0).numel(), cpu::kElementwiseGrain, [=](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, c.out(0).numel(), kElementwiseGrain, [=](std::int64_t lo, std::int64_t hi) {
     const float* __restrict x = px;
     const float* __restrict dy = pdy;
     float* __restrict o = po;
@@ -289,7 +306,7 @@ template <class F> void masked_grad(const KernelContext& c, F f) {
 // Same-shape fast path: cond has the output's shape; a and b have it too or are single values.
 template <class T, bool kScalarA, bool kScalarB>
 void where_flat(const bool* cond, const T* a, const T* b, T* out, std::int64_t n) {
-  cpu::parallel_for(0, n, cpu::kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, n, kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t i = lo; i < hi; ++i) {
       const T va = a[kScalarA ? 0 : i];  // both loaded unconditionally, so the select vectorises
       const T vb = b[kScalarB ? 0 : i];
@@ -312,8 +329,8 @@ template <class T> void where_broadcast(const Tensor& cond, const Tensor& a, con
   const std::int64_t inner = os[nd - 1];
   const std::int64_t rows = out.numel() / inner;
   const std::int64_t ic = sc[nd - 1], ia = sa[nd - 1], ib = sb[nd - 1];
-  const std::int64_t grain = std::max<std::int64_t>(1, cpu::kElementwiseGrain / inner);
-  cpu::parallel_for(0, rows, grain, [&](std::int64_t lo, std::int64_t hi) {
+  const std::int64_t grain = std::max<std::int64_t>(1, kElementwiseGrain / inner);
+  parallel_for(0, rows, grain, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t r = lo; r < hi; ++r) {
       std::int64_t rem = r, oc = 0, oa = 0, ob = 0;
       for (std::size_t d = nd - 1; d-- > 0;) {
@@ -402,7 +419,7 @@ void register_arithmetic() {
       .inputs(2)
       .shape(numeric_binary())
       .kernel(Device::CPU, binary_kernel("add", k_add))
-      .pointwise(cpu::binary_pointwise(k_add))
+      .pointwise(binary_pointwise(k_add))
       .grad([](const GradCtx& g) {
         return grads(grad_for(g, 0, [&] { return g.dy(); }), grad_for(g, 1, [&] { return g.dy(); }));
       });
@@ -411,7 +428,7 @@ void register_arithmetic() {
       .inputs(2)
       .shape(numeric_binary())
       .kernel(Device::CPU, binary_kernel("sub", k_sub))
-      .pointwise(cpu::binary_pointwise(k_sub))
+      .pointwise(binary_pointwise(k_sub))
       .grad([](const GradCtx& g) {
         return grads(grad_for(g, 0, [&] { return g.dy(); }), grad_for(g, 1, [&] { return -g.dy(); }));
       });
@@ -420,7 +437,7 @@ void register_arithmetic() {
       .inputs(2)
       .shape(numeric_binary())
       .kernel(Device::CPU, binary_kernel("mul", k_mul))
-      .pointwise(cpu::binary_pointwise(k_mul))
+      .pointwise(binary_pointwise(k_mul))
       .grad([](const GradCtx& g) {
         return grads(grad_for(g, 0, [&] { return g.dy() * g.x(1); }), grad_for(g, 1, [&] { return g.dy() * g.x(0); }));
       });
@@ -429,7 +446,7 @@ void register_arithmetic() {
       .inputs(2)
       .shape(numeric_binary())
       .kernel(Device::CPU, div_kernel)
-      .pointwise(cpu::binary_pointwise(k_div_float))
+      .pointwise(binary_pointwise(k_div_float))
       .grad([](const GradCtx& g) {
         // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -y/b
         return grads(grad_for(g, 0, [&] { return g.dy() / g.x(1); }),
@@ -455,7 +472,7 @@ void register_arithmetic() {
       .inputs(2)
       .shape(numeric_binary())
       .kernel(Device::CPU, binary_kernel("maximum", k_maximum))
-      .pointwise(cpu::binary_pointwise(k_maximum))
+      .pointwise(binary_pointwise(k_maximum))
       .grad([](const GradCtx& g) {
         // to a where a >= b, i.e. where !(a < b)
         const Tensor to_b = less(g.x(0), g.x(1));
@@ -468,7 +485,7 @@ void register_arithmetic() {
       .inputs(2)
       .shape(numeric_binary())
       .kernel(Device::CPU, binary_kernel("minimum", k_minimum))
-      .pointwise(cpu::binary_pointwise(k_minimum))
+      .pointwise(binary_pointwise(k_minimum))
       .grad([](const GradCtx& g) {
         // to a where a <= b, i.e. where !(a > b)
         const Tensor to_b = greater(g.x(0), g.x(1));
@@ -483,42 +500,42 @@ void register_unary_math() {
       .inputs(1)
       .shape(numeric_unary())
       .kernel(Device::CPU, unary_numeric_kernel("neg", k_neg))
-      .pointwise(cpu::unary_pointwise(k_neg))
+      .pointwise(unary_pointwise(k_neg))
       .grad([](const GradCtx& g) { return grads(-g.dy()); });
 
   define_op("exp")
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(k_exp))
-      .pointwise(cpu::unary_pointwise(k_exp))
+      .pointwise(unary_pointwise(k_exp))
       .grad([](const GradCtx& g) { return grads(g.dy() * g.y()); });
 
   define_op("log")
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(k_log))
-      .pointwise(cpu::unary_pointwise(k_log))
+      .pointwise(unary_pointwise(k_log))
       .grad([](const GradCtx& g) { return grads(g.dy() / g.x()); });
 
   define_op("sqrt")
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(k_sqrt))
-      .pointwise(cpu::unary_pointwise(k_sqrt))
+      .pointwise(unary_pointwise(k_sqrt))
       .grad([](const GradCtx& g) { return grads(g.dy() / g.y() * 0.5f); });  // 1 / (2 sqrt(x))
 
   define_op("square")
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(k_square))
-      .pointwise(cpu::unary_pointwise(k_square))
+      .pointwise(unary_pointwise(k_square))
       .grad([](const GradCtx& g) { return grads(g.dy() * g.x() * 2.0f); });
 
   define_op("abs")
       .inputs(1)
       .shape(numeric_unary())
       .kernel(Device::CPU, unary_numeric_kernel("abs", k_abs))
-      .pointwise(cpu::unary_pointwise(k_abs))
+      .pointwise(unary_pointwise(k_abs))
       .grad([](const GradCtx& g) { return grads(g.dy() * sign(g.x())); });
 
   // Not differentiable: registered without a gradient, so nothing is recorded and no gradient flows
@@ -527,13 +544,13 @@ void register_unary_math() {
       .inputs(1)
       .shape(numeric_unary())
       .kernel(Device::CPU, unary_numeric_kernel("sign", k_sign))
-      .pointwise(cpu::unary_pointwise(k_sign));
+      .pointwise(unary_pointwise(k_sign));
 
   define_op("tanh")
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(k_tanh))
-      .pointwise(cpu::unary_pointwise(k_tanh))
+      .pointwise(unary_pointwise(k_tanh))
       .grad([](const GradCtx& g) { return grads(g.dy() * (1.0f - square(g.y()))); });
 }
 
@@ -542,7 +559,7 @@ void register_activations() {
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(k_relu))
-      .pointwise(cpu::unary_pointwise(k_relu))
+      .pointwise(unary_pointwise(k_relu))
       .grad([](const GradCtx& g) {
         // Masked by the output (y > 0 exactly where x > 0), as TensorFlow's ReluGrad: the input need
         // not stay alive for the backward pass, and in a graph bias + relu can fuse.
@@ -585,7 +602,7 @@ void register_activations() {
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(stable_sigmoid))
-      .pointwise(cpu::unary_pointwise(stable_sigmoid))
+      .pointwise(unary_pointwise(stable_sigmoid))
       .grad([](const GradCtx& g) { return grads(g.dy() * g.y() * (1.0f - g.y())); });
 
   define_op("clip")

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "backend/cpu/elementwise.h"
-#include "backend/cpu/parallel.h"
+#include "core/parallel.h"
 #include "core/check.h"
 #include "ops/dtype_dispatch.h"
 #include "ops/families.h"
@@ -27,7 +27,7 @@ namespace ops {
 namespace {
 
 // exp is ~10x the cost of an add: a smaller grain than plain elementwise loops.
-constexpr std::int64_t kSoftmaxGrain = cpu::kElementwiseGrain / 4;
+constexpr std::int64_t kSoftmaxGrain = kElementwiseGrain / 4;
 
 // Grain in rows (or columns) of `n` elements each.
 std::int64_t rows_grain(std::int64_t n) { return std::max<std::int64_t>(1, kSoftmaxGrain / std::max<std::int64_t>(n, 1)); }
@@ -134,14 +134,14 @@ template <Mode M> void softmax_kernel(const Tensor& in, Tensor& out, int axis) {
   float* y = out.data<float>();
   const std::int64_t n = v.n, inner = v.inner;
   if (inner == 1) {  // last axis: one contiguous row per outer index
-    cpu::parallel_for(0, v.outer, rows_grain(n), [&](std::int64_t lo, std::int64_t hi) {
+    parallel_for(0, v.outer, rows_grain(n), [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t r = lo; r < hi; ++r) softmax_row<M>(x + r * n, y + r * n, n);
     });
     return;
   }
   // Other axes: split the outer * inner columns over threads; each chunk walks runs of contiguous
   // columns within one slab.
-  cpu::parallel_for(0, v.outer * inner, rows_grain(n), [&](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, v.outer * inner, rows_grain(n), [&](std::int64_t lo, std::int64_t hi) {
     std::vector<float> scratch(static_cast<std::size_t>(2 * std::min(hi - lo, inner)));
     for (std::int64_t c = lo; c < hi;) {
       const std::int64_t o = c / inner, k0 = c % inner;
@@ -225,7 +225,7 @@ void softmax_xent_kernel(const KernelContext& c) {
   const float* x = logits.data<float>();
   const float* z = c.in(1).data<float>();
   float* loss = c.out(0).data<float>();
-  cpu::parallel_for(0, rows, rows_grain(C), [&](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, rows, rows_grain(C), [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t r = lo; r < hi; ++r) {
       const float* xr = x + r * C;
       const float* zr = z + r * C;
@@ -302,7 +302,7 @@ template <class I> void sparse_xent_rows(const Tensor& logits, const Tensor& lab
     }
     return;
   }
-  cpu::parallel_for(0, rows, rows_grain(C), [&](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, rows, rows_grain(C), [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t r = lo; r < hi; ++r) {
       const float* xr = x + r * C;
       loss[r] = row_logsumexp(xr, C) - xr[static_cast<std::int64_t>(lab[r])];
@@ -317,7 +317,7 @@ template <class I> void sparse_xent_grad_rows(const Tensor& logits, const Tensor
   const float* x = logits.data<float>();
   const I* lab = labels.data<I>();
   float* y = out.data<float>();
-  cpu::parallel_for(0, rows, rows_grain(C), [&](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, rows, rows_grain(C), [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t r = lo; r < hi; ++r) {
       softmax_row<Mode::Softmax>(x + r * C, y + r * C, C);
       y[r * C + static_cast<std::int64_t>(lab[r])] -= 1.0f;

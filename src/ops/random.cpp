@@ -14,7 +14,7 @@
 // training step, on one thread while the other waited.)
 #include <cstdint>
 
-#include "backend/cpu/parallel.h"
+#include "core/parallel.h"
 #include "core/check.h"
 #include "ops/families.h"
 #include "core/splitmix.h"
@@ -46,7 +46,7 @@ void register_random_ops() {
         const auto rate = static_cast<float>(c.attrs.f("rate"));
         const float scale = 1.0f / (1.0f - rate);
         float* m = c.out(0).data<float>();
-        cpu::parallel_for(0, c.out(0).numel(), cpu::kElementwiseGrain, [=](std::int64_t lo, std::int64_t hi) {
+        parallel_for(0, c.out(0).numel(), kElementwiseGrain, [=](std::int64_t lo, std::int64_t hi) {
           for (std::int64_t i = lo; i < hi; ++i)
             m[i] = counter_uniform(key, static_cast<std::uint64_t>(i)) < rate ? 0.0f : scale;
         });

@@ -14,9 +14,8 @@
 #include <vector>
 
 #include "backend/cpu/elementwise.h"
-#include "backend/cpu/parallel.h"
+#include "core/parallel.h"
 #include "core/check.h"
-#include "graph/trace.h"
 #include "ops/dtype_dispatch.h"
 #include "ops/families.h"
 #include "synapse/op.h"
@@ -157,7 +156,7 @@ void fold_columns(const T* in, T* out, std::int64_t I, std::int64_t r0, std::int
 // depends on the sizes only, never on the thread count, so results are reproducible.
 template <class T, class Op> void fold_axis(const T* in, T* out, std::int64_t O, std::int64_t R, std::int64_t I, Op op) {
   const std::int64_t total = O * R * I;
-  const std::int64_t grain = cpu::kElementwiseGrain;
+  const std::int64_t grain = kElementwiseGrain;
   const std::int64_t outputs = O * I;
   const std::int64_t blocks = std::min<std::int64_t>({R, total / grain, 64});
 
@@ -165,7 +164,7 @@ template <class T, class Op> void fold_axis(const T* in, T* out, std::int64_t O,
     // Partial results (O, blocks, I), each block folding a contiguous range of r.
     std::vector<T> part(static_cast<std::size_t>(O * blocks * I));
     T* pp = part.data();
-    cpu::parallel_for(0, O * blocks, 1, [&](std::int64_t lo, std::int64_t hi) {
+    parallel_for(0, O * blocks, 1, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t t = lo; t < hi; ++t) {
         const std::int64_t o = t / blocks, b = t % blocks;
         fold_columns(in + o * R * I, pp + t * I, I, R * b / blocks, R * (b + 1) / blocks, 0, I, op);
@@ -179,7 +178,7 @@ template <class T, class Op> void fold_axis(const T* in, T* out, std::int64_t O,
   const std::int64_t col_blocks = std::max<std::int64_t>(1, I / 256);
   const std::int64_t items = O * col_blocks;
   const std::int64_t per_item = std::max<std::int64_t>(1, total / items);
-  cpu::parallel_for(0, items, std::max<std::int64_t>(1, grain / per_item), [&](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, items, std::max<std::int64_t>(1, grain / per_item), [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t t = lo; t < hi; ++t) {
       const std::int64_t o = t / col_blocks, c = t % col_blocks;
       fold_columns(in + o * R * I, out + o * I, I, 0, R, I * c / col_blocks, I * (c + 1) / col_blocks, op);
@@ -304,9 +303,9 @@ std::vector<Tensor> extremum_grad(const GradCtx& g, const char* name) {
 template <class T> bool beats(T v, T best) { return v > best || (is_nan(v) && !is_nan(best)); }
 
 template <class T> void argmax_kernel(const T* in, std::int64_t* out, std::int64_t O, std::int64_t R, std::int64_t I) {
-  const std::int64_t grain = std::max<std::int64_t>(1, cpu::kElementwiseGrain / std::max<std::int64_t>(1, R * I));
+  const std::int64_t grain = std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(1, R * I));
   if (I == 1) {
-    cpu::parallel_for(0, O, grain, [&](std::int64_t lo, std::int64_t hi) {
+    parallel_for(0, O, grain, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t o = lo; o < hi; ++o) {
         const T* row = in + o * R;
         std::int64_t bi = 0;
@@ -320,7 +319,7 @@ template <class T> void argmax_kernel(const T* in, std::int64_t* out, std::int64
   // Running best values per output, updated a whole row of I at a time (vectorises).
   std::vector<T> best(static_cast<std::size_t>(O * I));
   T* pb = best.data();
-  cpu::parallel_for(0, O, grain, [&](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, O, grain, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t o = lo; o < hi; ++o) {
       T* b = pb + o * I;
       std::int64_t* idx = out + o * I;
@@ -399,7 +398,7 @@ template <class T> void broadcast_kernel(const Tensor& x, Tensor& out) {
   const auto st = cpu::broadcast_strides(x.shape(), os);
   const std::size_t nd = os.size();
   const std::int64_t inner = os[nd - 1], rows = n / inner, step = st[nd - 1];
-  cpu::parallel_for(0, rows, std::max<std::int64_t>(1, cpu::kElementwiseGrain / inner), [&](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, rows, std::max<std::int64_t>(1, kElementwiseGrain / inner), [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t r = lo; r < hi; ++r) {
       std::int64_t rem = r, off = 0;
       for (std::size_t d = nd - 1; d-- > 0;) {
@@ -476,6 +475,22 @@ void register_reduce_ops() {
         });
       });
 
+  // element_count(x, axes) -> float32 scalar: how many elements of x the axes (all when empty) span,
+  // read from x's shape when the op runs. mean() divides by it when a graph's extent is unknown until
+  // then (its batch). Not differentiable: the count does not depend on x's values.
+  define_op("element_count")
+      .inputs(1)
+      .shape([](const std::vector<TensorMeta>& in, const Attrs& a) {
+        resolve_axes(a.ints("axes"), static_cast<std::int64_t>(in[0].shape.size()), "element_count");
+        return one_output(Shape{}, DType::Float32);
+      })
+      .kernel(Device::CPU, [](const KernelContext& c) {
+        double n = 1;
+        for (auto d : resolve_axes(c.attrs.ints("axes"), c.in(0).ndim(), "element_count"))
+          n *= static_cast<double>(c.in(0).shape()[static_cast<std::size_t>(d)]);
+        c.out(0).data<float>()[0] = static_cast<float>(n);
+      });
+
   // argmax(x, axis) -> int64, the axis removed. Not differentiable.
   define_op("argmax")
       .inputs(1)
@@ -519,10 +534,19 @@ Tensor sum(const Tensor& x, const std::vector<std::int64_t>& axes, bool keepdims
 // sum / count: a composition, so its gradient is sum's scaled.
 Tensor mean(const Tensor& x, const std::vector<std::int64_t>& axes, bool keepdims) {
   SYN_CHECK(x.defined(), "mean: input 0 is an undefined tensor");
-  // A graph tensor's averaged extents may be unknown until run time: graph mode counts them there.
-  if (x.impl()->symbolic) return graph::detail::mean(x, axes, keepdims);
+  // A graph tensor's public shape has -1 for an extent known only when the graph runs (its batch).
+  const Shape& s = x.impl()->symbolic ? x.impl()->shape : x.shape();
   std::int64_t count = 1;
-  for (auto a : ops::resolve_axes(axes, x.ndim(), "mean")) count *= x.shape()[static_cast<std::size_t>(a)];
+  bool unknown = false;
+  for (auto a : ops::resolve_axes(axes, x.ndim(), "mean")) {
+    const std::int64_t d = s[static_cast<std::size_t>(a)];
+    unknown = unknown || d < 0;
+    count *= d;
+  }
+  if (unknown) {  // counted when the graph runs
+    static const OpDef& op = op_def("element_count");
+    return sum(x, axes, keepdims) / apply1(op, {x}, Attrs().set("axes", axes));
+  }
   SYN_CHECK(count > 0 || is_floating(x.dtype()), "mean: no elements to average in {} over axes [{}]",
             to_string(x.shape()), fmt::join(axes, ","));
   return sum(x, axes, keepdims) / static_cast<float>(count);  // 0/0 = NaN for an empty float mean, as NumPy

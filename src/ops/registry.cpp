@@ -5,11 +5,8 @@
 #include <memory>
 #include <mutex>
 
-#include "autograd/engine.h"
 #include "core/check.h"
-#include "graph/trace.h"
 #include "ops/families.h"
-#include "synapse/autograd.h"
 #include "synapse/op.h"
 
 namespace synapse {
@@ -241,13 +238,25 @@ void check_finite(const OpDef& op, const std::vector<Tensor>& inputs, const std:
 
 }  // namespace
 
+namespace {
+constinit TraceHook g_trace_hook = nullptr;
+constinit RecordHook g_record_hook = nullptr;
+thread_local bool g_anomaly = false;
+}  // namespace
+
+void set_trace_hook(TraceHook hook) { g_trace_hook = hook; }
+void set_record_hook(RecordHook hook) { g_record_hook = hook; }
+bool anomaly_mode() { return g_anomaly; }
+void set_anomaly_mode(bool on) { g_anomaly = on; }
+
 std::vector<Tensor> apply(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs) {
+  std::vector<Tensor> outputs;
   // Graph mode: a symbolic input (or an input-less op in a DefaultGraph scope) adds a node instead.
-  if (graph::detail::should_trace(inputs)) return graph::detail::trace(op, inputs, attrs);
+  if (g_trace_hook && g_trace_hook(op, inputs, attrs, outputs)) return outputs;
   const Device dev = inputs.empty() ? Device::CPU : inputs[0].device();
-  std::vector<Tensor> outputs = run_kernel(op, op.kernel_for(dev), inputs, attrs);
+  outputs = run_kernel(op, op.kernel_for(dev), inputs, attrs);
   if (anomaly_mode()) check_finite(op, inputs, outputs);
-  autograd::record(op, attrs, inputs, outputs);
+  if (g_record_hook) g_record_hook(op, attrs, inputs, outputs);
   return outputs;
 }
 

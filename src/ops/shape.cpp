@@ -8,7 +8,7 @@
 #include <numeric>
 #include <vector>
 
-#include "backend/cpu/parallel.h"
+#include "core/parallel.h"
 #include "core/check.h"
 #include "ops/dtype_dispatch.h"
 #include "ops/families.h"
@@ -73,7 +73,7 @@ void copy_block(const std::byte* src, const Ints& src_strides, std::byte* dst, c
   const std::int64_t rows = numel(ext) / row;
   const std::size_t row_bytes = sz(row) * esize;
   const std::int64_t grain = std::max<std::int64_t>(1, kCopyGrainBytes / static_cast<std::int64_t>(row_bytes));
-  cpu::parallel_for(0, rows, grain, [&](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, rows, grain, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t r = lo; r < hi; ++r) {
       std::int64_t rem = r, so = 0, dof = 0;
       for (std::size_t d = nd - 1; d-- > 0;) {
@@ -180,8 +180,8 @@ template <class U> void permute_fast(const U* in, U* out, const StridedView& v) 
   constexpr std::int64_t TB = 32;
   const std::int64_t strips = (A + TB - 1) / TB;
   const std::int64_t items = numel(outer_ext) * strips;
-  const std::int64_t grain = std::max<std::int64_t>(1, cpu::kElementwiseGrain / (TB * B));
-  cpu::parallel_for(0, items, grain, [&](std::int64_t lo, std::int64_t hi) {
+  const std::int64_t grain = std::max<std::int64_t>(1, kElementwiseGrain / (TB * B));
+  parallel_for(0, items, grain, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t t = lo; t < hi; ++t) {
       std::int64_t rem = t / strips, io = 0, oo = 0;
       for (std::size_t d = outer_ext.size(); d-- > 0;) {
@@ -322,7 +322,7 @@ void pad_kernel(const KernelContext& c) {
   visit_all(out.dtype(), [&]<class T>() {
     T* po = out.data<T>();
     const T v = static_cast<T>(value);
-    cpu::parallel_for(0, out.numel(), cpu::kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
+    parallel_for(0, out.numel(), kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t i = lo; i < hi; ++i) po[i] = v;
     });
   });
@@ -389,7 +389,7 @@ void gather_kernel(const KernelContext& c) {
   if (row_bytes == 0) return;
   // out (outer, n, inner)[o, k] = params (outer, extent, inner)[o, idx[k]]
   const std::int64_t grain = std::max<std::int64_t>(1, kCopyGrainBytes / static_cast<std::int64_t>(row_bytes));
-  cpu::parallel_for(0, g.outer * g.n, grain, [&](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, g.outer * g.n, grain, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t t = lo; t < hi; ++t) {
       const std::int64_t o = t / g.n, k = t % g.n;
       std::memcpy(dst + sz(t) * row_bytes, src + sz(o * g.extent + idx[sz(k)]) * row_bytes, row_bytes);
@@ -409,7 +409,7 @@ template <bool kReference> KernelFn gather_grad_kernel() {
     visit_numeric(out.dtype(), "gather_grad", [&]<class T>() {
       const T* dy = c.in(0).data<T>();
       T* po = out.data<T>();
-      cpu::parallel_for(0, out.numel(), cpu::kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
+      parallel_for(0, out.numel(), kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
         std::fill(po + lo, po + hi, T(0));
       });
       if (g.inner == 0) return;
@@ -425,7 +425,7 @@ template <bool kReference> KernelFn gather_grad_kernel() {
       } else {
         const std::int64_t col_blocks = g.outer >= 4 ? 1 : std::max<std::int64_t>(1, std::min<std::int64_t>(4, g.inner / 64));
         const std::int64_t per_item = std::max<std::int64_t>(1, g.n * g.inner / col_blocks);
-        cpu::parallel_for(0, g.outer * col_blocks, std::max<std::int64_t>(1, cpu::kElementwiseGrain / per_item),
+        parallel_for(0, g.outer * col_blocks, std::max<std::int64_t>(1, kElementwiseGrain / per_item),
                           [&](std::int64_t lo, std::int64_t hi) {
                             for (std::int64_t t = lo; t < hi; ++t) {
                               const std::int64_t o = t / col_blocks, b = t % col_blocks;
@@ -447,8 +447,8 @@ void one_hot_kernel(const KernelContext& c) {
   const std::int64_t n = c.in(0).numel();
   visit_numeric(c.in(0).dtype(), "one_hot", [&]<class I>() {
     const I* pi = c.in(0).data<I>();
-    const std::int64_t grain = std::max<std::int64_t>(1, cpu::kElementwiseGrain / std::max<std::int64_t>(1, depth));
-    cpu::parallel_for(0, n, grain, [&](std::int64_t lo, std::int64_t hi) {
+    const std::int64_t grain = std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(1, depth));
+    parallel_for(0, n, grain, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t i = lo; i < hi; ++i) {
         float* row = po + i * depth;
         for (std::int64_t j = 0; j < depth; ++j) row[j] = off;
@@ -586,6 +586,9 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   static const OpDef& op = op_def("reshape");
   return apply1(op, {x}, Attrs().set("shape", shape));
 }
+
+// The method form lives here, with its op, so that core knows no op.
+Tensor Tensor::reshape(const Shape& shape) const { return synapse::reshape(*this, shape); }
 
 Tensor permute(const Tensor& x, const std::vector<std::int64_t>& perm) {
   static const OpDef& op = op_def("permute");

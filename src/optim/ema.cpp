@@ -4,13 +4,13 @@
 #include <set>
 #include <utility>
 
-#include "backend/cpu/parallel.h"
+#include "core/parallel.h"
 #include "core/check.h"
 #include "synapse/optim.h"
 
 namespace synapse::optim {
 namespace {
-constexpr std::int64_t kGrain = cpu::kElementwiseGrain;
+constexpr std::int64_t kGrain = kElementwiseGrain;
 constexpr const char* kSuffix = "/ExponentialMovingAverage";
 }  // namespace
 
@@ -38,7 +38,7 @@ void ExponentialMovingAverage::update(std::int64_t num_updates) {
     const float* v = params_[k].second.data<float>();
     float* s = shadows_[k].data<float>();
     // shadow -= (shadow - value) · (1 - decay), TensorFlow's assign_moving_average.
-    cpu::parallel_for(0, shadows_[k].numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
+    parallel_for(0, shadows_[k].numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t i = lo; i < hi; ++i) s[i] -= (s[i] - v[i]) * one_minus_d;
     });
   }
@@ -54,7 +54,7 @@ void ExponentialMovingAverage::swap() {
   for (std::size_t k = 0; k < params_.size(); ++k) {
     float* v = params_[k].second.data<float>();
     float* s = shadows_[k].data<float>();
-    cpu::parallel_for(0, shadows_[k].numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
+    parallel_for(0, shadows_[k].numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t i = lo; i < hi; ++i) std::swap(v[i], s[i]);
     });
   }

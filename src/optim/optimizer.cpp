@@ -10,7 +10,7 @@
 #include <cstring>
 #include <set>
 
-#include "backend/cpu/parallel.h"
+#include "core/parallel.h"
 #include "core/check.h"
 #include "synapse/optim.h"
 
@@ -18,14 +18,14 @@ namespace synapse::optim {
 namespace {
 
 // A few flops per element (a sqrt and a division at most): below this, one thread is faster.
-constexpr std::int64_t kGrain = cpu::kElementwiseGrain / 2;
+constexpr std::int64_t kGrain = kElementwiseGrain / 2;
 
 // Runs body(i) for i in [0, n), in parallel chunks; the body is inlined into a plain loop the
 // compiler vectorises. Bodies capture by value ([=]) and are copied into each chunk: with captures by
 // reference, every store to a float array might change a captured float (the step size), so GCC
 // reloaded it and left Adam's update scalar (a sqrt and a divide per element, not per 16).
 template <class F> void for_each_index(std::int64_t n, const F& body) {
-  cpu::parallel_for(0, n, kGrain, [&](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, n, kGrain, [&](std::int64_t lo, std::int64_t hi) {
     const F fn = body;
     for (std::int64_t i = lo; i < hi; ++i) fn(i);
   });

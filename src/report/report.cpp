@@ -12,7 +12,6 @@
 #include <sstream>
 
 #include "core/check.h"
-#include "data/rows.h"
 #include "report/html.h"
 #include "synapse/autograd.h"
 #include "synapse/data.h"
@@ -237,17 +236,6 @@ struct Eval {
   std::int64_t train_total = 0;
 };
 
-nn::ModulePtr load_run_model(const std::string& path, std::string& name) {
-  const io::Checkpoint ckpt = io::load_checkpoint(path);
-  auto it = ckpt.metadata.find("model");
-  SYN_CHECK(it != ckpt.metadata.end(), "'{}' does not say which model it holds (no 'model' metadata)", path);
-  name = it->second;
-  nn::ModulePtr m = zoo::recipe(it->second).build();
-  m->build_for({1, 28, 28, 1});
-  train::restore_training_state(ckpt, *m, nullptr);
-  return m;
-}
-
 Eval evaluate(nn::Module& model, const std::string& data_dir, int classes) {
   Eval e;
   const data::Mnist m = data::load_mnist(data_dir);
@@ -255,22 +243,14 @@ Eval evaluate(nn::Module& model, const std::string& data_dir, int classes) {
   const Tensor x = data::scale(m.test_images).reshape({m.test_images.dim(0), 28, 28, 1});
   const std::uint8_t* labels = m.test_labels.data<std::uint8_t>();
   e.confusion.assign(static_cast<std::size_t>(classes * classes), 0);
-  const bool was_training = model.is_training();
-  model.eval();
-  NoGradGuard no_grad;
-  for (std::int64_t lo = 0; lo < x.dim(0); lo += 1000) {
-    const std::int64_t hi = std::min<std::int64_t>(x.dim(0), lo + 1000);
-    const Tensor am = argmax(model(data::internal::rows_view(x, lo, hi)), 1);
-    const Tensor p = cast(am, DType::Int64);
-    const std::int64_t* pp = p.data<std::int64_t>();
-    for (std::int64_t i = lo; i < hi; ++i) {
-      const std::int64_t t = labels[i], q = pp[i - lo];
-      e.truth.push_back(t);
-      e.pred.push_back(q);
-      if (t >= 0 && t < classes && q >= 0 && q < classes) ++e.confusion[static_cast<std::size_t>(t * classes + q)];
-    }
+  const Tensor p = cast(argmax(train::predict(model, x), 1), DType::Int64);
+  const std::int64_t* pp = p.data<std::int64_t>();
+  for (std::int64_t i = 0; i < x.dim(0); ++i) {
+    const std::int64_t t = labels[i], q = pp[i];
+    e.truth.push_back(t);
+    e.pred.push_back(q);
+    if (t >= 0 && t < classes && q >= 0 && q < classes) ++e.confusion[static_cast<std::size_t>(t * classes + q)];
   }
-  model.train(was_training);
   e.train_counts.assign(static_cast<std::size_t>(classes), 0);
   const std::uint8_t* tl = m.train_labels.data<std::uint8_t>();
   for (std::int64_t i = 0; i < m.train_labels.numel(); ++i)
@@ -353,7 +333,9 @@ std::string write_report(const std::string& run_dir, const ReportOptions& option
   if (!model) {
     const std::string path = (fs::path(run_dir) / "model.syn").string();
     try {
-      owned = load_run_model(path, model_name);
+      zoo::Trained t = zoo::load_trained(path);
+      model_name = t.name;
+      owned = std::move(t.model);
       model = owned.get();
     } catch (const Error& e) {
       model_note = fmt::format("The trained model could not be loaded: {}", e.what());

@@ -2,10 +2,11 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "core/splitmix.h"
+#include "data/rows.h"
 #include "synapse/autograd.h"
 #include "synapse/data.h"
 #include "synapse/train.h"
-#include "train/batching.h"
 
 namespace synapse::train {
 
@@ -100,29 +101,27 @@ void Trainer::check_explosion(const Logs& logs) {
 }
 
 Logs Trainer::run_epoch(const Tensor& x, const Tensor& y) {
+  using ::synapse::detail::splitmix64;
   const std::int64_t n = x.dim(0);
-  const std::int64_t bs = options_.batch_size;
-  const auto order = options_.shuffle ? detail::permutation(n, options_.seed * 1000003u + static_cast<std::uint64_t>(epoch_))
-                                      : detail::permutation(0, 0);
-  std::vector<std::int64_t> seq;
-  if (!options_.shuffle) {
-    seq.resize(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) seq[static_cast<std::size_t>(i)] = i;
-  }
-  const std::int64_t* idx = options_.shuffle ? order.data() : seq.data();
-
+  const std::uint64_t epoch = static_cast<std::uint64_t>(epoch_);
   // On resume, skip the batches of this epoch that the optimizer has already taken.
   const std::int64_t first = steps_done_in_epoch();
 
-  // Batches are gathered on a background thread (prefetch) while the current step runs.
-  const data::Dataset batches =
-      data::Dataset::from_function(steps_per_epoch_ - first, [&, first](std::int64_t k) {
-        const std::int64_t b = first + k, lo = b * bs, hi = std::min(n, lo + bs);
-        Tensor xb = detail::take_rows(x, idx + lo, hi - lo);
-        if (options_.augment)
-          xb = options_.augment(xb, detail::mix_seed(options_.seed, static_cast<std::uint64_t>(epoch_), static_cast<std::uint64_t>(b)));
-        return data::Example{std::move(xb), detail::take_rows(y, idx + lo, hi - lo)};
-      }).prefetch(2);
+  // The data pipeline's one batching path: a full shuffle of the rows with a seed of (seed, epoch), so
+  // a resumed run sees the same order; rows gathered into batches; prepared on a background thread
+  // (prefetch) while the current step runs.
+  data::Dataset batches = data::Dataset::from_tensors({x, y});
+  if (options_.shuffle) batches = batches.shuffle(n, splitmix64(options_.seed ^ splitmix64(epoch)), false);
+  batches = batches.batch(options_.batch_size);
+  if (first > 0) batches = batches.skip(first);
+  if (options_.augment) {  // a seed of (seed, epoch, batch) for each batch
+    auto batch_index = std::make_shared<std::uint64_t>(static_cast<std::uint64_t>(first));
+    batches = batches.map([augment = options_.augment, seed = options_.seed, epoch, batch_index](data::Example e) {
+      e[0] = augment(e[0], splitmix64(splitmix64(seed ^ epoch) ^ (*batch_index)++));
+      return e;
+    });
+  }
+  batches = batches.prefetch(2);
   auto it = batches.iterate();
 
   model_.train();
@@ -198,24 +197,46 @@ Logs Trainer::evaluate(const Tensor& x, const Tensor& y, int batch_size) {
   SYN_CHECK(batch_size > 0, "evaluate: batch_size must be positive, got {}", batch_size);
   const bool was_training = model_.is_training();
   model_.eval();
-  NoGradGuard no_grad;
   double loss_sum = 0.0;
   Accuracy acc;
   bool classification = false;
-  const std::int64_t n = x.dim(0);
-  for (std::int64_t lo = 0; lo < n; lo += batch_size) {
-    const std::int64_t hi = std::min<std::int64_t>(n, lo + batch_size);
-    const Tensor xb = data::internal::rows_view(x, lo, hi);
+  for_each_batch(x, batch_size, std::ref(model_), [&](const Tensor& out, std::int64_t lo, std::int64_t hi) {
     const Tensor yb = data::internal::rows_view(y, lo, hi);
-    const Tensor out = model_(xb);
     loss_sum += static_cast<double>(loss_(out, yb).item<float>()) * static_cast<double>(hi - lo);
     classification = is_classification(out, yb);
     if (classification) acc.update(out, yb);
-  }
+  });
   model_.train(was_training);
-  Logs logs{{"loss", loss_sum / static_cast<double>(n)}};
+  Logs logs{{"loss", loss_sum / static_cast<double>(x.dim(0))}};
   if (classification) logs["accuracy"] = acc.result();
   return logs;
+}
+
+void for_each_batch(const Tensor& x, std::int64_t batch_size, const std::function<Tensor(const Tensor&)>& forward,
+                    const std::function<void(const Tensor&, std::int64_t, std::int64_t)>& consume) {
+  SYN_CHECK(x.defined() && x.ndim() >= 1, "for_each_batch: inputs must have a batch dimension");
+  SYN_CHECK(batch_size > 0, "for_each_batch: batch_size must be positive, got {}", batch_size);
+  NoGradGuard no_grad;
+  const std::int64_t n = x.dim(0);
+  for (std::int64_t lo = 0; lo < n; lo += batch_size) {
+    const std::int64_t hi = std::min<std::int64_t>(n, lo + batch_size);
+    consume(forward(data::internal::rows_view(x, lo, hi)), lo, hi);
+  }
+}
+
+Tensor predict(nn::Module& model, const Tensor& x, std::int64_t batch_size) {
+  const bool was_training = model.is_training();
+  model.eval();
+  std::vector<Tensor> parts;
+  try {
+    for_each_batch(x, batch_size, std::ref(model), [&](const Tensor& out, std::int64_t, std::int64_t) { parts.push_back(out); });
+  } catch (...) {
+    model.train(was_training);
+    throw;
+  }
+  model.train(was_training);
+  SYN_CHECK(!parts.empty(), "predict: no inputs (shape {})", to_string(x.shape()));
+  return parts.size() == 1 ? parts[0] : concat(parts, 0);
 }
 
 History fit(nn::Module& model, optim::Optimizer& opt, Loss loss, const Tensor& inputs, const Tensor& targets,

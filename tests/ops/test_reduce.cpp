@@ -87,6 +87,12 @@ TEST(Reduce, Mean) {
   EXPECT_EQ(mean(arange(24).reshape({2, 3, 4}), {0, 2}).to_vector<float>(), (F{7.5f, 11.5f, 15.5f}));
   EXPECT_TRUE(std::isnan(mean(zeros({0})).item()));
   EXPECT_EQ(error_of([] { mean(zeros({2}), {1}); }), "mean: axis 1 is out of range for a tensor of rank 1");
+  // mean's divisor when a graph's batch is unknown until it runs: the element count over the axes.
+  const OpDef& count = op_def("element_count");
+  const Tensor x = zeros({2, 3, 4});
+  EXPECT_FLOAT_EQ(apply1(count, {x}, Attrs().set("axes", std::vector<std::int64_t>{0, 2})).item(), 8.0f);
+  EXPECT_FLOAT_EQ(apply1(count, {x}, Attrs().set("axes", std::vector<std::int64_t>{})).item(), 24.0f);
+  EXPECT_FALSE(count.differentiable());
 }
 
 TEST(Reduce, MaxAndMin) {

@@ -443,3 +443,68 @@ TEST(Fit, CheckpointsCarryMetadataAndExtraTensors) {
   EXPECT_NE(c.tensors.at(key).to_vector<float>(), c.tensors.at("model/dense/kernel").to_vector<float>());
   fs::remove_all(dir);
 }
+
+TEST(Predict, BatchesEqualOneForwardAndRestoreTheTrainingFlag) {
+  manual_seed(3);
+  auto [x, y] = blobs(23, 6);  // 23 rows: batches of 5 leave a last batch of 3
+  auto model = small_model();
+  model->build_for({1, 2});
+  model->train();
+  const Tensor p = train::predict(*model, x, 5);
+  EXPECT_TRUE(model->is_training());
+  model->eval();
+  Tensor whole;
+  {
+    NoGradGuard no_grad;
+    whole = (*model)(x);
+  }
+  ASSERT_EQ(p.shape(), (Shape{23, 2}));
+  EXPECT_LT(max(abs(p - whole)).item(), 1e-6f);  // dropout was off in every batch
+  EXPECT_FALSE(p.requires_grad());
+
+  std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
+  train::for_each_batch(x, 10, [](const Tensor& b) { return b * 2.0f; },
+                        [&](const Tensor& out, std::int64_t lo, std::int64_t hi) {
+                          ranges.emplace_back(lo, hi);
+                          EXPECT_EQ(out.dim(0), hi - lo);
+                          EXPECT_FLOAT_EQ(out.data<float>()[0], 2.0f * x.data<float>()[2 * lo]);
+                        });
+  EXPECT_EQ(ranges, (std::vector<std::pair<std::int64_t, std::int64_t>>{{0, 10}, {10, 20}, {20, 23}}));
+  EXPECT_THROW(train::for_each_batch(x, 0, [](const Tensor& b) { return b; }, [](const Tensor&, std::int64_t, std::int64_t) {}),
+               Error);
+}
+
+TEST(Fit, ShufflesEveryEpochWithTheDataPipelinesOrder) {
+  // The trainer's batches come from data::Dataset (from_tensors -> shuffle(seed of (seed, epoch)) ->
+  // batch): each epoch sees every row once, in a new order, and the same seed gives the same orders.
+  const std::int64_t n = 12;
+  Tensor x = Tensor::empty({n, 1});
+  Tensor y = Tensor::empty({n}, DType::Int64);
+  for (std::int64_t i = 0; i < n; ++i) {
+    x.data<float>()[i] = static_cast<float>(i);
+    y.data<std::int64_t>()[i] = i % 2;
+  }
+  auto orders = [&](std::uint64_t seed) {
+    auto model = nn::Sequential({nn::Dense(2)});
+    model->build_for({1, 1});
+    optim::SGD opt(model->named_trainable_parameters(), {.learning_rate = 0.0});
+    std::vector<std::vector<float>> seen(2);
+    train::FitOptions fo = options(2, 4, seed);
+    auto batches = std::make_shared<int>(0);  // 3 batches of 4 per epoch
+    fo.augment = [&seen, batches](const Tensor& xb, std::uint64_t) {
+      for (float v : xb.to_vector<float>()) seen[static_cast<std::size_t>((*batches) / 3)].push_back(v);
+      ++*batches;
+      return xb;
+    };
+    train::fit(*model, opt, train::losses::sparse_categorical_crossentropy(), x, y, fo);
+    return seen;
+  };
+  const auto a = orders(7), b = orders(7), c = orders(8);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  EXPECT_NE(a[0], a[1]);
+  for (const auto& epoch : a) {
+    std::set<float> rows(epoch.begin(), epoch.end());
+    EXPECT_EQ(rows.size(), static_cast<std::size_t>(n));
+  }
+}

@@ -6,7 +6,7 @@
 
 #include "backend/cpu/epilogue.h"
 #include "backend/cpu/gemm.h"
-#include "backend/cpu/parallel.h"
+#include "core/parallel.h"
 #include "backend/cpu/vec.h"
 
 namespace synapse::cpu {

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "backend/cpu/conv.h"
-#include "backend/cpu/parallel.h"
+#include "core/parallel.h"
 #include "backend/cpu/vec.h"
 
 #ifdef __AVX512F__

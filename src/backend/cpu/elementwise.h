@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "backend/cpu/parallel.h"
-#include "synapse/op.h"
+#include "core/parallel.h"
+#include "synapse/pointwise.h"
 #include "synapse/tensor.h"
 
 namespace synapse::cpu {
@@ -97,7 +97,7 @@ void binary_map(const Tensor& a, const Tensor& b, Tensor& out, F f) {
   });
 }
 
-// ---- block bodies for fused execution (see PointwiseBlock in op.h) ----
+// ---- block bodies for fused execution (see PointwiseBlock in synapse/pointwise.h) ----
 // Same scalar functions as the kernels above; no __restrict, since out may alias an input.
 
 template <class F>
@@ -129,22 +129,6 @@ void binary_block(const PointwiseBlock& b, F f) {
     const float v = f(x[0], z[0]);
     for (std::int64_t i = 0; i < b.n; ++i) y[i] = v;
   }
-}
-
-// The PointwiseFactory of a unary / binary scalar function without attributes.
-template <class F>
-PointwiseFactory unary_pointwise(F f) {
-  return [f](const Attrs&) -> PointwiseFn {
-    return [f](const PointwiseBlock& b) { unary_block(b, [f](float v) { return static_cast<float>(f(v)); }); };
-  };
-}
-template <class F>
-PointwiseFactory binary_pointwise(F f) {
-  return [f](const Attrs&) -> PointwiseFn {
-    return [f](const PointwiseBlock& b) {
-      binary_block(b, [f](float u, float v) { return static_cast<float>(f(u, v)); });
-    };
-  };
 }
 
 }  // namespace synapse::cpu

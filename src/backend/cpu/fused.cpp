@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "backend/cpu/parallel.h"
+#include "core/parallel.h"
 
 namespace synapse::cpu {
 

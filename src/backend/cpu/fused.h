@@ -1,12 +1,13 @@
 // Fused elementwise execution: a straight-line program of pointwise block bodies (PointwiseBlock in
-// op.h) run block by block over the output, so a chain like add -> relu -> mul reads its inputs and
-// writes its output once, its intermediates living in a per-thread scratch that stays in cache.
+// synapse/pointwise.h) run block by block over the output, so a chain like add -> relu -> mul reads its
+// inputs and writes its output once, its intermediates living in a per-thread scratch that stays in
+// cache.
 // The graph Session builds these programs from chains of elementwise nodes.
 #pragma once
 #include <cstdint>
 #include <vector>
 
-#include "synapse/op.h"
+#include "synapse/pointwise.h"
 
 namespace synapse::cpu {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "backend/cpu/parallel.h"
+#include "core/parallel.h"
 
 #ifdef __AVX512F__
 #include <immintrin.h>

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "backend/cpu/parallel.h"
+#include "core/parallel.h"
 
 #ifdef __AVX512F__
 #include <immintrin.h>

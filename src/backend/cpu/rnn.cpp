@@ -7,7 +7,7 @@
 
 #include "backend/cpu/epilogue.h"
 #include "backend/cpu/gemm.h"
-#include "backend/cpu/parallel.h"
+#include "core/parallel.h"
 #include "backend/cpu/vec.h"
 
 #ifdef __AVX512F__

@@ -1,6 +1,6 @@
-// The backend interface: a device owns an allocator, and every op registers one kernel per device
-// (see op.h). A CUDA backend adds Device::CUDA, an allocator, and kernels for the ops it supports;
-// nothing that uses ops changes.
+// Devices, their memory and their threads (core). The backend interface is this plus op.h: a device owns
+// an allocator, and every op registers one kernel per device. A CUDA backend adds Device::CUDA, an
+// allocator, and kernels for the ops it supports; nothing that uses ops changes.
 #pragma once
 #include <cstddef>
 #include <cstdint>

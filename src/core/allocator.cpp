@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "core/check.h"
-#include "synapse/backend.h"
+#include "synapse/device.h"
 
 #ifdef _OPENMP
 #include <omp.h>

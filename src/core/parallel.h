@@ -1,3 +1,4 @@
+// Threading helpers shared by every layer (kernels, ops, optimizers, data): OpenMP under the hood.
 // parallel_for: splits [begin, end) into chunks of at least `grain` iterations over the OpenMP threads;
 // runs inline when the range is small (a parallel region costs microseconds) or already inside one.
 // `f` must not throw: validate inputs before the parallel loop.
@@ -10,7 +11,7 @@
 #include <omp.h>
 #endif
 
-namespace synapse::cpu {
+namespace synapse {
 
 // A good grain for cheap elementwise work: below this many elements one thread is faster.
 inline constexpr std::int64_t kElementwiseGrain = 32768;
@@ -102,4 +103,4 @@ void parallel_parts(std::int64_t begin, std::int64_t end, int parts, F&& f) {
 #endif
 }
 
-}  // namespace synapse::cpu
+}  // namespace synapse

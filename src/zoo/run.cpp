@@ -1,0 +1,216 @@
+// Running the zoo's recipes: the training policy `synapse train` applies, and reading a trained model
+// back. The CLI only parses flags into a TrainRun and prints the TrainResult.
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "core/check.h"
+#include "synapse/data.h"
+#include "synapse/report.h"
+#include "synapse/version.h"
+#include "synapse/zoo.h"
+
+namespace synapse::zoo {
+namespace fs = std::filesystem;
+
+Tensor images_to_float(const Tensor& images) {
+  SYN_CHECK(images.ndim() == 3, "expected images [N, H, W], got {}", to_string(images.shape()));
+  return data::scale(images).reshape({images.dim(0), images.dim(1), images.dim(2), 1});
+}
+
+MnistSplit load_mnist_split(const std::string& dir, std::int64_t validation) {
+  SYN_CHECK(fs::is_directory(dir), "data folder '{}' does not exist (fetch MNIST with: scripts/fetch-data mnist {})",
+            dir, dir);
+  data::Mnist m = data::load_mnist(dir);
+  const Tensor x = images_to_float(m.train_images);
+  const Tensor y = cast(m.train_labels, DType::Int64);
+  const std::int64_t n = x.dim(0);
+  SYN_CHECK(validation >= 0 && validation < n, "validation size {} must be below the {} training images", validation, n);
+  auto [train, val] = data::split({x, y}, n - validation);
+  MnistSplit s;
+  s.train_x = train[0];
+  s.train_y = train[1];
+  s.val_x = val[0];
+  s.val_y = val[1];
+  s.test_x = images_to_float(m.test_images);
+  s.test_y = cast(m.test_labels, DType::Int64);
+  return s;
+}
+
+Trained load_trained(const std::string& path) {
+  Trained t;
+  t.path = fs::is_directory(path) ? (fs::path(path) / "model.syn").string() : path;
+  t.checkpoint = io::load_checkpoint(t.path);
+  auto it = t.checkpoint.metadata.find("model");
+  SYN_CHECK(it != t.checkpoint.metadata.end(), "'{}' does not say which model it holds (no 'model' metadata)", t.path);
+  t.name = it->second;
+  const Recipe& r = recipe(t.name);
+  t.model = r.build();
+  t.model->build_for({1, 28, 28, 1});
+  try {
+    train::restore_training_state(t.checkpoint, *t.model, nullptr);
+  } catch (const Error& e) {
+    detail::fail("'{}' does not fit model '{}': {}", t.path, r.name, e.what());
+  }
+  t.model->eval();
+  return t;
+}
+
+namespace {
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const Recipe& r, const std::string& name, nn::Module& model, double lr,
+                                                 std::int64_t steps_per_epoch) {
+  std::unique_ptr<optim::Optimizer> opt;
+  if (name == "momentum" || name == "nesterov") {
+    opt = std::make_unique<optim::SGD>(model.named_trainable_parameters(),
+                                       optim::SGDOptions{.learning_rate = lr, .momentum = r.momentum > 0 ? r.momentum : 0.9,
+                                                         .nesterov = name == "nesterov"});
+  } else {
+    opt = optim::make_optimizer(name, model.named_trainable_parameters(), lr);
+  }
+  if (r.lr_decay_per_epoch != 1.0) opt->set_schedule(optim::exponential_decay(lr, steps_per_epoch, r.lr_decay_per_epoch));
+  return opt;
+}
+
+// A fresh run replaces the event files of an earlier one in the same folder (TensorBoard would draw
+// both over each other); a resumed run adds a new file that continues the curves.
+void remove_old_events(const std::string& logdir) {
+  for (const char* run : {"train", "validation"}) {
+    const auto dir = fs::path(logdir) / run;
+    if (!fs::is_directory(dir)) continue;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().filename().string().starts_with("events.out.tfevents.")) fs::remove(e.path());
+  }
+}
+
+}  // namespace
+
+TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto log = run.log ? run.log : [](const std::string& line) { fmt::print("{}\n", line); };
+  const int epochs = run.epochs > 0 ? run.epochs : r.epochs;
+  const int batch = run.batch > 0 ? run.batch : r.batch_size;
+  const double lr = run.learning_rate > 0 ? run.learning_rate : r.learning_rate;
+  const std::string opt_name = run.optimizer.empty() ? r.optimizer : run.optimizer;
+  const std::int64_t max_steps = run.max_steps >= 0 ? run.max_steps : r.max_steps;
+  const int shift = run.augment_shift >= 0 ? run.augment_shift : r.augment_shift;
+  const std::string logdir = run.logdir.empty() ? "runs/" + r.name : run.logdir;
+  fs::create_directories(logdir);
+
+  MnistSplit d = load_mnist_split(run.data_dir);
+  log(fmt::format("{}: {}", r.name, r.description));
+  log(fmt::format("data: {} train, {} validation, {} test images from {}", d.train_x.dim(0), d.val_x.dim(0),
+                  d.test_x.dim(0), run.data_dir));
+
+  manual_seed(run.seed);
+  nn::ModulePtr model = r.build();
+  model->set_name(r.name);
+  model->build_for({1, 28, 28, 1});
+  const std::int64_t steps_per_epoch = (d.train_x.dim(0) + batch - 1) / batch;
+  std::unique_ptr<optim::Optimizer> opt = make_optimizer(r, opt_name, *model, lr, steps_per_epoch);
+
+  train::FitOptions fo;
+  fo.epochs = epochs;
+  fo.batch_size = batch;
+  fo.seed = run.seed;
+  fo.max_steps = max_steps;
+  fo.validation = std::make_pair(d.val_x, d.val_y);
+  fo.callbacks.push_back(train::callbacks::progress_bar());
+  if (shift > 0) {
+    fo.augment = [shift](const Tensor& x, std::uint64_t seed) { return data::random_translate(x, shift, seed); };
+    log(fmt::format("augmentation: each training image moved by up to {} pixel{} (--augment 0: off)", shift,
+                    shift == 1 ? "" : "s"));
+  }
+  if (r.l2 > 0) {  // on the kernels (weights), not on biases or normalisation parameters
+    std::vector<Tensor> kernels;
+    for (const auto& [name, t] : model->named_trainable_parameters())
+      if (name.ends_with("/kernel")) kernels.push_back(t);
+    const float l2 = r.l2;
+    fo.regularization = [kernels, l2] { return train::l2_regularization(kernels, l2); };
+  }
+  std::shared_ptr<optim::ExponentialMovingAverage> ema;
+  if (r.ema_decay > 0) {
+    ema = std::make_shared<optim::ExponentialMovingAverage>(model->named_trainable_parameters(), r.ema_decay);
+    fo.callbacks.push_back(train::callbacks::moving_average(ema));
+  }
+  if (r.lr_epoch_factor != 1.0) {
+    const double f = r.lr_epoch_factor;
+    fo.callbacks.push_back(train::callbacks::learning_rate_scheduler(
+        [f, lr](int epoch, double) { return epoch == 0 ? lr : lr * std::pow(f, epoch); }));
+  }
+  if (r.early_stopping_patience > 0)
+    fo.callbacks.push_back(train::callbacks::early_stopping("val_loss", r.early_stopping_patience));
+  const std::string ckpt_dir = (fs::path(logdir) / "checkpoints").string();
+  io::TensorMap ema_state;  // the shadows, saved as "ema/<name>" so a resumed run continues the average
+  if (ema)
+    for (const auto& [name, t] : ema->state_dict()) ema_state["ema/" + name] = t;
+  fo.callbacks.push_back(train::callbacks::model_checkpoint(ckpt_dir, 1, 0, 3, {{"model", r.name}}, ema_state));
+  fo.callbacks.push_back(train::callbacks::metrics_logger((fs::path(logdir) / "metrics.csv").string()));
+  // TensorBoard logs in LOGDIR/train and LOGDIR/validation; history.json feeds the HTML report.
+  if (!run.resume) remove_old_events(logdir);
+  fo.callbacks.push_back(train::callbacks::tensorboard(logdir));
+  auto history = std::make_shared<report::HistoryLog>((fs::path(logdir) / "history.json").string());
+  history->set("model", r.name);
+  history->set("description", r.description);
+  history->set("epochs", static_cast<double>(epochs));
+  history->set("batch", static_cast<double>(batch));
+  history->set("optimizer", opt_name);
+  history->set("learning_rate", lr);
+  history->set("data", run.data_dir);
+  history->set("seed", static_cast<double>(run.seed));
+  if (max_steps > 0) history->set("max_steps", static_cast<double>(max_steps));
+  if (shift > 0) history->set("augment_shift", static_cast<double>(shift));
+  history->set("threads", static_cast<double>(num_threads()));
+  history->set("synapse", std::string(version()));
+  fo.callbacks.push_back(history);
+
+  if (run.resume) {
+    if (auto latest = io::latest_checkpoint(ckpt_dir)) {
+      const io::Checkpoint c = io::load_checkpoint(*latest);
+      train::restore_training_state(c, *model, opt.get());
+      if (ema) {
+        std::map<std::string, Tensor> shadows;
+        for (const auto& [name, t] : c.tensors)
+          if (name.starts_with("ema/")) shadows[name.substr(4)] = t;
+        ema->load_state_dict(shadows);
+      }
+      fo.initial_epoch = static_cast<int>(c.epoch);
+      log(fmt::format("resumed from {} (epoch {}, step {})", *latest, c.epoch, c.step));
+    } else {
+      log(fmt::format("no checkpoint in {}; starting from scratch", ckpt_dir));
+    }
+  }
+
+  train::Trainer trainer(*model, *opt, train::losses::sparse_categorical_crossentropy(), fo);
+  TrainResult result;
+  result.history = trainer.fit(d.train_x, d.train_y);
+
+  if (ema) ema->swap();  // evaluate and save the averaged weights
+  const train::Logs test = trainer.evaluate(d.test_x, d.test_y);
+  result.test_accuracy = test.at("accuracy");
+  result.test_loss = test.at("loss");
+  result.steps = opt->iterations();
+  io::Checkpoint final_ckpt = train::capture_training_state(*model, nullptr, trainer.epoch());
+  final_ckpt.step = opt->iterations();
+  final_ckpt.metadata["model"] = r.name;
+  final_ckpt.metadata["test_accuracy"] = fmt::format("{:.4f}", result.test_accuracy);
+  result.model_path = (fs::path(logdir) / "model.syn").string();
+  io::save_checkpoint(result.model_path, final_ckpt);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  history->set("test_accuracy", result.test_accuracy);
+  history->set("test_loss", result.test_loss);
+  history->set("steps", static_cast<double>(result.steps));
+  history->set("seconds", result.seconds);
+  history->write();
+  try {
+    report::ReportOptions ro;
+    ro.data_dir = run.data_dir;
+    ro.model = model.get();
+    result.report_path = report::write_report(logdir, ro);
+  } catch (const Error& e) {  // the trained model is saved; a report that fails is only a warning
+    result.report_error = e.what();
+  }
+  return result;
+}
+
+}  // namespace synapse::zoo
