@@ -474,6 +474,14 @@ void register_reduce_ops() {
         visit_numeric(c.in(0).dtype(), "extremum_mask", [&]<class T>() {
           cpu::binary_map<T, float>(c.in(0), c.in(1), c.out(0), [](T a, T b) { return a == b ? 1.0f : 0.0f; });
         });
+      })
+      .reference([](const KernelContext& c) {  // naive: y broadcast to x's shape, then compared per element
+        visit_numeric(c.in(0).dtype(), "extremum_mask", [&]<class T>() {
+          Tensor y = Tensor::empty(c.in(0).shape(), c.in(0).dtype());
+          broadcast_reference<T>(c.in(1), y);
+          for (std::int64_t i = 0; i < c.out(0).numel(); ++i)
+            c.out(0).data<float>()[i] = c.in(0).data<T>()[i] == y.data<T>()[i] ? 1.0f : 0.0f;
+        });
       });
 
   // argmax(x, axis) -> int64, the axis removed. Not differentiable.
