@@ -453,17 +453,18 @@ void gather_reference(const KernelContext& c) {
   const Tensor& params = c.in(0);
   const Tensor& indices = c.in(1);
   const auto axis = sz(normalize_axis(c.attrs.i("axis"), params.ndim(), "gather"));
-  const Ints idx = checked_indices(indices, params.shape()[axis], static_cast<std::int64_t>(axis), params.shape(), "gather");
+  const Ints idx =
+      checked_indices(indices, params.shape()[axis], static_cast<std::int64_t>(axis), params.shape(), "gather");
   const std::size_t ni = indices.shape().size();
   visit_width(params.dtype(), [&]<class U>() {
     const U* src = static_cast<const U*>(params.raw_data());
     U* po = static_cast<U*>(c.out(0).raw_data());
     for (std::int64_t i = 0; i < c.out(0).numel(); ++i) {
       const Ints o = naive::unravel(i, c.out(0).shape());
-      Ints pi(o.begin(), o.begin() + static_cast<std::ptrdiff_t>(axis));                                 // before the axis
-      const Ints k(o.begin() + static_cast<std::ptrdiff_t>(axis), o.begin() + static_cast<std::ptrdiff_t>(axis + ni));
-      pi.push_back(idx[sz(naive::ravel(k, indices.shape()))]);                                            // the index
-      pi.insert(pi.end(), o.begin() + static_cast<std::ptrdiff_t>(axis + ni), o.end());                   // after it
+      const auto at = [&](std::size_t d) { return o.begin() + static_cast<std::ptrdiff_t>(d); };
+      Ints pi(o.begin(), at(axis));                                                // the dims before the axis,
+      pi.push_back(idx[sz(naive::ravel(Ints(at(axis), at(axis + ni)), indices.shape()))]);  // the index,
+      pi.insert(pi.end(), at(axis + ni), o.end());                                 // the dims after it
       po[i] = src[naive::ravel(pi, params.shape())];
     }
   });
@@ -531,7 +532,7 @@ void one_hot_kernel(const KernelContext& c) {
   });
 }
 
-// Naive reference: zeros, then `on` where the column equals the index.
+// Naive reference: `on` where the column equals the index, `off` elsewhere.
 void one_hot_reference(const KernelContext& c) {
   const std::int64_t depth = c.attrs.i("depth");
   const auto on = static_cast<float>(c.attrs.f("on")), off = static_cast<float>(c.attrs.f("off"));

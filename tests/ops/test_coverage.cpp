@@ -50,6 +50,11 @@ TEST(Coverage, EveryOpHasAReferenceKernelOrSaysWhyNot) {
     if (op->has_reference()) {
       ++with;
       EXPECT_TRUE(op->no_reference_reason().empty()) << op->name();
+      // Not the fast kernel registered a second time (detectable when both are plain functions).
+      using Fn = void (*)(const synapse::KernelContext&);
+      const Fn* fast = op->kernel_for(synapse::Device::CPU).target<Fn>();
+      const Fn* ref = op->reference_kernel().target<Fn>();
+      EXPECT_FALSE(fast != nullptr && ref != nullptr && *fast == *ref) << op->name() << ": the reference is the kernel";
       continue;
     }
     EXPECT_FALSE(op->no_reference_reason().empty())

@@ -63,7 +63,8 @@ Pair run(const char* op, const std::vector<Tensor>& in, const Attrs& a = {}) {
     const std::size_t es = dtype_size(p.fast.dtype());
     const auto* a = static_cast<const unsigned char*>(p.fast.raw_data());
     const auto* b = static_cast<const unsigned char*>(p.ref.raw_data());
-    while (std::memcmp(a + static_cast<std::size_t>(first) * es, b + static_cast<std::size_t>(first) * es, es) == 0) ++first;
+    auto at = [&](const unsigned char* q) { return q + static_cast<std::size_t>(first) * es; };
+    while (std::memcmp(at(a), at(b), es) == 0) ++first;
     return ::testing::AssertionFailure() << "first difference at flat index " << first << " of " << p.fast.numel();
   }
   return ::testing::AssertionSuccess();
@@ -84,7 +85,8 @@ Pair run(const char* op, const std::vector<Tensor>& in, const Attrs& a = {}) {
       if (a[i] != b[i]) return ::testing::AssertionFailure() << "at " << i << ": " << a[i] << " vs " << b[i];
       continue;
     }
-    const double err = std::fabs(static_cast<double>(a[i]) - b[i]) / std::max(1.0, std::fabs(static_cast<double>(b[i])));
+    const double want = b[i];
+    const double err = std::fabs(a[i] - want) / std::max(1.0, std::fabs(want));
     if (err > rtol) return ::testing::AssertionFailure() << "at " << i << ": fast " << a[i] << " reference " << b[i];
   }
   return ::testing::AssertionSuccess();
@@ -358,7 +360,11 @@ TEST(Reference, SliceAndPad) {
   for (DType dt : {DType::Float32, DType::Int32, DType::UInt8, DType::Bool}) {
     const Tensor x = dt == DType::Float32 ? normal({5, 7, 9}, ++seed) : integers({5, 7, 9}, 0, 1, dt, ++seed);
     for (const auto& [begin, size] : std::vector<std::pair<I64, I64>>{
-             {{0, 0, 0}, {5, 7, 9}}, {{1, 2, 3}, {3, 4, 5}}, {{4, 0, 8}, {1, -1, 1}}, {{2, 6, 0}, {-1, 1, -1}}, {{0, 3, 2}, {5, 0, 3}}}) {
+             {{0, 0, 0}, {5, 7, 9}},
+             {{1, 2, 3}, {3, 4, 5}},
+             {{4, 0, 8}, {1, -1, 1}},
+             {{2, 6, 0}, {-1, 1, -1}},
+             {{0, 3, 2}, {5, 0, 3}}}) {
       EXPECT_TRUE(identical(run("slice", {x}, Attrs().set("begin", begin).set("size", size))))
           << dtype_name(dt) << " begin " << begin[0] << "," << begin[1] << "," << begin[2];
     }
