@@ -1,11 +1,13 @@
-// Defining ops. An op is written once: its name, its shape rule, a kernel per device, an optional
-// naive reference kernel (kept beside the fast one, for tests), and its gradient written with other
-// ops — so the same definition serves eager execution, graph execution and every backend.
+// Defining ops. An op is written once: its name, its shape rule, a kernel per device, a naive
+// reference kernel (kept beside the fast one, for tests) or the reason it has none, and its gradient
+// written with other ops — so the same definition serves eager execution, graph execution and every
+// backend.
 //
 //   define_op("tanh")
 //       .inputs(1)
 //       .shape(same_as_input(0))
 //       .kernel(Device::CPU, cpu::tanh)
+//       .reference(tanh_reference)
 //       .grad([](const GradCtx& g) { return grads(g.dy() * (1.0f - square(g.y()))); });
 #pragma once
 #include <cstdint>
@@ -16,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "synapse/error.h"
 #include "synapse/pointwise.h"
 #include "synapse/tensor.h"
 
@@ -109,7 +112,20 @@ class OpDef {
   OpDef& inputs(int n) { num_inputs_ = n; return *this; }
   OpDef& shape(ShapeFn fn) { shape_ = std::move(fn); return *this; }
   OpDef& kernel(Device d, KernelFn fn) { kernels_[static_cast<int>(d)] = std::move(fn); return *this; }
-  OpDef& reference(KernelFn fn) { reference_ = std::move(fn); return *this; }
+  // The naive reference kernel: plain loops, obviously correct, that tests run against the fast one.
+  OpDef& reference(KernelFn fn) {
+    if (!no_reference_.empty()) throw Error(name_ + ": has a reference kernel and is marked .no_reference()");
+    reference_ = std::move(fn);
+    return *this;
+  }
+  // Marks the op as having no reference kernel, and says why (a view, a serial loop of a generator):
+  // apply_reference then throws naming the op and the reason, instead of comparing a kernel with itself.
+  OpDef& no_reference(std::string why) {
+    if (why.empty()) throw Error(name_ + ": .no_reference() needs a reason");
+    if (reference_) throw Error(name_ + ": has a reference kernel and is marked .no_reference()");
+    no_reference_ = std::move(why);
+    return *this;
+  }
   OpDef& grad(GradFn fn) { grad_ = std::move(fn); return *this; }
   // Outputs alias the first input's storage (reshape): the kernel assigns them.
   OpDef& view() { view_ = true; return *this; }
@@ -120,9 +136,16 @@ class OpDef {
   int num_inputs() const { return num_inputs_; }
   const ShapeFn& shape_fn() const { return shape_; }
   const KernelFn& kernel_for(Device d) const { return kernels_[static_cast<int>(d)]; }
-  // The naive kernel; the device kernel where the op has no separate reference.
-  const KernelFn& reference_kernel() const { return reference_ ? reference_ : kernels_[0]; }
+  // The naive kernel. Never the device kernel: throws Error naming the op (and the recorded reason)
+  // when it has none, so a fast-vs-reference test cannot compare a kernel with itself.
+  const KernelFn& reference_kernel() const {
+    if (reference_) return reference_;
+    if (!no_reference_.empty()) throw Error(name_ + ": has no reference kernel (" + no_reference_ + ")");
+    throw Error(name_ + ": has no reference kernel and is not marked .no_reference(\"why\")");
+  }
   bool has_reference() const { return static_cast<bool>(reference_); }
+  // Why the op has no reference kernel; empty when it has one (or when it was never said).
+  const std::string& no_reference_reason() const { return no_reference_; }
   const GradFn& grad_fn() const { return grad_; }
   bool differentiable() const { return static_cast<bool>(grad_); }
   bool is_view() const { return view_; }
@@ -134,6 +157,7 @@ class OpDef {
   ShapeFn shape_;
   KernelFn kernels_[kNumDevices];
   KernelFn reference_;
+  std::string no_reference_;
   GradFn grad_;
   PointwiseFactory pointwise_;
   bool view_ = false;
@@ -151,7 +175,8 @@ std::vector<const OpDef*> all_ops();
 // runs no kernel. The one entry point eager execution uses.
 std::vector<Tensor> apply(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs = {});
 Tensor apply1(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs = {});
-// Runs the op's naive reference kernel instead of the device kernel (no autograd); for tests.
+// Runs the op's naive reference kernel instead of the device kernel (no autograd); for tests. Throws
+// Error naming the op and the reason when the op is marked .no_reference(...).
 std::vector<Tensor> apply_reference(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs = {});
 
 // ---- what the layers above add to a call ----

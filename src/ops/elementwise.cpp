@@ -14,6 +14,7 @@
 #include "core/check.h"
 #include "ops/dtype_dispatch.h"
 #include "ops/families.h"
+#include "ops/naive.h"
 #include "synapse/op.h"
 #include "synapse/ops.h"
 
@@ -368,17 +369,6 @@ template <class T> void where_fast(const Tensor& cond, const Tensor& a, const Te
   where_broadcast<T>(cond, a, b, out);
 }
 
-// Flat offset into a tensor of shape `s` broadcast to `os`, for output element i (naive).
-std::int64_t broadcast_offset(std::int64_t i, const Shape& os, const Shape& s) {
-  const auto st = cpu::broadcast_strides(s, os);
-  std::int64_t off = 0;
-  for (std::size_t d = os.size(); d-- > 0;) {
-    off += (i % os[d]) * st[d];
-    i /= os[d];
-  }
-  return off;
-}
-
 void where_kernel(const KernelContext& c) {
   visit_all(c.in(1).dtype(), [&]<class T>() { where_fast<T>(c.in(0), c.in(1), c.in(2), c.out(0)); });
 }
@@ -388,9 +378,9 @@ void where_reference(const KernelContext& c) {
     const Shape& os = c.out(0).shape();
     T* po = c.out(0).data<T>();
     for (std::int64_t i = 0; i < c.out(0).numel(); ++i) {
-      const bool k = c.in(0).data<bool>()[broadcast_offset(i, os, c.in(0).shape())];
-      po[i] = k ? c.in(1).data<T>()[broadcast_offset(i, os, c.in(1).shape())]
-                : c.in(2).data<T>()[broadcast_offset(i, os, c.in(2).shape())];
+      const bool k = c.in(0).data<bool>()[naive::broadcast_offset(i, os, c.in(0).shape())];
+      po[i] = k ? c.in(1).data<T>()[naive::broadcast_offset(i, os, c.in(1).shape())]
+                : c.in(2).data<T>()[naive::broadcast_offset(i, os, c.in(2).shape())];
     }
   });
 }
@@ -398,6 +388,84 @@ void where_reference(const KernelContext& c) {
 void cast_kernel(const KernelContext& c) {
   visit_all(c.in(0).dtype(), [&]<class S>() {
     visit_all(c.out(0).dtype(), [&]<class D>() { cpu::unary_map<S, D>(c.in(0), c.out(0), convert<S, D>); });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Naive reference kernels (OpDef::reference): one serial loop per op over ops/naive.h, broadcast
+// offsets computed per element, transcendental functions in double. Integer semantics that are
+// definitions rather than arithmetic (wrapping negation, truncating division, cast's saturation)
+// use the same helpers as the fast kernels.
+
+template <class F> KernelFn binary_reference(const char* name, F f) {
+  return [name, f](const KernelContext& c) {
+    visit_numeric(c.in(0).dtype(), name, [&]<class T>() {
+      naive::binary<T, T>(c.in(0), c.in(1), c.out(0), [&](T a, T b) { return static_cast<T>(f(a, b)); });
+    });
+  };
+}
+
+template <class F> KernelFn unary_numeric_reference(const char* name, F f) {
+  return [name, f](const KernelContext& c) {
+    visit_numeric(c.in(0).dtype(), name, [&]<class T>() {
+      naive::unary<T, T>(c.in(0), c.out(0), [&](T v) { return static_cast<T>(f(v)); });
+    });
+  };
+}
+
+// A float32 function computed in double and rounded once.
+template <class F> KernelFn unary_double_reference(F f) {
+  return [f](const KernelContext& c) {
+    naive::unary<float, float>(c.in(0), c.out(0), [&](float v) { return static_cast<float>(f(static_cast<double>(v))); });
+  };
+}
+
+// (x, dy) -> f(x, dy), float32, x and dy of one shape.
+template <class F> void pair_reference(const KernelContext& c, F f) {
+  const float* x = c.in(0).data<float>();
+  const float* dy = c.in(1).data<float>();
+  float* out = c.out(0).data<float>();
+  for (std::int64_t i = 0; i < c.out(0).numel(); ++i) out[i] = f(x[i], dy[i]);
+}
+
+void div_reference(const KernelContext& c) {
+  visit_numeric(c.in(0).dtype(), "div", [&]<class T>() {
+    if constexpr (std::is_floating_point_v<T>) {
+      naive::binary<T, T>(c.in(0), c.in(1), c.out(0), [](T a, T b) { return a / b; });
+    } else {
+      const T* pb = c.in(1).data<T>();
+      for (std::int64_t i = 0; i < c.in(1).numel() && c.out(0).numel() > 0; ++i)
+        SYN_CHECK(pb[i] != T(0), "div: integer division by zero");
+      naive::binary<T, T>(c.in(0), c.in(1), c.out(0), [](T a, T b) { return int_div(a, b); });
+    }
+  });
+}
+
+// maximum / minimum: a NaN in either operand is the result; on ties, a.
+template <class T> T max_reference(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(a)) return a;
+    if (std::isnan(b)) return b;
+  }
+  return a < b ? b : a;
+}
+template <class T> T min_reference(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(a)) return a;
+    if (std::isnan(b)) return b;
+  }
+  return b < a ? b : a;
+}
+
+template <class F> KernelFn compare_reference(F f) {
+  return [f](const KernelContext& c) {
+    visit_all(c.in(0).dtype(), [&]<class T>() { naive::binary<T, bool>(c.in(0), c.in(1), c.out(0), f); });
+  };
+}
+
+void cast_reference(const KernelContext& c) {
+  visit_all(c.in(0).dtype(), [&]<class S>() {
+    visit_all(c.out(0).dtype(), [&]<class D>() { naive::unary<S, D>(c.in(0), c.out(0), convert<S, D>); });
   });
 }
 
@@ -419,6 +487,7 @@ void register_arithmetic() {
       .inputs(2)
       .shape(numeric_binary())
       .kernel(Device::CPU, binary_kernel("add", k_add))
+      .reference(binary_reference("add", [](auto a, auto b) { return a + b; }))
       .pointwise(binary_pointwise(k_add))
       .grad([](const GradCtx& g) {
         return grads(grad_for(g, 0, [&] { return g.dy(); }), grad_for(g, 1, [&] { return g.dy(); }));
@@ -428,6 +497,7 @@ void register_arithmetic() {
       .inputs(2)
       .shape(numeric_binary())
       .kernel(Device::CPU, binary_kernel("sub", k_sub))
+      .reference(binary_reference("sub", [](auto a, auto b) { return a - b; }))
       .pointwise(binary_pointwise(k_sub))
       .grad([](const GradCtx& g) {
         return grads(grad_for(g, 0, [&] { return g.dy(); }), grad_for(g, 1, [&] { return -g.dy(); }));
@@ -437,6 +507,7 @@ void register_arithmetic() {
       .inputs(2)
       .shape(numeric_binary())
       .kernel(Device::CPU, binary_kernel("mul", k_mul))
+      .reference(binary_reference("mul", [](auto a, auto b) { return a * b; }))
       .pointwise(binary_pointwise(k_mul))
       .grad([](const GradCtx& g) {
         return grads(grad_for(g, 0, [&] { return g.dy() * g.x(1); }), grad_for(g, 1, [&] { return g.dy() * g.x(0); }));
@@ -446,6 +517,7 @@ void register_arithmetic() {
       .inputs(2)
       .shape(numeric_binary())
       .kernel(Device::CPU, div_kernel)
+      .reference(div_reference)
       .pointwise(binary_pointwise(k_div_float))
       .grad([](const GradCtx& g) {
         // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -y/b
@@ -472,6 +544,7 @@ void register_arithmetic() {
       .inputs(2)
       .shape(numeric_binary())
       .kernel(Device::CPU, binary_kernel("maximum", k_maximum))
+      .reference(binary_reference("maximum", [](auto a, auto b) { return max_reference(a, b); }))
       .pointwise(binary_pointwise(k_maximum))
       .grad([](const GradCtx& g) {
         // to a where a >= b, i.e. where !(a < b)
@@ -485,6 +558,7 @@ void register_arithmetic() {
       .inputs(2)
       .shape(numeric_binary())
       .kernel(Device::CPU, binary_kernel("minimum", k_minimum))
+      .reference(binary_reference("minimum", [](auto a, auto b) { return min_reference(a, b); }))
       .pointwise(binary_pointwise(k_minimum))
       .grad([](const GradCtx& g) {
         // to a where a <= b, i.e. where !(a > b)
@@ -500,6 +574,7 @@ void register_unary_math() {
       .inputs(1)
       .shape(numeric_unary())
       .kernel(Device::CPU, unary_numeric_kernel("neg", k_neg))
+      .reference(unary_numeric_reference("neg", [](auto v) { return wrap_neg(v); }))
       .pointwise(unary_pointwise(k_neg))
       .grad([](const GradCtx& g) { return grads(-g.dy()); });
 
@@ -507,6 +582,7 @@ void register_unary_math() {
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(k_exp))
+      .reference(unary_double_reference([](double v) { return std::exp(v); }))
       .pointwise(unary_pointwise(k_exp))
       .grad([](const GradCtx& g) { return grads(g.dy() * g.y()); });
 
@@ -514,6 +590,7 @@ void register_unary_math() {
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(k_log))
+      .reference(unary_double_reference([](double v) { return std::log(v); }))
       .pointwise(unary_pointwise(k_log))
       .grad([](const GradCtx& g) { return grads(g.dy() / g.x()); });
 
@@ -521,6 +598,7 @@ void register_unary_math() {
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(k_sqrt))
+      .reference(unary_double_reference([](double v) { return std::sqrt(v); }))
       .pointwise(unary_pointwise(k_sqrt))
       .grad([](const GradCtx& g) { return grads(g.dy() / g.y() * 0.5f); });  // 1 / (2 sqrt(x))
 
@@ -528,6 +606,7 @@ void register_unary_math() {
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(k_square))
+      .reference(unary_double_reference([](double v) { return v * v; }))
       .pointwise(unary_pointwise(k_square))
       .grad([](const GradCtx& g) { return grads(g.dy() * g.x() * 2.0f); });
 
@@ -535,6 +614,7 @@ void register_unary_math() {
       .inputs(1)
       .shape(numeric_unary())
       .kernel(Device::CPU, unary_numeric_kernel("abs", k_abs))
+      .reference(unary_numeric_reference("abs", [](auto v) { return abs_value(v); }))
       .pointwise(unary_pointwise(k_abs))
       .grad([](const GradCtx& g) { return grads(g.dy() * sign(g.x())); });
 
@@ -544,12 +624,14 @@ void register_unary_math() {
       .inputs(1)
       .shape(numeric_unary())
       .kernel(Device::CPU, unary_numeric_kernel("sign", k_sign))
+      .reference(unary_numeric_reference("sign", [](auto v) { return sign_value(v); }))
       .pointwise(unary_pointwise(k_sign));
 
   define_op("tanh")
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(k_tanh))
+      .reference(unary_double_reference([](double v) { return std::tanh(v); }))
       .pointwise(unary_pointwise(k_tanh))
       .grad([](const GradCtx& g) { return grads(g.dy() * (1.0f - square(g.y()))); });
 }
@@ -559,6 +641,7 @@ void register_activations() {
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(k_relu))
+      .reference(unary_double_reference([](double v) { return v < 0.0 ? 0.0 : v; }))
       .pointwise(unary_pointwise(k_relu))
       .grad([](const GradCtx& g) {
         // Masked by the output (y > 0 exactly where x > 0), as TensorFlow's ReluGrad: the input need
@@ -573,6 +656,10 @@ void register_activations() {
               [](const KernelContext& c) {
                 cpu::unary_map<float, float>(c.in(0), c.out(0), leaky_relu_fn(static_cast<float>(c.attrs.f("alpha"))));
               })
+      .reference([](const KernelContext& c) {
+        const auto alpha = static_cast<float>(c.attrs.f("alpha"));
+        naive::unary<float, float>(c.in(0), c.out(0), [&](float v) { return v > 0.0f ? v : alpha * v; });
+      })
       .pointwise([](const Attrs& a) -> PointwiseFn {
         return [f = leaky_relu_fn(static_cast<float>(a.f("alpha")))](const PointwiseBlock& b) { cpu::unary_block(b, f); };
       })
@@ -590,6 +677,10 @@ void register_activations() {
               [](const KernelContext& c) {
                 masked_grad(c, leaky_grad_fn(static_cast<float>(c.attrs.f("alpha"))));
               })
+      .reference([](const KernelContext& c) {
+        const auto alpha = static_cast<float>(c.attrs.f("alpha"));
+        pair_reference(c, [&](float x, float d) { return x > 0.0f ? d : alpha * d; });
+      })
       .pointwise([](const Attrs& a) -> PointwiseFn {
         return [f = leaky_grad_fn(static_cast<float>(a.f("alpha")))](const PointwiseBlock& b) { cpu::binary_block(b, f); };
       })
@@ -602,6 +693,7 @@ void register_activations() {
       .inputs(1)
       .shape(float_unary())
       .kernel(Device::CPU, unary_float_kernel(stable_sigmoid))
+      .reference(unary_double_reference([](double v) { return 1.0 / (1.0 + std::exp(-v)); }))
       .pointwise(unary_pointwise(stable_sigmoid))
       .grad([](const GradCtx& g) { return grads(g.dy() * g.y() * (1.0f - g.y())); });
 
@@ -617,6 +709,10 @@ void register_activations() {
                 cpu::unary_map<float, float>(c.in(0), c.out(0),
                                              clip_fn(static_cast<float>(c.attrs.f("lo")), static_cast<float>(c.attrs.f("hi"))));
               })
+      .reference([](const KernelContext& c) {
+        const auto lo = static_cast<float>(c.attrs.f("lo")), hi = static_cast<float>(c.attrs.f("hi"));
+        naive::unary<float, float>(c.in(0), c.out(0), [&](float v) { return v < lo ? lo : (v > hi ? hi : v); });
+      })
       .pointwise([](const Attrs& a) -> PointwiseFn {
         return [f = clip_fn(static_cast<float>(a.f("lo")), static_cast<float>(a.f("hi")))](const PointwiseBlock& b) {
           cpu::unary_block(b, f);
@@ -635,6 +731,10 @@ void register_activations() {
               [](const KernelContext& c) {
                 masked_grad(c, clip_grad_fn(static_cast<float>(c.attrs.f("lo")), static_cast<float>(c.attrs.f("hi"))));
               })
+      .reference([](const KernelContext& c) {
+        const auto lo = static_cast<float>(c.attrs.f("lo")), hi = static_cast<float>(c.attrs.f("hi"));
+        pair_reference(c, [&](float x, float d) { return lo <= x && x <= hi ? d : 0.0f; });
+      })
       .pointwise([](const Attrs& a) -> PointwiseFn {
         return [f = clip_grad_fn(static_cast<float>(a.f("lo")), static_cast<float>(a.f("hi")))](const PointwiseBlock& b) {
           cpu::binary_block(b, f);
@@ -648,15 +748,21 @@ void register_activations() {
 
 // Comparisons, where and cast. Comparisons have no gradient (bool results).
 void register_selection() {
-  define_op("equal").inputs(2).shape(broadcast_binary(true)).kernel(Device::CPU, compare_kernel([](auto a, auto b) {
-    return a == b;
-  }));
-  define_op("greater").inputs(2).shape(broadcast_binary(true)).kernel(Device::CPU, compare_kernel([](auto a, auto b) {
-    return a > b;
-  }));
-  define_op("less").inputs(2).shape(broadcast_binary(true)).kernel(Device::CPU, compare_kernel([](auto a, auto b) {
-    return a < b;
-  }));
+  define_op("equal")
+      .inputs(2)
+      .shape(broadcast_binary(true))
+      .kernel(Device::CPU, compare_kernel([](auto a, auto b) { return a == b; }))
+      .reference(compare_reference([](auto a, auto b) { return a == b; }));
+  define_op("greater")
+      .inputs(2)
+      .shape(broadcast_binary(true))
+      .kernel(Device::CPU, compare_kernel([](auto a, auto b) { return a > b; }))
+      .reference(compare_reference([](auto a, auto b) { return a > b; }));
+  define_op("less")
+      .inputs(2)
+      .shape(broadcast_binary(true))
+      .kernel(Device::CPU, compare_kernel([](auto a, auto b) { return a < b; }))
+      .reference(compare_reference([](auto a, auto b) { return a < b; }));
 
   define_op("where")
       .inputs(3)
@@ -676,6 +782,7 @@ void register_selection() {
         return one_output(in[0].shape, parse_dtype(a.s("dtype")));
       })
       .kernel(Device::CPU, cast_kernel)
+      .reference(cast_reference)
       .grad([](const GradCtx& g) {
         // Identity between float types; no gradient into or out of integers and bool.
         const bool float_to_float = is_floating(g.x().dtype()) && is_floating(g.y().dtype());

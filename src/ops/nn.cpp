@@ -19,6 +19,7 @@
 #include "core/check.h"
 #include "ops/dtype_dispatch.h"
 #include "ops/families.h"
+#include "ops/naive.h"
 #include "synapse/op.h"
 #include "synapse/ops.h"
 
@@ -334,6 +335,26 @@ KernelFn sparse_xent_fn(bool reference) {
   };
 }
 
+// Naive reference of sparse_softmax_cross_entropy_grad, in double: exp(x - max) / sum, minus 1 at the label.
+void sparse_xent_grad_reference(const KernelContext& c) {
+  visit_labels(c.in(1).dtype(), [&]<class I>() {
+    check_labels<I>(c.in(1), c.in(0).dim(-1), "sparse_softmax_cross_entropy_grad");
+    const std::int64_t C = c.in(0).dim(-1);
+    const float* x = c.in(0).data<float>();
+    const I* lab = c.in(1).data<I>();
+    float* y = c.out(0).data<float>();
+    for (std::int64_t r = 0; r < c.in(1).numel(); ++r) {
+      double m = -std::numeric_limits<double>::infinity(), s = 0.0;
+      for (std::int64_t j = 0; j < C; ++j) m = std::max(m, static_cast<double>(x[r * C + j]));
+      for (std::int64_t j = 0; j < C; ++j) s += std::exp(x[r * C + j] - m);
+      for (std::int64_t j = 0; j < C; ++j) {
+        const double one_hot = j == static_cast<std::int64_t>(lab[r]) ? 1.0 : 0.0;
+        y[r * C + j] = static_cast<float>(std::exp(x[r * C + j] - m) / s - one_hot);
+      }
+    }
+  });
+}
+
 void register_cross_entropy_ops() {
   define_op("softmax_cross_entropy")
       .inputs(2)
@@ -374,6 +395,7 @@ void register_cross_entropy_ops() {
                   sparse_xent_grad_rows<I>(c.in(0), c.in(1), c.out(0));
                 });
               })
+      .reference(sparse_xent_grad_reference)
       .grad([](const GradCtx& g) {
         // y = softmax(x) - one_hot: the softmax gradient with s = softmax(x).
         const Tensor s = softmax(g.x(0), -1);
@@ -409,6 +431,12 @@ void register_sigmoid_cross_entropy_ops() {
                   return std::max(x, 0.0f) - x * z + std::log1p(std::exp(-std::fabs(x)));
                 });
               })
+      .reference([](const KernelContext& c) {
+        // The textbook form, in double: log(1 + e^x) - x z (= -z log sigmoid(x) - (1 - z) log(1 - sigmoid(x))).
+        naive::binary<float, float>(c.in(0), c.in(1), c.out(0), [](float x, float z) {
+          return std::log1p(std::exp(static_cast<double>(x))) - static_cast<double>(x) * z;
+        });
+      })
       .grad([](const GradCtx& g) {
         // d/dx = (sigmoid(x) - z) dy;  d/dz = -x dy
         static const OpDef& grad_op = op_def("sigmoid_cross_entropy_grad");
@@ -426,6 +454,11 @@ void register_sigmoid_cross_entropy_ops() {
                 cpu::binary_map<float, float>(c.in(0), c.in(1), c.out(0),
                                               [](float x, float z) { return stable_sigmoid(x) - z; });
               })
+      .reference([](const KernelContext& c) {
+        naive::binary<float, float>(c.in(0), c.in(1), c.out(0), [](float x, float z) {
+          return 1.0 / (1.0 + std::exp(-static_cast<double>(x))) - z;
+        });
+      })
       .grad([](const GradCtx& g) {
         // y = sigmoid(x) - z, so sigmoid(x) = y + z and d/dx = s (1 - s) dy; d/dz = -dy.
         const Tensor s = g.y() + g.x(1);

@@ -50,6 +50,15 @@ void register_random_ops() {
           for (std::int64_t i = lo; i < hi; ++i)
             m[i] = counter_uniform(key, static_cast<std::uint64_t>(i)) < rate ? 0.0f : scale;
         });
+      })
+      .reference([](const KernelContext& c) {
+        // Serial, element by element: the parallel fill must give the same mask for any thread count.
+        const std::uint64_t key = Generator(static_cast<std::uint64_t>(c.attrs.i("seed"))).next_u64();
+        const double rate = c.attrs.f("rate");
+        for (std::int64_t i = 0; i < c.out(0).numel(); ++i) {
+          const bool drop = counter_uniform(key, static_cast<std::uint64_t>(i)) < static_cast<float>(rate);
+          c.out(0).data<float>()[i] = drop ? 0.0f : static_cast<float>(1.0 / (1.0 - rate));
+        }
       });
 
   define_op("random_uniform")
@@ -65,7 +74,9 @@ void register_random_ops() {
         const auto low = static_cast<float>(c.attrs.f("low")), high = static_cast<float>(c.attrs.f("high"));
         float* p = c.out(0).data<float>();
         for (std::int64_t i = 0, n = c.out(0).numel(); i < n; ++i) p[i] = low + (high - low) * g.uniform();
-      });
+      })
+      .no_reference("its kernel is already one serial loop of Generator::uniform; tests check the range, the "
+                    "moments and that a seed repeats");
 }
 
 }  // namespace synapse::ops

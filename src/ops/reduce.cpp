@@ -473,6 +473,14 @@ void register_reduce_ops() {
         visit_numeric(c.in(0).dtype(), "extremum_mask", [&]<class T>() {
           cpu::binary_map<T, float>(c.in(0), c.in(1), c.out(0), [](T a, T b) { return a == b ? 1.0f : 0.0f; });
         });
+      })
+      .reference([](const KernelContext& c) {  // naive: y broadcast to x's shape, then compared per element
+        visit_numeric(c.in(0).dtype(), "extremum_mask", [&]<class T>() {
+          Tensor y = Tensor::empty(c.in(0).shape(), c.in(0).dtype());
+          broadcast_reference<T>(c.in(1), y);
+          for (std::int64_t i = 0; i < c.out(0).numel(); ++i)
+            c.out(0).data<float>()[i] = c.in(0).data<T>()[i] == y.data<T>()[i] ? 1.0f : 0.0f;
+        });
       });
 
   // element_count(x, axes) -> float32 scalar: how many elements of x the axes (all when empty) span,
@@ -488,6 +496,22 @@ void register_reduce_ops() {
         double n = 1;
         for (auto d : resolve_axes(c.attrs.ints("axes"), c.in(0).ndim(), "element_count"))
           n *= static_cast<double>(c.in(0).shape()[static_cast<std::size_t>(d)]);
+        c.out(0).data<float>()[0] = static_cast<float>(n);
+      })
+      .reference([](const KernelContext& c) {  // counts the elements whose other coordinates are all 0
+        const Shape& s = c.in(0).shape();
+        std::vector<bool> counted(s.size(), c.attrs.ints("axes").empty());
+        for (auto d : resolve_axes(c.attrs.ints("axes"), c.in(0).ndim(), "element_count")) counted[static_cast<std::size_t>(d)] = true;
+        std::int64_t n = 0;
+        for (std::int64_t i = 0, total = c.in(0).numel(); i < total; ++i) {
+          bool first = true;
+          for (std::int64_t d = static_cast<std::int64_t>(s.size()) - 1, rest = i; d >= 0; --d) {
+            const auto k = static_cast<std::size_t>(d);
+            if (!counted[k] && rest % s[k] != 0) first = false;
+            rest /= s[k];
+          }
+          n += first ? 1 : 0;
+        }
         c.out(0).data<float>()[0] = static_cast<float>(n);
       });
 

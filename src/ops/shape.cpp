@@ -12,6 +12,7 @@
 #include "core/check.h"
 #include "ops/dtype_dispatch.h"
 #include "ops/families.h"
+#include "ops/naive.h"
 #include "synapse/op.h"
 #include "synapse/ops.h"
 
@@ -271,6 +272,21 @@ void concat_kernel(const KernelContext& c) {
   }
 }
 
+// Naive reference: for each output element, the input whose range along the axis holds it.
+void concat_reference(const KernelContext& c) {
+  Tensor& out = c.out(0);
+  const auto axis = sz(normalize_axis(c.attrs.i("axis"), out.ndim(), "concat"));
+  visit_width(out.dtype(), [&]<class U>() {
+    U* po = static_cast<U*>(out.raw_data());
+    for (std::int64_t i = 0; i < out.numel(); ++i) {
+      Ints idx = naive::unravel(i, out.shape());
+      std::size_t k = 0;
+      while (idx[axis] >= c.in(k).shape()[axis]) idx[axis] -= c.in(k++).shape()[axis];
+      po[i] = static_cast<const U*>(c.in(k).raw_data())[naive::ravel(idx, c.in(k).shape())];
+    }
+  });
+}
+
 // ---- slice and pad ----
 
 // The size with -1 resolved; throws naming the shape when begin/size do not fit.
@@ -299,6 +315,21 @@ void slice_kernel(const KernelContext& c) {
   for (std::size_t d = 0; d < begin.size(); ++d) start += begin[d] * in_st[d];
   const std::size_t es = dtype_size(x.dtype());
   copy_block(bytes(x) + sz(start) * es, in_st, bytes(out), contiguous_strides(out.shape()), out.shape(), es);
+}
+
+// Naive reference: out[idx] = x[idx + begin].
+void slice_reference(const KernelContext& c) {
+  const Tensor& x = c.in(0);
+  const Ints& begin = c.attrs.ints("begin");
+  visit_width(x.dtype(), [&]<class U>() {
+    const U* px = static_cast<const U*>(x.raw_data());
+    U* po = static_cast<U*>(c.out(0).raw_data());
+    for (std::int64_t i = 0; i < c.out(0).numel(); ++i) {
+      Ints idx = naive::unravel(i, c.out(0).shape());
+      for (std::size_t d = 0; d < idx.size(); ++d) idx[d] += begin[d];
+      po[i] = px[naive::ravel(idx, x.shape())];
+    }
+  });
 }
 
 // paddings are stored flat: (before_0, after_0, before_1, after_1, ...).
@@ -333,6 +364,26 @@ void pad_kernel(const KernelContext& c) {
   for (std::size_t d = 0; d < out_st.size(); ++d) start += p[2 * d] * out_st[d];
   const std::size_t es = dtype_size(x.dtype());
   copy_block(bytes(x), contiguous_strides(x.shape()), bytes(out) + sz(start) * es, out_st, x.shape(), es);
+}
+
+// Naive reference: out[idx] = x[idx - before] where that lies inside x, else value.
+void pad_reference(const KernelContext& c) {
+  const Tensor& x = c.in(0);
+  const Ints& p = c.attrs.ints("paddings");
+  const double value = c.attrs.f("value");
+  visit_all(x.dtype(), [&]<class T>() {
+    const T* px = x.data<T>();
+    T* po = c.out(0).data<T>();
+    for (std::int64_t i = 0; i < c.out(0).numel(); ++i) {
+      Ints idx = naive::unravel(i, c.out(0).shape());
+      bool inside = true;
+      for (std::size_t d = 0; d < idx.size(); ++d) {
+        idx[d] -= p[2 * d];
+        inside = inside && idx[d] >= 0 && idx[d] < x.shape()[d];
+      }
+      po[i] = inside ? px[naive::ravel(idx, x.shape())] : static_cast<T>(value);
+    }
+  });
 }
 
 // ---- gather and its gradient ----
@@ -393,6 +444,28 @@ void gather_kernel(const KernelContext& c) {
     for (std::int64_t t = lo; t < hi; ++t) {
       const std::int64_t o = t / g.n, k = t % g.n;
       std::memcpy(dst + sz(t) * row_bytes, src + sz(o * g.extent + idx[sz(k)]) * row_bytes, row_bytes);
+    }
+  });
+}
+
+// Naive reference: out[before..., k..., after...] = params[before..., indices[k...], after...].
+void gather_reference(const KernelContext& c) {
+  const Tensor& params = c.in(0);
+  const Tensor& indices = c.in(1);
+  const auto axis = sz(normalize_axis(c.attrs.i("axis"), params.ndim(), "gather"));
+  const Ints idx =
+      checked_indices(indices, params.shape()[axis], static_cast<std::int64_t>(axis), params.shape(), "gather");
+  const std::size_t ni = indices.shape().size();
+  visit_width(params.dtype(), [&]<class U>() {
+    const U* src = static_cast<const U*>(params.raw_data());
+    U* po = static_cast<U*>(c.out(0).raw_data());
+    for (std::int64_t i = 0; i < c.out(0).numel(); ++i) {
+      const Ints o = naive::unravel(i, c.out(0).shape());
+      const auto at = [&](std::size_t d) { return o.begin() + static_cast<std::ptrdiff_t>(d); };
+      Ints pi(o.begin(), at(axis));                                                // the dims before the axis,
+      pi.push_back(idx[sz(naive::ravel(Ints(at(axis), at(axis + ni)), indices.shape()))]);  // the index,
+      pi.insert(pi.end(), at(axis + ni), o.end());                                 // the dims after it
+      po[i] = src[naive::ravel(pi, params.shape())];
     }
   });
 }
@@ -459,6 +532,18 @@ void one_hot_kernel(const KernelContext& c) {
   });
 }
 
+// Naive reference: `on` where the column equals the index, `off` elsewhere.
+void one_hot_reference(const KernelContext& c) {
+  const std::int64_t depth = c.attrs.i("depth");
+  const auto on = static_cast<float>(c.attrs.f("on")), off = static_cast<float>(c.attrs.f("off"));
+  float* po = c.out(0).data<float>();
+  visit_numeric(c.in(0).dtype(), "one_hot", [&]<class I>() {
+    const I* pi = c.in(0).data<I>();
+    for (std::int64_t i = 0; i < c.in(0).numel(); ++i)
+      for (std::int64_t j = 0; j < depth; ++j) po[i * depth + j] = static_cast<std::int64_t>(pi[i]) == j ? on : off;
+  });
+}
+
 }  // namespace
 
 void register_shape_ops() {
@@ -469,6 +554,7 @@ void register_shape_ops() {
         return one_output(resolve_reshape(in[0].shape, a.ints("shape")), in[0].dtype);
       })
       .kernel(Device::CPU, [](const KernelContext&) {})  // a view: the dispatcher shares the input's storage
+      .no_reference("a view: the dispatcher shares the input's storage and no kernel moves data")
       .grad([](const GradCtx& g) { return grads(reshape(g.dy(), g.x().shape())); });
 
   // permute(x; perm): out.shape[k] = x.shape[perm[k]].
@@ -492,6 +578,7 @@ void register_shape_ops() {
       .inputs(-1)
       .shape(concat_shape)
       .kernel(Device::CPU, concat_kernel)
+      .reference(concat_reference)
       .grad([](const GradCtx& g) {
         const auto axis = normalize_axis(g.attrs.i("axis"), g.dy().ndim(), "concat");
         std::vector<Tensor> dx(g.inputs.size());
@@ -511,6 +598,7 @@ void register_shape_ops() {
         return one_output(resolve_slice(in[0].shape, a.ints("begin"), a.ints("size")), in[0].dtype);
       })
       .kernel(Device::CPU, slice_kernel)
+      .reference(slice_reference)
       .grad([](const GradCtx& g) {
         const Shape& s = g.x().shape();
         const Ints& begin = g.attrs.ints("begin");
@@ -525,6 +613,7 @@ void register_shape_ops() {
       .inputs(1)
       .shape(pad_shape)
       .kernel(Device::CPU, pad_kernel)
+      .reference(pad_reference)
       .grad([](const GradCtx& g) {
         const Ints& p = g.attrs.ints("paddings");
         Ints begin;
@@ -543,6 +632,7 @@ void register_shape_ops() {
         return one_output(gather_output_shape(s, in[1].shape, axis), in[0].dtype);
       })
       .kernel(Device::CPU, gather_kernel)
+      .reference(gather_reference)
       .grad([](const GradCtx& g) {
         static const OpDef& scatter = op_def("gather_grad");
         const Attrs a = Attrs().set("axis", g.attrs.i("axis")).set("shape", g.x(0).shape());
@@ -577,7 +667,8 @@ void register_shape_ops() {
         out.push_back(depth);
         return one_output(std::move(out), DType::Float32);
       })
-      .kernel(Device::CPU, one_hot_kernel);
+      .kernel(Device::CPU, one_hot_kernel)
+      .reference(one_hot_reference);
 }
 
 }  // namespace ops

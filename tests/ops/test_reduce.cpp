@@ -93,6 +93,9 @@ TEST(Reduce, Mean) {
   EXPECT_FLOAT_EQ(apply1(count, {x}, Attrs().set("axes", std::vector<std::int64_t>{0, 2})).item(), 8.0f);
   EXPECT_FLOAT_EQ(apply1(count, {x}, Attrs().set("axes", std::vector<std::int64_t>{})).item(), 24.0f);
   EXPECT_FALSE(count.differentiable());
+  for (const auto& axes : std::vector<std::vector<std::int64_t>>{{0, 2}, {}, {1}, {-1}, {0, 1, 2}})
+    EXPECT_EQ(apply_reference(count, {x}, Attrs().set("axes", axes))[0].item(),
+              apply1(count, {x}, Attrs().set("axes", axes)).item());
 }
 
 TEST(Reduce, MaxAndMin) {
