@@ -487,3 +487,49 @@ TEST(OnnxImport, LstmPeepholeShapeErrorNamesTheNode) {
   EXPECT_NE(e.find("P (peepholes) must have shape [1, 9]"), std::string::npos) << e;
   EXPECT_NE(e.find("got [1,4]"), std::string::npos) << e;
 }
+
+TEST(OnnxImport, LstmWithPeepholesGradientsMatchFiniteDifferences) {
+  // The unrolled graph is differentiable, so an imported peephole LSTM fine-tunes: the symbolic
+  // gradients of a weighted sum of Y, Y_h and Y_c with respect to P, W and initial_c against central
+  // differences (bidirectional, one sequence padded).
+  const int T = 3, B = 2, I = 2, H = 3, D = 2;
+  Generator gen(19);
+  auto rnd = [&](std::vector<std::int64_t> shape, float sd) { return random_normal(shape, 0.0f, sd, &gen); };
+  std::vector<Tensor> values{rnd({T, B, I}, 1.0f), rnd({D, 4 * H, I}, 0.5f), rnd({D, 4 * H, H}, 0.5f),
+                             rnd({D, 8 * H}, 0.3f), from_vector(std::vector<std::int32_t>{3, 2}),
+                             rnd({D, B, H}, 0.5f), rnd({D, B, H}, 0.5f), rnd({D, 3 * H}, 0.8f)};
+  sx::Model m = sx::import_model(lstm_model(T, B, I, H, "bidirectional", true, "lstm_peepholes_grad.onnx").string());
+  graph::Graph& g = *m.graph;
+  const Tensor loss = synapse::sum(m.outputs[0] * g.constant(rnd({T, D, B, H}, 1.0f))) +
+                      synapse::sum(m.outputs[1] * g.constant(rnd({D, B, H}, 1.0f))) +
+                      synapse::sum(m.outputs[2] * g.constant(rnd({D, B, H}, 1.0f)));
+  const std::vector<std::size_t> wrt{7, 1, 6};  // P, W, initial_c
+  const std::vector<Tensor> grads = graph::gradients(loss, {m.inputs[7], m.inputs[1], m.inputs[6]});
+  graph::Session s(g);
+  auto feeds = [&](const std::vector<Tensor>& v) {
+    graph::Feeds f;
+    for (std::size_t i = 0; i < v.size(); ++i) f.emplace_back(m.inputs[i], v[i]);
+    return f;
+  };
+  const std::vector<Tensor> analytic = s.run(grads, feeds(values));
+  const float eps = 1e-2f;
+  for (std::size_t k = 0; k < wrt.size(); ++k) {
+    const auto a = analytic[k].to_vector<float>();
+    std::vector<float> base = values[wrt[k]].to_vector<float>();
+    ASSERT_EQ(a.size(), base.size());
+    double norm = 0;
+    for (float v : a) norm += std::abs(v);
+    EXPECT_GT(norm, 0.1) << "input " << wrt[k] << ": the loss must depend on it";
+    for (std::size_t e = 0; e < base.size(); ++e) {
+      auto at = [&](float delta) {
+        std::vector<Tensor> v = values;
+        std::vector<float> moved = base;
+        moved[e] += delta;
+        v[wrt[k]] = from_vector(moved, values[wrt[k]].shape());
+        return static_cast<double>(s.run(loss, feeds(v)).item<float>());
+      };
+      const double numeric = (at(eps) - at(-eps)) / (2.0 * eps);
+      EXPECT_NEAR(a[e], numeric, 3e-3 * std::max(1.0, std::abs(numeric))) << "input " << wrt[k] << " element " << e;
+    }
+  }
+}
