@@ -245,10 +245,16 @@ LmTrainResult train_char_lm(const LmData& d, const LmTrainOptions& o) {
   history->set("steps", static_cast<double>(r.steps));
   history->set("seconds", r.seconds);
   history->write();
-  const std::string report_path = write_lm_report(o.logdir);
+  // The model is saved: a report that cannot be written is a warning, not a failed run.
+  std::string report_path;
+  try {
+    report_path = write_lm_report(o.logdir);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "warning: %s/report.html not written: %s\n", o.logdir.c_str(), e.what());
+  }
   if (o.verbose) {
     std::printf("saved %s\n", r.model_path.c_str());
-    std::printf("report: %s\n", report_path.c_str());
+    if (!report_path.empty()) std::printf("report: %s\n", report_path.c_str());
     std::printf("held-out perplexity: %.1f per character after %lld steps in %.0fs (unigram %.1f, bigram %.1f, "
                 "interpolated bigram %.1f)\n",
                 r.perplexity, static_cast<long long>(r.steps), r.seconds, r.unigram, r.bigram, r.interpolated);
