@@ -1,6 +1,7 @@
 // The report of a character language model run: what report::write_run_report shows, as data.
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "core/check.h"
@@ -43,10 +44,18 @@ std::string write_lm_report(const std::string& run_dir, const LmReportOptions& o
   // ---- headline numbers: the last epoch's held-out perplexity next to the baselines ----
   const double unigram = number("unigram_perplexity"), bigram = number("bigram_perplexity"),
                interpolated = number("interpolated_bigram_perplexity");
-  double ppl = std::numeric_limits<double>::quiet_NaN(), train_secs = 0;
+  // Time per training step: each epoch's step_seconds (measured before the held-out pass) weighted by
+  // its steps.
+  double ppl = std::numeric_limits<double>::quiet_NaN(), train_secs = 0, step_secs = 0, timed_steps = 0, prev_step = 0;
   for (const auto& e : h.epochs) {
     if (auto it = e.find("val_perplexity"); it != e.end() && std::isfinite(it->second)) ppl = it->second;
     if (auto it = e.find("seconds"); it != e.end() && std::isfinite(it->second)) train_secs += it->second;
+    const double step = e.count("step") ? e.at("step") : prev_step;
+    if (auto it = e.find("step_seconds"); it != e.end() && std::isfinite(it->second) && step > prev_step) {
+      step_secs += it->second * (step - prev_step);
+      timed_steps += step - prev_step;
+    }
+    prev_step = step;
   }
   const double steps = h.epochs.empty() || !h.epochs.back().count("step") ? number("steps") : h.epochs.back().at("step");
   auto fixed1 = [](double v) { return std::isfinite(v) ? fmt::format("{:.1f}", v) : std::string("–"); };
@@ -57,10 +66,11 @@ std::string write_lm_report(const std::string& run_dir, const LmReportOptions& o
                      fmt::format("unigram {} · interpolated {}", fixed1(unigram), fixed1(interpolated))});
   r.cards.push_back({"epochs", std::to_string(h.epochs.size()),
                      std::isfinite(steps) ? fmt::format("{:g} steps", steps) : ""});
-  const double total = number("seconds");
-  r.cards.push_back({"time", fmt::format("{:.1f} s", std::isfinite(total) ? total : train_secs),
-                     std::isfinite(steps) && steps > 0 ? fmt::format("{:.3f} s per training step", train_secs / steps)
-                                                       : ""});
+  const double total = std::isfinite(number("seconds")) ? number("seconds") : train_secs;
+  r.cards.push_back({"time",
+                     total < 60 ? fmt::format("{:.1f} s", total)
+                                : fmt::format("{}m {:02}s", static_cast<int>(total) / 60, static_cast<int>(total) % 60),
+                     timed_steps > 0 ? fmt::format("{:.3f} s per training step", step_secs / timed_steps) : ""});
   std::string params = std::to_string(lm.model->count_parameters());
   for (auto i = static_cast<std::ptrdiff_t>(params.size()) - 3; i > 0; i -= 3) params.insert(static_cast<std::size_t>(i), ",");
   r.cards.push_back({"parameters", params,
