@@ -141,5 +141,21 @@ std::u32string sample_text(const NextLogits& next, const data::Vocabulary& vocab
                            std::int64_t length, const SampleOptions& o);
 // Validates sampling options: throws naming the option, its value and what is allowed.
 void check_sample_options(const SampleOptions& o);
+// One verse line per text line: "春眠不覺曉，處處聞啼鳥。" -> "春眠不覺曉，\n處處聞啼鳥。\n".
+std::string verse_lines(std::u32string_view poem);
+
+// ---- the report ----
+struct LmReportOptions {
+  int poems = 4;                       // poem runs: 5- and 7-character quatrains, seeds seed, seed + 1, ...
+  std::int64_t sample_length = 300;    // text runs: characters drawn after the prime
+  std::string prime;                   // text runs; empty: the run's "sample_prime" setting
+  SampleOptions sample{.temperature = 0.8};
+  std::string output;                  // default RUN/report.html
+};
+// RUN/report.html of a train_char_lm run (report::write_run_report): the training and held-out loss
+// and the held-out perplexity per epoch next to the unigram and bigram baselines, the model summary,
+// the settings and timing, and samples from the final model RUN/model.syn with fixed seeds (poems for
+// kind "poem", a continuation of the prime otherwise). Returns the page's path.
+std::string write_lm_report(const std::string& run_dir, const LmReportOptions& o = {});
 
 }  // namespace synapse::apps

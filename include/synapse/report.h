@@ -56,6 +56,10 @@ struct RunHistory {
 };
 // Reads history.json; throws Error naming the file when it is missing or malformed.
 RunHistory read_history(const std::string& path);
+// A setting as text (numbers as with {:g}; `fallback` when missing) or as a number (NaN when missing
+// or text).
+std::string setting_string(const RunHistory& h, const std::string& key, const std::string& fallback = "");
+double setting_number(const RunHistory& h, const std::string& key);
 
 struct ReportOptions {
   // MNIST-format data for the test-set sections (confusion matrix, predictions, label counts); empty:
@@ -74,6 +78,49 @@ struct ReportOptions {
 // model.syn) and returns the path of the HTML file, written atomically.
 std::string write_report(const std::string& run_dir, const ReportOptions& options = {});
 
+// ---- the report of any other run ----
+// A workflow that is not the MNIST classifier (the language models of `synapse poem` and `synapse
+// text`, ...) describes its page as data: the report draws the charts from history.json's epochs and
+// adds the cards, text samples and model summary it is given, knowing nothing about the workflow.
+//
+//   report::RunReport r{.title = "Tang poems", .kind = "character language model"};
+//   r.cards.push_back({"held-out perplexity", "165.3", "0.53x the bigram"});
+//   r.charts.push_back({.title = "Held-out perplexity", .y_label = "per character",
+//                       .series = {{"val_perplexity", "LSTM"}}, .baselines = {{"bigram", 312.0}}});
+//   r.samples.push_back({"seed 0", "春眠不覺曉，處處聞啼鳥。..."});
+//   report::write_run_report("runs/poem", r);
+struct ReportCard {
+  std::string label, value, sub;
+};
+struct ReportChart {
+  std::string title, y_label;
+  std::vector<std::pair<std::string, std::string>> series;  // {key of history.json's epochs, legend name}
+  std::vector<std::pair<std::string, double>> baselines;    // {legend name, value}: dashed flat lines
+  bool log_y = false;
+};
+struct ReportColumn {
+  std::string key, header;  // key of history.json's epochs
+  std::string format;       // fmt format of the value, e.g. "{:.4f}"
+};
+struct ReportText {
+  std::string caption, text;  // shown preformatted, one block each
+};
+struct RunReport {
+  std::string title;  // the page's heading (default: the "model" setting)
+  std::string kind;   // a subtitle, e.g. "character language model"
+  std::vector<ReportCard> cards;
+  std::vector<ReportChart> charts;
+  std::string charts_note;
+  std::vector<ReportColumn> columns;  // the epoch table after epoch, step and time
+  std::string samples_title, samples_note;
+  std::vector<ReportText> samples;
+  std::string model_summary;          // Module::summary() text
+  std::string output;                 // default RUN_DIR/report.html
+};
+// Writes RUN_DIR/report.html (or r.output) for `r` and RUN_DIR/history.json (settings, epochs,
+// timing); returns the path. The page has the same style and self-check as write_report's.
+std::string write_run_report(const std::string& run_dir, const RunReport& r);
+
 // The ten Fashion-MNIST class names, in label order.
 const std::vector<std::string>& fashion_mnist_classes();
 
@@ -82,6 +129,7 @@ struct Series {
   std::string name;
   std::vector<double> x, y;
   std::string color;  // CSS colour
+  bool dashed = false;  // a reference line (a baseline), drawn dashed
 };
 struct ChartOptions {
   std::string title, x_label, y_label;

@@ -183,6 +183,17 @@ LmTrainResult train_char_lm(const LmData& d, const LmTrainOptions& o) {
   meta["kind"] = o.kind;
   meta["embed"] = std::to_string(o.model.embed);
   meta["units"] = std::to_string(o.model.units);
+  // What the report continues for a text run: the start of the training text, up to its first line
+  // break (at most 24 characters).
+  if (o.kind != "poem" && !meta.count("sample_prime")) {
+    std::u32string prime;
+    for (std::int64_t id : data::rows(d.train, 0, 1).inputs.to_vector<std::int64_t>()) {
+      if (d.vocab.is_special(id) || prime.size() >= 24) break;
+      prime.push_back(d.vocab.character(id));
+      if (prime.back() == U'\n') break;
+    }
+    if (!prime.empty()) meta["sample_prime"] = data::encode_utf8(prime);
+  }
   const io::TensorMap extra{{"vocabulary", d.vocab.to_tensor()}};
 
   train::FitOptions fo;
@@ -233,8 +244,16 @@ LmTrainResult train_char_lm(const LmData& d, const LmTrainOptions& o) {
   history->set("steps", static_cast<double>(r.steps));
   history->set("seconds", r.seconds);
   history->write();
+  // The model is saved: a report that cannot be written is a warning, not a failed run.
+  std::string report_path;
+  try {
+    report_path = write_lm_report(o.logdir);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "warning: %s/report.html not written: %s\n", o.logdir.c_str(), e.what());
+  }
   if (o.verbose) {
     std::printf("saved %s\n", r.model_path.c_str());
+    if (!report_path.empty()) std::printf("report: %s\n", report_path.c_str());
     std::printf("held-out perplexity: %.1f per character after %lld steps in %.0fs (unigram %.1f, bigram %.1f, "
                 "interpolated bigram %.1f)\n",
                 r.perplexity, static_cast<long long>(r.steps), r.seconds, r.unigram, r.bigram, r.interpolated);

@@ -50,20 +50,6 @@ struct PoemWriteArgs {
   int count = 1;
 };
 
-// 春眠不覺曉，處處聞啼鳥。 -> one line per verse line.
-std::string verse_lines(const std::u32string& poem) {
-  std::string out;
-  std::u32string line;
-  for (char32_t c : poem) {
-    line.push_back(c);
-    if (c == U'，' || c == U'。') {
-      out += data::encode_utf8(line) + "\n";
-      line.clear();
-    }
-  }
-  return out;
-}
-
 int run_poem_write(const PoemWriteArgs& a) {
   apps::VerseOptions v;
   v.form = a.form;
@@ -76,7 +62,7 @@ int run_poem_write(const PoemWriteArgs& a) {
   for (int i = 0; i < a.count; ++i) {
     v.sample.seed = a.sample.seed + static_cast<std::uint64_t>(i);
     const std::u32string poem = apps::write_verse(lm.stepper(), lm.vocab, v);
-    fmt::print("{}{}", i ? "\n" : "", verse_lines(poem));
+    fmt::print("{}{}", i ? "\n" : "", apps::verse_lines(poem));
   }
   return 0;
 }

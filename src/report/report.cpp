@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
@@ -137,6 +139,19 @@ RunHistory read_history(const std::string& path) {
   return h;
 }
 
+std::string setting_string(const RunHistory& h, const std::string& key, const std::string& fallback) {
+  auto it = h.settings.find(key);
+  if (it == h.settings.end()) return fallback;
+  if (const auto* s = std::get_if<std::string>(&it->second)) return *s;
+  return fmt::format("{:g}", std::get<double>(it->second));
+}
+
+double setting_number(const RunHistory& h, const std::string& key) {
+  auto it = h.settings.find(key);
+  return it != h.settings.end() && std::holds_alternative<double>(it->second) ? std::get<double>(it->second)
+                                                                              : std::numeric_limits<double>::quiet_NaN();
+}
+
 const std::vector<std::string>& fashion_mnist_classes() {
   static const std::vector<std::string> names{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -203,6 +218,11 @@ pre.summary { background:#0f172a; color:#e2e8f0; padding:14px 16px; border-radiu
 table.kv { width:100%; }
 table.kv td { padding:4px 12px 4px 0; border-bottom:1px solid var(--line); vertical-align:top; }
 table.kv td:first-child { color:var(--muted); white-space:nowrap; }
+.text-samples { display:grid; grid-template-columns:repeat(auto-fill,minmax(220px,1fr)); gap:12px; }
+figure.text-sample:only-child { grid-column:1 / -1; }
+figure.text-sample { margin:0; padding:10px 14px; border-radius:10px; border:1px solid var(--line); background:#fafafa; }
+figure.text-sample figcaption { color:var(--muted); font-size:12px; margin-bottom:4px; }
+figure.text-sample pre { margin:0; white-space:pre-wrap; word-break:break-word; font:16px/1.6 "Noto Serif CJK SC","Noto Sans CJK SC","DejaVu Sans Mono",serif; }
 footer { text-align:center; color:var(--muted); font-size:12px; padding:10px 0 30px; }
 )CSS";
 
@@ -265,6 +285,11 @@ std::string setting_text(const SettingValue& v) {
   return fmt::format("{:g}", std::get<double>(v));
 }
 
+RunHistory run_history(const std::string& run_dir) {
+  SYN_CHECK(fs::is_directory(run_dir), "report: run folder '{}' does not exist", run_dir);
+  return read_history((fs::path(run_dir) / "history.json").string());
+}
+
 std::string duration_text(double s) {
   if (s < 60) return fmt::format("{:.1f} s", s);
   if (s < 3600) return fmt::format("{}m {:02}s", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
@@ -309,21 +334,43 @@ std::string sample_figure(const Eval& e, std::int64_t i, const std::vector<std::
       html_escape(name(e.truth[static_cast<std::size_t>(i)])), html_escape(name(e.pred[static_cast<std::size_t>(i)])));
 }
 
+// The page up to the header (title, style, self-check script) and after the last section; the MNIST
+// report and the run reports share them.
+std::string page_start(const std::string& title, const std::string& description, const std::string& run_dir,
+                       const std::string& when) {
+  std::string html;
+  html.reserve(1 << 20);
+  html += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
+  html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
+  html += fmt::format("<title>Synapse report: {}</title><style>{}</style><script>{}</script></head><body>\n",
+                      html_escape(title), kStyle, kScript);
+  html += fmt::format(
+      "<header><div class=\"inner\"><h1>Training report: {}</h1><p>{} &middot; run folder <code>{}</code> &middot; "
+      "{}</p></div></header>\n",
+      html_escape(title), html_escape(description), html_escape(run_dir), html_escape(when));
+  return html;
+}
+
+std::string page_end() {
+  return fmt::format(
+      "</main><footer>Written by Synapse {} on {} &middot; <span id=\"render-status\">render-pending</span></footer>\n"
+      "</body></html>\n",
+      version(), utc_now());
+}
+
+std::string settings_section(const RunHistory& h) {
+  std::string html = "<section id=\"settings\"><h2>Settings</h2><table class=\"kv\">";
+  for (const auto& [k, v] : h.settings)
+    html += fmt::format("<tr><td>{}</td><td>{}</td></tr>", html_escape(k), html_escape(setting_text(v)));
+  return html + "</table></section>";
+}
+
 }  // namespace
 
 std::string write_report(const std::string& run_dir, const ReportOptions& options) {
-  SYN_CHECK(fs::is_directory(run_dir), "report: run folder '{}' does not exist", run_dir);
-  const RunHistory h = read_history((fs::path(run_dir) / "history.json").string());
-  auto setting = [&](const std::string& k, const std::string& fallback = "") {
-    auto it = h.settings.find(k);
-    return it == h.settings.end() ? fallback : setting_text(it->second);
-  };
-  auto number = [&](const std::string& k) {
-    auto it = h.settings.find(k);
-    return it != h.settings.end() && std::holds_alternative<double>(it->second)
-               ? std::get<double>(it->second)
-               : std::numeric_limits<double>::quiet_NaN();
-  };
+  const RunHistory h = run_history(run_dir);
+  auto setting = [&](const std::string& k, const std::string& fallback = "") { return setting_string(h, k, fallback); };
+  auto number = [&](const std::string& k) { return setting_number(h, k); };
   std::string model_name = setting("model", fs::path(run_dir).filename().string());
 
   // The model and the test-set evaluation; each missing piece leaves its sections out with a note.
@@ -395,17 +442,8 @@ std::string write_report(const std::string& run_dir, const ReportOptions& option
     test_acc = static_cast<double>(right) / static_cast<double>(ev.truth.size());
   }
 
-  std::string html;
-  html.reserve(1 << 20);
-  html += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
-  html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
-  html += fmt::format("<title>Synapse report: {}</title><style>{}</style><script>{}</script></head><body>\n",
-                      html_escape(model_name), kStyle, kScript);
-  html += fmt::format(
-      "<header><div class=\"inner\"><h1>Training report: {}</h1><p>{} &middot; run folder <code>{}</code> &middot; "
-      "{}</p></div></header>\n",
-      html_escape(model_name), html_escape(setting("description", "Synapse")), html_escape(run_dir),
-      html_escape(setting("finished", setting("started", ""))));
+  std::string html = page_start(model_name, setting("description", "Synapse"), run_dir,
+                                setting("finished", setting("started", "")));
   html += "<main>\n<div class=\"cards\">";
   html += card("test accuracy", std::isfinite(test_acc) ? fmt::format("{:.2f}%", 100 * test_acc) : "–",
                ev.ok ? fmt::format("{} test images", ev.truth.size()) : "not evaluated");
@@ -532,10 +570,7 @@ std::string write_report(const std::string& run_dir, const ReportOptions& option
   }
   html += "</div>\n";
 
-  html += "<div class=\"two\"><section id=\"settings\"><h2>Settings</h2><table class=\"kv\">";
-  for (const auto& [k, v] : h.settings)
-    html += fmt::format("<tr><td>{}</td><td>{}</td></tr>", html_escape(k), html_escape(setting_text(v)));
-  html += "</table></section>";
+  html += "<div class=\"two\">" + settings_section(h);
   html +=
       "<section id=\"epochs\"><h2>Epochs</h2><table class=\"data\"><tr><th>epoch</th><th>step</th><th>time</th>"
       "<th>loss</th><th>accuracy</th><th>val loss</th><th>val acc.</th><th>lr</th></tr>";
@@ -551,12 +586,95 @@ std::string write_report(const std::string& run_dir, const ReportOptions& option
                     cellv("val_accuracy", "{:.4f}"), cellv("lr", "{:.3g}"));
   }
   html += "</table></section></div>\n";
-  html += fmt::format(
-      "</main><footer>Written by Synapse {} on {} &middot; <span id=\"render-status\">render-pending</span></footer>\n",
-      version(), utc_now());
-  html += "</body></html>\n";
+  html += page_end();
 
   const std::string out = options.output.empty() ? (fs::path(run_dir) / "report.html").string() : options.output;
+  io::write_file_atomic(out, html);
+  return out;
+}
+
+std::string write_run_report(const std::string& run_dir, const RunReport& r) {
+  const RunHistory h = run_history(run_dir);
+  auto setting = [&](const std::string& k, const std::string& fallback = "") { return setting_string(h, k, fallback); };
+  const std::string title = r.title.empty() ? setting("model", fs::path(run_dir).filename().string()) : r.title;
+  std::string html = page_start(title, r.kind.empty() ? setting("description", "Synapse") : r.kind, run_dir,
+                                setting("finished", setting("started", "")));
+
+  html += "<main>\n<div class=\"cards\">";
+  for (const auto& c : r.cards) html += card(c.label, c.value, c.sub);
+  html += "</div>\n";
+
+  // ---- charts: series from the epochs, baselines as dashed flat lines over the same epochs ----
+  static constexpr const char* kPalette[] = {kTrainColor, kValColor, "#16a34a", "#7c3aed", "#db2777", "#0891b2"};
+  static constexpr const char* kBaselineColors[] = {"#9ca3af", "#6b7280", "#374151", "#a16207"};
+  if (!r.charts.empty()) {
+    html += "<section id=\"curves\"><h2>Learning curves</h2><p class=\"note\">";
+    html += html_escape(r.charts_note.empty() ? "Per epoch. Hover a point for its value." : r.charts_note);
+    html += "</p><div class=\"charts\">";
+    for (const auto& chart : r.charts) {
+      std::vector<Series> lines;
+      double first = std::numeric_limits<double>::infinity(), last = -first;
+      for (std::size_t i = 0; i < chart.series.size(); ++i) {
+        Series s{chart.series[i].second, {}, {}, kPalette[i % std::size(kPalette)]};
+        for (const auto& e : h.epochs)
+          if (auto it = e.find(chart.series[i].first); it != e.end() && e.count("epoch") && std::isfinite(it->second)) {
+            s.x.push_back(e.at("epoch"));
+            s.y.push_back(it->second);
+            first = std::min(first, s.x.back());
+            last = std::max(last, s.x.back());
+          }
+        if (!s.x.empty()) lines.push_back(std::move(s));
+      }
+      if (!std::isfinite(first)) first = last = 1;
+      for (std::size_t i = 0; i < chart.baselines.size(); ++i) {
+        const auto& [name, value] = chart.baselines[i];
+        if (!std::isfinite(value)) continue;
+        Series s{name, {first, last}, {value, value}, kBaselineColors[i % std::size(kBaselineColors)], true};
+        if (first == last) s.x = {first}, s.y = {value};
+        lines.push_back(std::move(s));
+      }
+      // Wide enough for the title and the legend (drawn from the top right, ~7 px per character).
+      double legend = 40 + 8.0 * static_cast<double>(chart.title.size());
+      for (const auto& l : lines) legend += 32 + 7.2 * static_cast<double>(l.name.size());
+      html += line_chart_svg(lines, {.title = chart.title, .x_label = "epoch", .y_label = chart.y_label,
+                                     .width = std::max(440, static_cast<int>(legend)), .log_y = chart.log_y});
+    }
+    html += "</div></section>\n";
+  }
+
+  // ---- samples ----
+  if (!r.samples.empty()) {
+    html += fmt::format("<section id=\"samples\"><h2>{}</h2><p class=\"note\">{}</p><div class=\"text-samples\">",
+                        html_escape(r.samples_title.empty() ? "Samples" : r.samples_title), html_escape(r.samples_note));
+    for (const auto& t : r.samples)
+      html += fmt::format("<figure class=\"text-sample\"><figcaption>{}</figcaption><pre>{}</pre></figure>",
+                          html_escape(t.caption), html_escape(t.text));
+    html += "</div></section>\n";
+  }
+
+  // ---- model, settings, epochs ----
+  html += "<div class=\"two\">";
+  if (!r.model_summary.empty())
+    html += fmt::format("<section id=\"model\"><h2>Model</h2><pre class=\"summary\">{}</pre></section>",
+                        html_escape(r.model_summary));
+  html += settings_section(h) + "</div>\n";
+  html += "<section id=\"epochs\"><h2>Epochs</h2><table class=\"data\"><tr><th>epoch</th><th>step</th><th>time</th>";
+  for (const auto& c : r.columns) html += fmt::format("<th>{}</th>", html_escape(c.header));
+  html += "</tr>";
+  for (const auto& e : h.epochs) {
+    auto cellv = [&](const std::string& k, const std::string& f) {
+      auto it = e.find(k);
+      return it == e.end() || !std::isfinite(it->second) ? std::string("–") : fmt::format(fmt::runtime(f), it->second);
+    };
+    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td>", cellv("epoch", "{:g}"), cellv("step", "{:g}"),
+                        cellv("seconds", "{:.1f} s"));
+    for (const auto& c : r.columns) html += "<td>" + cellv(c.key, c.format) + "</td>";
+    html += "</tr>";
+  }
+  html += "</table></section>\n";
+  html += page_end();
+
+  const std::string out = r.output.empty() ? (fs::path(run_dir) / "report.html").string() : r.output;
   io::write_file_atomic(out, html);
   return out;
 }

@@ -151,8 +151,8 @@ std::string line_chart_svg(const std::vector<Series>& series, const ChartOptions
       if (std::isfinite(s.y[i]) && (!o.log_y || s.y[i] > 0))
         pts += fmt::format("{},{} ", num(f.px(s.x[i])), num(f.py(s.y[i])));
     out += fmt::format(
-        R"(<g class="series" data-name="{}"><polyline fill="none" stroke="{}" stroke-width="2.2" stroke-linejoin="round" points="{}"/>)",
-        html_escape(s.name), s.color, pts);
+        R"(<g class="series" data-name="{}"><polyline fill="none" stroke="{}" stroke-width="2.2" stroke-linejoin="round"{} points="{}"/>)",
+        html_escape(s.name), s.color, s.dashed ? R"( stroke-dasharray="7 5")" : "", pts);
     for (std::size_t i = 0; i < s.x.size(); ++i) {
       if (!std::isfinite(s.y[i]) || (o.log_y && s.y[i] <= 0)) continue;
       out += fmt::format(R"(<circle cx="{}" cy="{}" r="3.6" fill="{}"><title>{} · {} {:g}: {:.5g}</title></circle>)",

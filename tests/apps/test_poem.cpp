@@ -1,7 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <limits>
+#include <regex>
+#include <sstream>
 #include <string>
 
 #include "gradcheck.h"
@@ -186,4 +193,97 @@ TEST(Corpus, SimplifiedThroughOpenCC) {
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[0], U"举头望明月，低头思故乡。");
   EXPECT_EQ(s[1], U"黄河入海流");
+}
+
+// ---- the report of a run ----
+namespace {
+
+std::string read_file_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string unescape(std::string s) {
+  for (const auto& [from, to] : {std::pair<std::string, std::string>{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""},
+                                 {"&#39;", "'"}, {"&amp;", "&"}})
+    for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size()))
+      s.replace(pos, from.size(), to);
+  return s;
+}
+
+std::size_t count_of(const std::string& s, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = s.find(what); pos != std::string::npos; pos = s.find(what, pos + 1)) ++n;
+  return n;
+}
+
+// The <pre> blocks of the text samples.
+std::vector<std::string> samples_of(const std::string& html) {
+  std::vector<std::string> out;
+  const std::regex re(R"re(<figure class="text-sample"><figcaption>[^<]*</figcaption><pre>([^<]*)</pre></figure>)re");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), re); it != std::sregex_iterator(); ++it)
+    out.push_back(unescape((*it)[1]));
+  return out;
+}
+
+}  // namespace
+
+TEST(Report, PoemRunReportShowsPerplexityBaselinesAndWellFormedPoems) {
+  std::vector<std::u32string> texts;
+  for (const auto& p : read_poems(SYNAPSE_TEST_POEMS))
+    if (regulated_verse(p.text)) texts.push_back(p.text);
+  const LmData d = prepare_texts(texts, {.seq_len = 49});
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("synapse_test_lm_report_{}", ::getpid());
+  std::filesystem::remove_all(dir);
+  LmTrainOptions o;
+  o.epochs = 3;
+  o.batch = 4;
+  o.logdir = dir.string();
+  o.kind = "poem";
+  o.model = {.embed = 8, .units = 16};
+  o.verbose = 0;
+  const LmTrainResult r = train_char_lm(d, o);
+  const std::string html = read_file_text((dir / "report.html").string());
+  ASSERT_FALSE(html.empty());
+
+  // The epoch table: one row per epoch, the held-out perplexity of the last one is the result's.
+  const std::regex row(R"re(<tr><td>(\d+)</td><td>\d+</td><td>[0-9.]+ s</td><td>([0-9.]+)</td><td>([0-9.]+)</td><td>([0-9.]+)</td>)re");
+  std::vector<double> ppl;
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), row); it != std::sregex_iterator(); ++it) {
+    EXPECT_EQ(std::stoi((*it)[1]), static_cast<int>(ppl.size()) + 1);
+    // The held-out loss column is the log of the perplexity column.
+    EXPECT_NEAR(std::log(std::stod((*it)[4])), std::stod((*it)[3]), 1e-3);
+    ppl.push_back(std::stod((*it)[4]));
+  }
+  ASSERT_EQ(ppl.size(), 3u);
+  EXPECT_EQ(fmt::format("{:.2f}", ppl.back()), fmt::format("{:.2f}", r.perplexity));
+  // Headline and baselines, as train_char_lm prints them.
+  EXPECT_NE(html.find(fmt::format(R"(<div class="value">{:.1f}</div>)", r.perplexity)), std::string::npos);
+  EXPECT_NE(html.find(fmt::format(R"(<div class="value">{:.1f}</div>)", r.bigram)), std::string::npos);
+  EXPECT_NE(html.find(fmt::format("unigram {:.1f} · interpolated {:.1f}", r.unigram, r.interpolated)), std::string::npos);
+  EXPECT_NE(html.find(fmt::format("{:.2f}x the bigram", r.perplexity / r.bigram)), std::string::npos);
+  // Two charts; the three baselines dashed in the perplexity chart, the bigram's in the loss chart.
+  EXPECT_EQ(count_of(html, "<svg class=\"chart line-chart\""), 2u);
+  EXPECT_EQ(count_of(html, "stroke-dasharray=\"7 5\""), 4u);
+  EXPECT_NE(html.find("<pre class=\"summary\">Model: "), std::string::npos);
+  // Four poems, well formed, the same when the report is written again (fixed seeds).
+  const std::vector<std::string> poems = samples_of(html);
+  ASSERT_EQ(poems.size(), 4u);
+  for (std::size_t i = 0; i < poems.size(); ++i) {
+    std::u32string poem = data::decode_utf8(poems[i]);
+    EXPECT_EQ(std::count(poem.begin(), poem.end(), U'\n'), 4) << poems[i];  // one verse line per text line
+    std::erase(poem, U'\n');
+    const auto shape = regulated_verse(poem);
+    ASSERT_TRUE(shape.has_value()) << poems[i];
+    EXPECT_EQ(shape->form, i % 2 == 0 ? 5 : 7) << poems[i];
+    EXPECT_EQ(shape->lines, 4) << poems[i];
+    for (char32_t c : poem) EXPECT_TRUE(is_punctuation(c) || d.vocab.contains(c)) << poems[i];
+  }
+  LmReportOptions ro;
+  ro.output = (dir / "again.html").string();
+  const std::string again = write_lm_report(dir.string(), ro);
+  EXPECT_EQ(samples_of(read_file_text(again)), poems);
+  std::filesystem::remove_all(dir);
 }

@@ -316,3 +316,220 @@ TEST(OnnxExport, RecurrentLengthsAndInitialStateAreGraphInputs) {
   const Tensor got = s.run(m.outputs[0], {{m.inputs[0], xv}, {m.inputs[1], lv}, {m.inputs[2], hv}, {m.inputs[3], cv}});
   EXPECT_LT(synapse::testing::max_abs_diff(got, expected), 1e-5);
 }
+
+// ---- LSTM with peepholes (input P) ----
+namespace {
+
+// ONNX's LSTM equations written out with loops, on ONNX's layouts: X [T,B,I], W [D,4H,I] and
+// R [D,4H,H] with gates i, o, f, c, B [D,8H], P [D,3H] (i, o, f), lens [B], h0/c0 [D,B,H]; direction
+// d = 1 runs backwards. Returns Y [T,D,B,H] (0 at padded steps), Y_h and Y_c [D,B,H].
+struct LstmRef {
+  std::vector<float> y, yh, yc;
+};
+LstmRef lstm_reference(const std::vector<float>& X, const std::vector<float>& W, const std::vector<float>& R,
+                       const std::vector<float>& Bv, const std::vector<float>& P, const std::vector<std::int64_t>& lens,
+                       const std::vector<float>& h0, const std::vector<float>& c0, int T, int B, int I, int H, int D) {
+  auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  LstmRef out{std::vector<float>(static_cast<std::size_t>(T * D * B * H), 0.0f),
+              std::vector<float>(static_cast<std::size_t>(D * B * H)), std::vector<float>(static_cast<std::size_t>(D * B * H))};
+  for (int d = 0; d < D; ++d)
+    for (int b = 0; b < B; ++b) {
+      std::vector<double> h(static_cast<std::size_t>(H)), c(static_cast<std::size_t>(H));
+      for (int j = 0; j < H; ++j) {
+        h[static_cast<std::size_t>(j)] = h0[static_cast<std::size_t>((d * B + b) * H + j)];
+        c[static_cast<std::size_t>(j)] = c0[static_cast<std::size_t>((d * B + b) * H + j)];
+      }
+      const int len = static_cast<int>(lens[static_cast<std::size_t>(b)]);
+      for (int s = 0; s < len; ++s) {
+        const int t = d == 0 ? s : len - 1 - s;
+        // pre[g][j] for the gates g = i, o, f, c
+        std::vector<double> pre(static_cast<std::size_t>(4 * H));
+        for (int g = 0; g < 4 * H; ++g) {
+          double v = Bv[static_cast<std::size_t>(d * 8 * H + g)] + Bv[static_cast<std::size_t>(d * 8 * H + 4 * H + g)];
+          for (int k = 0; k < I; ++k)
+            v += X[static_cast<std::size_t>((t * B + b) * I + k)] * W[static_cast<std::size_t>((d * 4 * H + g) * I + k)];
+          for (int k = 0; k < H; ++k) v += h[static_cast<std::size_t>(k)] * R[static_cast<std::size_t>((d * 4 * H + g) * H + k)];
+          pre[static_cast<std::size_t>(g)] = v;
+        }
+        for (int j = 0; j < H; ++j) {
+          auto p = [&](int which) { return static_cast<double>(P[static_cast<std::size_t>(d * 3 * H + which * H + j)]); };
+          const auto J = static_cast<std::size_t>(j), HH = static_cast<std::size_t>(H);
+          const double i = sig(pre[J] + p(0) * c[J]), f = sig(pre[2 * HH + J] + p(2) * c[J]);
+          const double cn = f * c[J] + i * std::tanh(pre[3 * HH + J]);
+          const double o = sig(pre[HH + J] + p(1) * cn);
+          c[J] = cn;
+          h[J] = o * std::tanh(cn);
+          out.y[static_cast<std::size_t>(((t * D + d) * B + b) * H + j)] = static_cast<float>(h[J]);
+        }
+      }
+      for (int j = 0; j < H; ++j) {
+        out.yh[static_cast<std::size_t>((d * B + b) * H + j)] = static_cast<float>(h[static_cast<std::size_t>(j)]);
+        out.yc[static_cast<std::size_t>((d * B + b) * H + j)] = static_cast<float>(c[static_cast<std::size_t>(j)]);
+      }
+    }
+  return out;
+}
+
+// An LSTM node whose inputs are all graph inputs; `with_p` adds P.
+std::filesystem::path lstm_model(int T, int B, int I, int H, const std::string& direction, bool with_p,
+                                 const std::string& file) {
+  const int D = direction == "bidirectional" ? 2 : 1;
+  ::onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(14);
+  auto* g = m.mutable_graph();
+  auto input = [&](const std::string& name, std::vector<int> dims, int type = ::onnx::TensorProto::FLOAT) {
+    auto* in = g->add_input();
+    in->set_name(name);
+    in->mutable_type()->mutable_tensor_type()->set_elem_type(type);
+    for (int v : dims) in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(v);
+  };
+  input("X", {T, B, I});
+  input("W", {D, 4 * H, I});
+  input("R", {D, 4 * H, H});
+  input("B", {D, 8 * H});
+  input("sequence_lens", {B}, ::onnx::TensorProto::INT32);
+  input("initial_h", {D, B, H});
+  input("initial_c", {D, B, H});
+  if (with_p) input("P", {D, 3 * H});
+  auto* n = g->add_node();
+  n->set_op_type("LSTM");
+  n->set_name("peepholes");
+  for (const char* in : {"X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c"}) n->add_input(in);
+  if (with_p) n->add_input("P");
+  for (const char* out : {"Y", "Y_h", "Y_c"}) {
+    n->add_output(out);
+    g->add_output()->set_name(out);
+  }
+  auto* hs = n->add_attribute();
+  hs->set_name("hidden_size");
+  hs->set_type(::onnx::AttributeProto::INT);
+  hs->set_i(H);
+  auto* dir = n->add_attribute();
+  dir->set_name("direction");
+  dir->set_type(::onnx::AttributeProto::STRING);
+  dir->set_s(direction);
+  const auto path = temp_file(file);
+  std::ofstream out(path, std::ios::binary);
+  EXPECT_TRUE(m.SerializeToOstream(&out));
+  return path;
+}
+
+}  // namespace
+
+TEST(OnnxImport, LstmWithPeepholesMatchesOnnxEquations) {
+  // Bidirectional, sequences of 4 and 2 steps in a batch of T = 4, random initial states: Y, Y_h and
+  // Y_c of the imported (unrolled) graph against the equations written out with loops.
+  const int T = 4, B = 2, I = 3, H = 5, D = 2;
+  Generator gen(17);
+  auto rnd = [&](std::vector<std::int64_t> shape, float sd) { return random_normal(shape, 0.0f, sd, &gen); };
+  const Tensor X = rnd({T, B, I}, 1.0f), W = rnd({D, 4 * H, I}, 0.5f), R = rnd({D, 4 * H, H}, 0.5f),
+               Bt = rnd({D, 8 * H}, 0.3f), P = rnd({D, 3 * H}, 0.8f), h0 = rnd({D, B, H}, 0.5f), c0 = rnd({D, B, H}, 0.5f);
+  const std::vector<std::int64_t> lens{4, 2};
+  const Tensor lens32 = from_vector(std::vector<std::int32_t>{4, 2});
+  const LstmRef want = lstm_reference(X.to_vector<float>(), W.to_vector<float>(), R.to_vector<float>(),
+                                      Bt.to_vector<float>(), P.to_vector<float>(), lens, h0.to_vector<float>(),
+                                      c0.to_vector<float>(), T, B, I, H, D);
+  sx::Model m = sx::import_model(lstm_model(T, B, I, H, "bidirectional", true, "lstm_peepholes.onnx").string());
+  graph::Session s(*m.graph);
+  graph::Feeds feeds;
+  const std::vector<Tensor> values{X, W, R, Bt, lens32, h0, c0, P};
+  for (std::size_t i = 0; i < values.size(); ++i) feeds.emplace_back(m.inputs[i], values[i]);
+  const std::vector<Tensor> got = s.run(m.outputs, feeds);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].shape(), (Shape{T, D, B, H}));
+  EXPECT_EQ(got[1].shape(), (Shape{D, B, H}));
+  const std::vector<const std::vector<float>*> expected{&want.y, &want.yh, &want.yc};
+  for (std::size_t k = 0; k < 3; ++k) {
+    const auto g = got[k].to_vector<float>();
+    ASSERT_EQ(g.size(), expected[k]->size());
+    for (std::size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], (*expected[k])[i], 2e-5f) << "output " << k << " at " << i;
+  }
+  // The padded steps of the short sequence are 0 in Y (t = 2, 3 of batch row 1, both directions).
+  for (int t = 2; t < T; ++t)
+    for (int d = 0; d < D; ++d)
+      for (int j = 0; j < H; ++j) EXPECT_EQ(got[0].at<float>({t, d, 1, j}), 0.0f);
+}
+
+TEST(OnnxImport, LstmWithZeroPeepholesEqualsTheFusedOp) {
+  // P = 0 goes through the unrolled graph, no P through the fused lstm op: the same numbers, reversed
+  // and with padding.
+  const int T = 5, B = 3, I = 2, H = 4;
+  Generator gen(18);
+  auto rnd = [&](std::vector<std::int64_t> shape, float sd) { return random_normal(shape, 0.0f, sd, &gen); };
+  const std::vector<Tensor> values{rnd({T, B, I}, 1.0f), rnd({1, 4 * H, I}, 0.5f), rnd({1, 4 * H, H}, 0.5f),
+                                   rnd({1, 8 * H}, 0.3f), from_vector(std::vector<std::int32_t>{5, 1, 3}),
+                                   rnd({1, B, H}, 0.5f), rnd({1, B, H}, 0.5f), zeros({1, 3 * H})};
+  auto run = [&](bool with_p) {
+    sx::Model m = sx::import_model(lstm_model(T, B, I, H, "reverse", with_p, with_p ? "zero_p.onnx" : "no_p.onnx").string());
+    graph::Session s(*m.graph);
+    graph::Feeds feeds;
+    for (std::size_t i = 0; i < m.inputs.size(); ++i) feeds.emplace_back(m.inputs[i], values[i]);
+    return s.run(m.outputs, feeds);
+  };
+  const std::vector<Tensor> unrolled = run(true), fused = run(false);
+  for (std::size_t k = 0; k < 3; ++k) EXPECT_LT(synapse::testing::max_abs_diff(unrolled[k], fused[k]), 1e-5) << k;
+}
+
+TEST(OnnxImport, LstmPeepholeShapeErrorNamesTheNode) {
+  const auto path = lstm_model(2, 1, 2, 3, "forward", true, "bad_p.onnx");
+  sx::Model m = sx::import_model(path.string());  // shapes are checked when P's shape is known: here it is
+  (void)m;
+  ::onnx::ModelProto proto = read_model(path);
+  auto* p = proto.mutable_graph()->mutable_input(7)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  p->mutable_dim(1)->set_dim_value(4);  // [1, 4] instead of [1, 9]
+  {
+    std::ofstream out(path, std::ios::binary);
+    ASSERT_TRUE(proto.SerializeToOstream(&out));
+  }
+  const std::string e = error_of([&] { sx::import_model(path.string()); });
+  EXPECT_NE(e.find("LSTM node 'peepholes'"), std::string::npos) << e;
+  EXPECT_NE(e.find("P (peepholes) must have shape [1, 9]"), std::string::npos) << e;
+  EXPECT_NE(e.find("got [1,4]"), std::string::npos) << e;
+}
+
+TEST(OnnxImport, LstmWithPeepholesGradientsMatchFiniteDifferences) {
+  // The unrolled graph is differentiable, so an imported peephole LSTM fine-tunes: the symbolic
+  // gradients of a weighted sum of Y, Y_h and Y_c with respect to P, W and initial_c against central
+  // differences (bidirectional, one sequence padded).
+  const int T = 3, B = 2, I = 2, H = 3, D = 2;
+  Generator gen(19);
+  auto rnd = [&](std::vector<std::int64_t> shape, float sd) { return random_normal(shape, 0.0f, sd, &gen); };
+  std::vector<Tensor> values{rnd({T, B, I}, 1.0f), rnd({D, 4 * H, I}, 0.5f), rnd({D, 4 * H, H}, 0.5f),
+                             rnd({D, 8 * H}, 0.3f), from_vector(std::vector<std::int32_t>{3, 2}),
+                             rnd({D, B, H}, 0.5f), rnd({D, B, H}, 0.5f), rnd({D, 3 * H}, 0.8f)};
+  sx::Model m = sx::import_model(lstm_model(T, B, I, H, "bidirectional", true, "lstm_peepholes_grad.onnx").string());
+  graph::Graph& g = *m.graph;
+  const Tensor loss = synapse::sum(m.outputs[0] * g.constant(rnd({T, D, B, H}, 1.0f))) +
+                      synapse::sum(m.outputs[1] * g.constant(rnd({D, B, H}, 1.0f))) +
+                      synapse::sum(m.outputs[2] * g.constant(rnd({D, B, H}, 1.0f)));
+  const std::vector<std::size_t> wrt{7, 1, 6};  // P, W, initial_c
+  const std::vector<Tensor> grads = graph::gradients(loss, {m.inputs[7], m.inputs[1], m.inputs[6]});
+  graph::Session s(g);
+  auto feeds = [&](const std::vector<Tensor>& v) {
+    graph::Feeds f;
+    for (std::size_t i = 0; i < v.size(); ++i) f.emplace_back(m.inputs[i], v[i]);
+    return f;
+  };
+  const std::vector<Tensor> analytic = s.run(grads, feeds(values));
+  const float eps = 1e-2f;
+  for (std::size_t k = 0; k < wrt.size(); ++k) {
+    const auto a = analytic[k].to_vector<float>();
+    std::vector<float> base = values[wrt[k]].to_vector<float>();
+    ASSERT_EQ(a.size(), base.size());
+    double norm = 0;
+    for (float v : a) norm += std::abs(v);
+    EXPECT_GT(norm, 0.1) << "input " << wrt[k] << ": the loss must depend on it";
+    for (std::size_t e = 0; e < base.size(); ++e) {
+      auto at = [&](float delta) {
+        std::vector<Tensor> v = values;
+        std::vector<float> moved = base;
+        moved[e] += delta;
+        v[wrt[k]] = from_vector(moved, values[wrt[k]].shape());
+        return static_cast<double>(s.run(loss, feeds(v)).item<float>());
+      };
+      const double numeric = (at(eps) - at(-eps)) / (2.0 * eps);
+      EXPECT_NEAR(a[e], numeric, 3e-3 * std::max(1.0, std::abs(numeric))) << "input " << wrt[k] << " element " << e;
+    }
+  }
+}

@@ -1,7 +1,8 @@
 # Renders report.html in headless Chromium: the page must load without script errors, its self-check
 # (#render-status) must say render-ok, and the charts, the confusion matrix and the sample images must be
-# in the rendered DOM. Keeps a screenshot as a CI artifact.
-#   cmake -DCHROMIUM=... -DREPORT=... -DWORK_DIR=... -DSCREENSHOT=... -P browser.cmake
+# in the rendered DOM (-DKIND=lm: a language model run's charts and text samples instead). Keeps a
+# screenshot as a CI artifact.
+#   cmake -DCHROMIUM=... -DREPORT=... -DWORK_DIR=... -DSCREENSHOT=... [-DKIND=lm] -P browser.cmake
 foreach(v CHROMIUM REPORT WORK_DIR SCREENSHOT)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "browser.cmake: ${v} is not set")
@@ -45,13 +46,21 @@ function(expect what regex min)
   message(STATUS "${what}: ${n}")
 endfunction()
 expect("self-check ok" "id=\"render-status\"[^>]*>render-ok<" 1)
-expect("line charts" "<svg class=\"chart line-chart\"" 3)
-expect("chart lines" "<polyline" 5)
-expect("bar chart" "<svg class=\"chart bar-chart\"" 1)
-expect("bars" "<rect class=\"bar\"" 10)
-expect("confusion matrix" "<table class=\"confusion\"" 1)
-expect("confusion cells" "<td style=\"background:rgb" 100)
-expect("sample images" "<img alt=\"test image [0-9]+\" src=\"data:image/png;base64," 40)
+if(KIND STREQUAL "lm")
+  # A poem run's page (-DKIND=lm): loss and perplexity charts with the baselines, four poems.
+  expect("line charts" "<svg class=\"chart line-chart\"" 2)
+  expect("chart lines" "<polyline" 6)
+  expect("dashed baselines" "stroke-dasharray" 4)
+  expect("text samples" "<figure class=\"text-sample\"><figcaption>[^<]+</figcaption><pre>[^<]+</pre>" 4)
+else()
+  expect("line charts" "<svg class=\"chart line-chart\"" 3)
+  expect("chart lines" "<polyline" 5)
+  expect("bar chart" "<svg class=\"chart bar-chart\"" 1)
+  expect("bars" "<rect class=\"bar\"" 10)
+  expect("confusion matrix" "<table class=\"confusion\"" 1)
+  expect("confusion cells" "<td style=\"background:rgb" 100)
+  expect("sample images" "<img alt=\"test image [0-9]+\" src=\"data:image/png;base64," 40)
+endif()
 expect("model summary" "<pre class=\"summary\">Model: " 1)
 
 file(REMOVE "${SCREENSHOT}")

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -178,4 +179,49 @@ TEST(Report, MissingHistoryNamesTheFile) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("history.json"), std::string::npos) << e.what();
   }
+}
+
+TEST(Report, RunReportOfAnyRunIsDrawnFromItsHistory) {
+  // A run that is not an MNIST classifier describes its page as data: cards, charts of history keys with
+  // flat baselines, extra epoch columns, text samples (escaped) and a model summary.
+  const fs::path run = fresh_dir("lm");
+  {
+    std::ofstream f(run / "history.json");
+    f << R"({"settings": {"model": "char_lm", "seed": 0},
+             "epochs": [{"epoch": 1, "step": 10, "seconds": 2.5, "loss": 5.0, "val_perplexity": 120.25},
+                        {"epoch": 2, "step": 20, "seconds": 2.0, "loss": 4.0, "val_perplexity": 80.5}]})";
+  }
+  report::RunReport r;
+  r.kind = "character language model";
+  r.cards.push_back({"held-out perplexity", "80.5", "0.40x the bigram"});
+  r.charts.push_back({.title = "Held-out perplexity",
+                      .y_label = "per character",
+                      .series = {{"val_perplexity", "LSTM"}, {"missing_key", "never"}},
+                      .baselines = {{"bigram", 201.0}, {"not measured", std::nan("")}}});
+  r.columns = {{"loss", "loss", "{:.3f}"}, {"val_perplexity", "held-out perplexity", "{:.2f}"},
+               {"step_seconds", "s / step", "{:.3f}"}};
+  r.samples_title = "Samples";
+  r.samples.push_back({"seed 0", "春眠不覺曉，\n<b>&"});
+  r.model_summary = "Model: char_lm";
+  const std::string out = report::write_run_report(run.string(), r);
+  EXPECT_EQ(out, (run / "report.html").string());
+  const std::string html = read_text(out);
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_NE(html.find("<h1>Training report: char_lm</h1><p>character language model &middot;"), std::string::npos);
+  EXPECT_NE(html.find(R"(<div class="value">80.5</div>)"), std::string::npos);
+  EXPECT_EQ(count(html, "<svg class=\"chart line-chart\""), 1u);
+  // The LSTM's two points and the bigram's flat line from epoch 1 to 2; no series for what is missing.
+  EXPECT_EQ(count(html, "<g class=\"series\""), 2u);
+  EXPECT_NE(html.find("<title>LSTM · epoch 2: 80.5</title>"), std::string::npos);
+  EXPECT_NE(html.find("<title>bigram · epoch 1: 201</title>"), std::string::npos);
+  EXPECT_NE(html.find("<title>bigram · epoch 2: 201</title>"), std::string::npos);
+  EXPECT_EQ(count(html, "stroke-dasharray"), 1u);
+  EXPECT_EQ(html.find("never"), std::string::npos);
+  EXPECT_EQ(html.find("not measured"), std::string::npos);
+  // The epoch table: the given columns in their formats, "–" for a value the epochs lack.
+  EXPECT_NE(html.find("<tr><td>2</td><td>20</td><td>2.0 s</td><td>4.000</td><td>80.50</td><td>–</td></tr>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<pre>春眠不覺曉，\n&lt;b&gt;&amp;</pre>"), std::string::npos);
+  EXPECT_NE(html.find("<pre class=\"summary\">Model: char_lm</pre>"), std::string::npos);
+  EXPECT_NE(html.find("id=\"render-status\""), std::string::npos);
 }
