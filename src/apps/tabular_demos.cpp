@@ -94,6 +94,7 @@ DemoResult premium_demo(std::uint64_t seed) {
   o.hidden = {64, 32};  // the tutorial's network and its plain gradient descent
   o.optimizer = "sgd";
   o.lr = 0.1;
+  o.refit = false;  // one training run, as in the tutorial
   o.normalize = data::NormalizeKind::None;
   std::string failure;
   try {
