@@ -298,6 +298,10 @@ TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const
   const data::Table test = own_test ? t.take(range(0, n_test, order)) : test_in;
   const data::Table valid = t.take(range(n_test, n_test + n_valid, order));
   data::Table train_t = t.take(range(n_test + n_valid, n, order));
+  // A test file must be usable before any training is spent on it.
+  SYN_CHECK(test.has(o.target), "'{}' has no target column '{}' to test on", test.source, o.target);
+  data::check_complete(test, {o.target});
+  if (m.task == Task::Classification) class_labels(test, o.target, m.classes);  // names a class the model cannot know
 
   // Encoders from the training rows only.
   std::vector<std::string> features;

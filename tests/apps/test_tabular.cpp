@@ -204,7 +204,11 @@ TEST(Tabular, RefusesWhatItCannotLearn) {
   o.features = {"spend", "bought"};
   EXPECT_EQ(error_of([&] { train_tabular(t, o); }),
             "--features: 'bought' is the target; a model cannot take its answer as an input");
+  // A test file with a class the training rows never had is refused before training.
+  const data::Table other = data::read_table(write(d / "other.csv", "shop,spend,visits,bought\nnorth,1,1,2\n"));
   o.features = {};
+  EXPECT_EQ(error_of([&] { train_tabular(t, o, other); }),
+            "'" + other.source + "': line 2, column 4 ('bought'): expected one of the classes the model knows (0, 1), found '2'");
   o.task = Task::Regression;
   o.target = "shop";
   EXPECT_EQ(error_of([&] { train_tabular(t, o); }), "--task regression: the target column 'shop' holds text, not numbers");
