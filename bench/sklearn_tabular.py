@@ -2,22 +2,23 @@
 """Synapse's tabular models against scikit-learn on scikit-learn's bundled tables, on the same split.
 
     python3 bench/sklearn_tabular.py --synapse build/src/synapse [--out build/sklearn-tables]
-        [--datasets breast_cancer,wine,iris,diabetes] [--seed 0] [--markdown FILE] [--check accuracy>=0.95]
+        [--datasets breast_cancer,wine,iris,diabetes] [--seeds 0,1,2,3,4] [--synapse-args "..."] [--markdown FILE] [--check accuracy>=0.95]
 
 (scripts/sklearn-tables installs Debian's python3-sklearn when it is missing, builds the command and runs
 this.) For each table: export it to CSV (the target as the class names, e.g. malignant / benign), split
-it once with a seed into NAME-train.csv and NAME-test.csv (80 / 20, stratified for classes), then
+it once per seed into NAME-train.csv and NAME-test.csv (80 / 20, stratified for classes), then
 
   - Synapse: `synapse tabular train NAME-train.csv --target target --test NAME-test.csv` with its
-    defaults (it holds out 20% of the training file for early stopping), metrics from
-    RUN/test_metrics.json;
+    defaults (it holds out 20% of the training file to choose when to stop, then refits on all of it),
+    metrics from RUN/test_metrics.json;
   - scikit-learn: StandardScaler + LogisticRegression (LinearRegression for a regression target) and
     StandardScaler + MLPClassifier / MLPRegressor (defaults, max_iter 2000 so that they converge), both
     fitted on all of NAME-train.csv, read back from the CSV files Synapse reads.
 
 Both are scored on the same NAME-test.csv: accuracy for classes (F1 and ROC AUC too for binary targets),
-R2 and RMSE for regression. Prints a table (and writes it as Markdown with --markdown). --check
-METRIC>=VALUE exits 1 when Synapse's metric falls below VALUE on any table (the test suite's check);
+R2 and RMSE for regression. Prints the means over the seeds' splits as a table (and writes it as
+Markdown with --markdown). --check METRIC>=VALUE exits 1 when Synapse's metric falls below VALUE on any
+split of any table (the test suite's check);
 exits 77 when scikit-learn is missing (a skip for CTest).
 """
 import argparse
