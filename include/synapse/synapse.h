@@ -14,6 +14,8 @@
 #include "synapse/random.h"
 #include "synapse/report.h"
 #include "synapse/shape.h"
+#include "synapse/table.h"
+#include "synapse/tabular.h"
 #include "synapse/tensor.h"
 #include "synapse/tensorboard.h"
 #include "synapse/optim.h"

@@ -7,12 +7,14 @@
 #include <vector>
 
 #include "core/check.h"
+#include "data/lines.h"
 #include "synapse/data.h"
 
 namespace synapse::data {
 namespace {
 
 using ::synapse::detail::fail;
+using internal::trim;
 
 std::string read_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
@@ -31,12 +33,6 @@ std::string read_file(const std::string& path) {
   std::fclose(f);
   if (bad) fail("read_csv: cannot read '{}': {}", path, std::strerror(err));
   return text;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
 }
 
 // Splits one line into its cells (no quoting: the file is numeric).
@@ -111,14 +107,7 @@ CsvData read_csv(const std::string& path, const CsvOptions& options) {
   bool header_pending = options.header;
   std::size_t rows = 0;
 
-  std::size_t line_no = 0, pos = 0;
-  while (pos < text.size()) {
-    std::size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    std::string_view line(text.data() + pos, eol - pos);
-    pos = eol + 1;
-    ++line_no;
-    if (trim(line).empty()) continue;
+  internal::for_each_line(text, [&](std::size_t line_no, std::string_view line) {
     split_cells(line, options.delimiter, cells);
 
     if (expected == 0) {
@@ -133,7 +122,7 @@ CsvData read_csv(const std::string& path, const CsvOptions& options) {
     }
     if (header_pending) {
       header_pending = false;
-      continue;
+      return;
     }
 
     if (rows == 0) {  // guess the row count from the first row's length to avoid regrowing
@@ -157,7 +146,7 @@ CsvData read_csv(const std::string& path, const CsvOptions& options) {
       }
     }
     ++rows;
-  }
+  });
 
   const auto n_features = static_cast<std::int64_t>(expected == 0 ? 0 : expected - (has_label ? 1 : 0));
   CsvData out;

@@ -20,9 +20,11 @@ bool all_finite(const Tensor& t) {
   return true;
 }
 
-// Classification outputs [N, C] with integer [N] or one-hot [N, C] targets get an accuracy.
+// Classification outputs [N, C] with integer [N] or one-hot [N, C] targets (C > 1: a single output
+// column is a regression) get an accuracy.
 bool is_classification(const Tensor& out, const Tensor& target) {
-  return out.ndim() == 2 && ((target.ndim() == 1 && !is_floating(target.dtype())) || target.shape() == out.shape());
+  return out.ndim() == 2 &&
+         ((target.ndim() == 1 && !is_floating(target.dtype())) || (target.shape() == out.shape() && out.dim(1) > 1));
 }
 
 }  // namespace

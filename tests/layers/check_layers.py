@@ -11,8 +11,8 @@ file may include headers of its own layer and of the layers below it:
     backend   src/backend, synapse/pointwise.h
     ops       src/ops, synapse/{op,ops}.h
     graph     src/autograd, src/graph, synapse/{autograd,graph}.h
-    nn        src/{nn,optim,data,io,onnx}, synapse/{nn,optim,data,io,onnx,text}.h
-    train     src/{train,report,zoo,apps}, synapse/{train,tensorboard,report,zoo,poem}.h
+    nn        src/{nn,optim,data,io,onnx}, synapse/{nn,optim,data,io,onnx,text,table}.h
+    train     src/{train,report,zoo,apps}, synapse/{train,tensorboard,report,zoo,poem,tabular}.h
     cli       src/{cli,serve}, synapse/synapse.h
 
 The check fails on any inclusion that points upwards, and prints every finding. Where a lower layer
@@ -30,8 +30,8 @@ SRC = {"core": "core", "backend": "backend", "ops": "ops", "autograd": "graph", 
 HEADERS = {"dtype.h": "core", "shape.h": "core", "tensor.h": "core", "error.h": "core", "random.h": "core",
            "version.h": "core", "device.h": "core", "pointwise.h": "backend", "op.h": "ops", "ops.h": "ops", "autograd.h": "graph",
            "graph.h": "graph", "nn.h": "nn", "optim.h": "nn", "data.h": "nn", "io.h": "nn", "onnx.h": "nn",
-           "text.h": "nn", "train.h": "train", "tensorboard.h": "train", "report.h": "train", "zoo.h": "train",
-           "poem.h": "train", "synapse.h": "cli"}
+           "text.h": "nn", "table.h": "nn", "train.h": "train", "tensorboard.h": "train", "report.h": "train",
+           "zoo.h": "train", "poem.h": "train", "tabular.h": "train", "synapse.h": "cli"}
 def layer_of(rel):
     parts = rel.split("/")
     if parts[0] == "src" and len(parts) > 2:
