@@ -133,10 +133,10 @@ Plane ink(const Plane& grey, const Background& bg) {
   for (float v : r.v)
     if (v > threshold) inked.push_back(v);
   std::nth_element(inked.begin(), inked.begin() + static_cast<std::ptrdiff_t>(inked.size() * 3 / 4), inked.end());
-  const float stroke = std::max(inked[inked.size() * 3 / 4], threshold + 1e-3f);
+  const float stroke = inked[inked.size() * 3 / 4];
   Plane out{r.h, r.w, std::vector<float>(r.v.size())};
   for (std::size_t i = 0; i < r.v.size(); ++i)
-    out.v[i] = std::clamp((r.v[i] - threshold) / (stroke - threshold), 0.0f, 1.0f);
+    out.v[i] = r.v[i] > threshold ? std::min(1.0f, r.v[i] / stroke) : 0.0f;
   // Speckles: an inked pixel none of whose 8 neighbours is inked.
   Plane kept = out;
   for (std::int64_t y = 0; y < out.h; ++y)
@@ -213,7 +213,9 @@ std::pair<double, double> centre_of_mass(const Plane& p) {
 
 Plane place_by_centre_of_mass(const Plane& p, std::int64_t size) {
   const auto [cy, cx] = centre_of_mass(p);
-  const double centre = static_cast<double>(size) / 2.0;
+  // MNIST's centres of mass sit at pixel index 14 (the average over its test set is (14.49, 14.50) in
+  // the coordinates above, where pixel 14 spans [14, 15)).
+  const double centre = static_cast<double>(size) / 2.0 + 0.5;
   const auto oy = static_cast<std::int64_t>(std::llround(centre - cy)), ox = static_cast<std::int64_t>(std::llround(centre - cx));
   Plane out{size, size, std::vector<float>(static_cast<std::size_t>(size * size), 0.0f)};
   for (std::int64_t y = 0; y < p.h; ++y)

@@ -30,8 +30,8 @@ struct Background {
 Background estimate_background(const Plane& grey);
 
 // Ink in [0, 1] (1 = the stroke's core): the difference from the paper in the ink's direction, zero
-// below max(4 x noise, 20% of the strongest ink), then stretched so that the typical stroke pixel (the
-// 75th percentile of inked pixels) is 1; ink pixels with no inked neighbour (speckles) are dropped.
+// below max(4 x noise, 20% of the strongest ink), divided by the typical stroke (the 75th percentile of
+// the inked pixels) and capped at 1; ink pixels with no inked neighbour (speckles) are dropped.
 // Throws Error for a blank image: the strongest ink is below max(0.1, 6 x noise).
 Plane ink(const Plane& grey, const Background& bg);
 
@@ -54,7 +54,8 @@ std::pair<std::int64_t, std::int64_t> fit_size(std::int64_t h, std::int64_t w, s
 // (y, x) of the centre of mass, with pixel (r, c) covering [r, r+1) x [c, c+1) (its centre is r + 0.5).
 std::pair<double, double> centre_of_mass(const Plane& p);
 // p placed in a size x size black field, moved by whole pixels so that its centre of mass lands
-// nearest the field's centre (size / 2); what falls outside is cut.
+// nearest the centre of pixel (size / 2, size / 2), i.e. at (size + 1) / 2 in the coordinates of
+// centre_of_mass, as in MNIST; what falls outside is cut.
 Plane place_by_centre_of_mass(const Plane& p, std::int64_t size);
 
 }  // namespace synapse::data::digits
