@@ -30,6 +30,7 @@ Command add_report(CLI::App& app);            // report.cpp: HTML report of a ru
 Command add_data(CLI::App& app);              // data.cpp: data set facts and sample grids
 Command add_poem(CLI::App& app);              // poem.cpp: train the Tang-poem LSTM, write poems
 Command add_text(CLI::App& app);              // text.cpp: a character language model on any text
+Command add_serve(CLI::App& app);             // serve.cpp: the digit-drawing page and POST /predict
 
 // ---- flag checks ----
 // CLI11 refuses a value that fails a check with "FLAG: MESSAGE" and a non-zero exit; these messages
