@@ -15,12 +15,23 @@ import subprocess
 import sys
 
 
-def accuracy(synapse, run, folder, *flags):
+FORMATS = ["grey JPEG", "grey PNG", "RGB JPEG", "RGBA PNG"]  # make_digit_suite's formats, in turn
+
+
+def label(result):
+    return int(os.path.basename(result["file"]).split("-")[1].split(".")[0])
+
+
+def accuracy(synapse, run, folder, *flags, by_format=None):
     out = subprocess.run([synapse, "predict", run, folder, "--json", *flags], capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"synapse predict {folder} {' '.join(flags)} failed ({out.returncode}):\n{out.stderr}")
     results = json.loads(out.stdout)["results"]
-    right = sum(int(os.path.basename(r["file"]).split("-")[1].split(".")[0]) == r["prediction"] for r in results)
+    right = sum(label(r) == r["prediction"] for r in results)
+    if by_format is not None:
+        for r in results:
+            f = FORMATS[int(os.path.basename(r["file"]).split("-")[0]) % 4]
+            by_format.setdefault(f, []).append(label(r) == r["prediction"])
     return 100.0 * right / len(results), len(results)
 
 
@@ -33,11 +44,14 @@ def main():
     ap.add_argument("--raw-gap", type=float, default=20.0)
     a = ap.parse_args()
     clean, n = accuracy(a.synapse, a.run, os.path.join(a.suite, "clean"), "--raw")
-    real, m = accuracy(a.synapse, a.run, os.path.join(a.suite, "real"))
+    formats = {}
+    real, m = accuracy(a.synapse, a.run, os.path.join(a.suite, "real"), by_format=formats)
     raw, _ = accuracy(a.synapse, a.run, os.path.join(a.suite, "real"), "--raw")
     print(f"clean MNIST digits:              {clean:6.2f}% of {n}")
     print(f"real-world photos, mnist_style:  {real:6.2f}% of {m}")
     print(f"real-world photos, raw resize:   {raw:6.2f}% of {m}")
+    print("photos by format, mnist_style:   " +
+          ", ".join(f"{f} {100.0 * sum(v) / len(v):.1f}% of {len(v)}" for f, v in sorted(formats.items())))
     ok = True
     if real < clean - a.tolerance:
         print(f"FAIL: the photos read {real:.2f}%, more than {a.tolerance} points below the clean {clean:.2f}%")
