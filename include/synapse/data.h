@@ -249,3 +249,28 @@ class Normalizer {
 };
 
 }  // namespace synapse::data
+
+// ================================ images and digits from the real world ================================
+// (src/data/image.cpp, src/data/digits.cpp)
+namespace synapse::data {
+
+// An image file (PNG, JPEG, BMP, GIF, TGA, PNM; decoded by stb_image) or its bytes in memory:
+// uint8 [H, W, C] with C = 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA; a 16-bit PNG gives int32 [H, W, C]
+// with values 0..65535. Errors name the file (`name` for bytes) and what is wrong with it.
+Tensor read_image(const std::string& path);
+Tensor decode_image(const void* bytes, std::size_t size, const std::string& name = "image");
+// A grey or colour image as PNG bytes / file: uint8 [H, W] or [H, W, C], or float32 [H, W] in [0, 1].
+std::string encode_png(const Tensor& image);
+void write_png(const std::string& path, const Tensor& image);
+
+// A photographed, scanned or drawn digit brought into MNIST's form, following how MNIST was made:
+// the paper's brightness is estimated from the image's border (light or dark paper), paper texture and
+// compression noise are thresholded away, the digit's bounding box is scaled to fit 20x20 keeping its
+// aspect ratio (area averaging when shrinking), and the result is placed in 28x28 so that its centre
+// of mass is the centre. `image` is read_image's result (uint8 or 16-bit int32 [H, W(, C)], alpha
+// composited over a background that contrasts with the strokes) or float32 [H, W] in [0, 1]. Returns
+// float32 [28, 28] in [0, 1], a white digit on black. Throws Error for an image without a digit (blank,
+// or only noise), saying how much contrast it found.
+Tensor mnist_style(const Tensor& image);
+
+}  // namespace synapse::data

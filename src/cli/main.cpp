@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
   const std::vector<Command> commands{add_train(app),  add_eval(app),   add_predict(app), add_summary(app),
                                       add_ops(app),    add_graph(app),  add_export(app),  add_run(app),
                                       add_onnx_conformance(app), add_report(app), add_data(app),
-                                      add_poem(app),   add_text(app),   add_tabular(app), add_demo(app)};
+                                      add_poem(app),   add_text(app),   add_tabular(app), add_demo(app),
+                                      add_serve(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,9 +1,13 @@
-// synapse predict CHECKPOINT INPUT: the digit in a PNG/JPEG image or in one sample of an IDX file.
-#include <stb/stb_image.h>
+// synapse predict RUN INPUT...: digits in image files (or a folder of them), or one sample of an IDX file.
+// Images are brought into MNIST's form by data::mnist_style; --show writes what the model saw.
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
+#include <set>
 
 #include "cli/commands.h"
 #include "core/check.h"
@@ -11,24 +15,61 @@
 namespace synapse::cli {
 namespace {
 
-// A grayscale image file as float [1, 28, 28, 1] in [0, 1], white digit on black like MNIST: images
-// with a light background are inverted; other sizes are resampled (box filter) to 28x28.
-Tensor load_image(const std::string& path) {
-  int w = 0, h = 0, channels = 0;
-  std::unique_ptr<unsigned char, void (*)(void*)> pixels(stbi_load(path.c_str(), &w, &h, &channels, 1), stbi_image_free);
-  SYN_CHECK(pixels != nullptr, "cannot read image '{}': {}", path, stbi_failure_reason());
-  Tensor out = zeros({1, 28, 28, 1});
-  float* o = out.data<float>();
-  for (int y = 0; y < 28; ++y) {
-    for (int x = 0; x < 28; ++x) {
-      const int y0 = y * h / 28, y1 = std::max(y0 + 1, (y + 1) * h / 28);
-      const int x0 = x * w / 28, x1 = std::max(x0 + 1, (x + 1) * w / 28);
-      double acc = 0;
-      for (int yy = y0; yy < y1; ++yy)
-        for (int xx = x0; xx < x1; ++xx) acc += pixels.get()[yy * w + xx];
-      o[y * 28 + x] = static_cast<float>(acc / ((y1 - y0) * (x1 - x0)) / 255.0);
+namespace fs = std::filesystem;
+
+bool is_idx(const std::string& path) {
+  return path.find("idx") != std::string::npos || path.ends_with("-ubyte") || path.ends_with("-ubyte.gz");
+}
+
+bool is_image_name(const fs::path& p) {
+  static const std::set<std::string> kinds{".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".pgm", ".ppm", ".pnm"};
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return kinds.contains(ext);
+}
+
+// The files named on the command line, a folder standing for its image files (sorted by name).
+std::vector<std::string> expand(const std::vector<std::string>& inputs) {
+  std::vector<std::string> files;
+  for (const auto& in : inputs) {
+    std::error_code ec;
+    if (!fs::is_directory(in, ec)) {
+      files.push_back(in);
+      continue;
     }
+    std::vector<std::string> found;
+    for (const auto& e : fs::directory_iterator(in))
+      if (e.is_regular_file() && is_image_name(e.path())) found.push_back(e.path().string());
+    SYN_CHECK(!found.empty(), "folder '{}' holds no image files (.png, .jpg, .jpeg, .bmp, .gif, .tga, .pgm, .ppm, .pnm)", in);
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
   }
+  return files;
+}
+
+// The old path, for comparison (--raw): the whole image box-filtered to 28x28 and inverted when light.
+Tensor raw_28x28(const Tensor& image) {
+  const std::int64_t h = image.dim(0), w = image.dim(1), c = image.ndim() == 3 ? image.dim(2) : 1;
+  Tensor out = zeros({28, 28});
+  float* o = out.data<float>();
+  const auto grey = [&](std::int64_t y, std::int64_t x) {
+    const std::int64_t i = (y * w + x) * c;
+    const double scale = image.dtype() == DType::Int32 ? 65535.0 : 255.0;
+    const auto px = [&](std::int64_t k) {
+      return image.dtype() == DType::Int32 ? static_cast<double>(image.data<std::int32_t>()[i + k])
+                                           : static_cast<double>(image.data<std::uint8_t>()[i + k]);
+    };
+    return (c >= 3 ? 0.299 * px(0) + 0.587 * px(1) + 0.114 * px(2) : px(0)) / scale;
+  };
+  for (std::int64_t y = 0; y < 28; ++y)
+    for (std::int64_t x = 0; x < 28; ++x) {
+      const std::int64_t y0 = y * h / 28, y1 = std::max(y0 + 1, (y + 1) * h / 28);
+      const std::int64_t x0 = x * w / 28, x1 = std::max(x0 + 1, (x + 1) * w / 28);
+      double acc = 0;
+      for (std::int64_t yy = y0; yy < y1; ++yy)
+        for (std::int64_t xx = x0; xx < x1; ++xx) acc += grey(yy, xx);
+      o[y * 28 + x] = static_cast<float>(acc / static_cast<double>((y1 - y0) * (x1 - x0)));
+    }
   float mean = 0;
   for (int i = 0; i < 784; ++i) mean += o[i];
   if (mean / 784.0f > 0.5f)
@@ -36,41 +77,113 @@ Tensor load_image(const std::string& path) {
   return out;
 }
 
+// --show's file for `input`: DIR/STEM-28x28.png, numbered when two inputs share a stem.
+std::string shown_path(const std::string& dir, const std::string& input, std::map<std::string, int>& used) {
+  const std::string stem = fs::path(input).stem().string();
+  const int n = used[stem]++;
+  return (fs::path(dir) / (n == 0 ? stem + "-28x28.png" : fmt::format("{}-{}-28x28.png", stem, n + 1))).string();
+}
+
 }  // namespace
 
 Command add_predict(CLI::App& app) {
   struct Args {
-    std::string checkpoint, input;
+    std::string checkpoint, show;
+    std::vector<std::string> inputs;
     std::int64_t index = 0;
+    bool json = false, raw = false;
   };
   auto a = std::make_shared<Args>();
-  auto* sub = app.add_subcommand("predict", "Classify a digit: a PNG/JPEG image or one sample of an IDX file");
+  auto* sub = app.add_subcommand("predict",
+                                 "Classify digits: image files (PNG, JPEG, ...), folders of them, or one sample of an IDX file");
   sub->add_option("checkpoint", a->checkpoint, "A model file or a run folder (its model.syn)")->required();
-  sub->add_option("input", a->input, "An image file (PNG, JPEG, ...) or an IDX images file")->required();
+  sub->add_option("inputs", a->inputs, "Image files, folders of images, or an IDX images file")->required();
   sub->add_option("--index", a->index, "Which sample of an IDX file")
       ->capture_default_str()
       ->check(integer_in(0, std::numeric_limits<std::int64_t>::max()));
+  sub->add_option("--show", a->show, "Write the 28x28 image the model saw for each input to this folder (STEM-28x28.png)");
+  sub->add_flag("--json", a->json, "Print the results as one JSON document");
+  sub->add_flag("--raw", a->raw, "Skip the MNIST-style preprocessing: only resize to 28x28 (and invert a light image)");
   return {sub, [a] {
             const zoo::Trained t = zoo::load_trained(a->checkpoint);
-            Tensor x;
-            const bool idx = a->input.find("idx") != std::string::npos || a->input.ends_with("-ubyte") ||
-                             a->input.ends_with("-ubyte.gz");
-            if (idx) {
-              const Tensor images = data::read_idx(a->input);
-              SYN_CHECK(images.ndim() == 3, "'{}' holds {} values, not images [N, H, W]", a->input, to_string(images.shape()));
-              SYN_CHECK(a->index >= 0 && a->index < images.dim(0), "--index {} is outside the {} images of '{}'", a->index,
-                        images.dim(0), a->input);
-              x = zoo::images_to_float(slice(images, {a->index, 0, 0}, {1, -1, -1}));
-            } else {
-              x = load_image(a->input);
+            if (!a->show.empty()) {
+              std::error_code ec;
+              fs::create_directories(a->show, ec);
+              SYN_CHECK(fs::is_directory(a->show), "--show: cannot create the folder '{}'{}", a->show,
+                        ec ? ": " + ec.message() : "");
             }
-            NoGradGuard no_grad;
-            const Tensor p = softmax((*t.model)(x));
-            const auto probs = p.to_vector<float>();
-            const auto best = std::max_element(probs.begin(), probs.end()) - probs.begin();
-            fmt::print("prediction: {} ({:.1f}%)\n", best, 100.0 * probs[static_cast<std::size_t>(best)]);
-            for (std::size_t c = 0; c < probs.size(); ++c) fmt::print("  {}: {:.4f}\n", c, probs[c]);
-            return 0;
+            // Every input's 28x28 image, or why it has none.
+            struct Item {
+              std::string file, error, shown;
+              Tensor seen;  // float [28, 28]
+            };
+            std::vector<Item> items;
+            for (const auto& file : expand(a->inputs)) {
+              Item it{file, {}, {}, {}};
+              try {
+                if (is_idx(file)) {
+                  const Tensor images = data::read_idx(file);
+                  SYN_CHECK(images.ndim() == 3, "'{}' holds {} values, not images [N, H, W]", file, to_string(images.shape()));
+                  SYN_CHECK(a->index >= 0 && a->index < images.dim(0), "--index {} is outside the {} images of '{}'", a->index,
+                            images.dim(0), file);
+                  it.seen = reshape(zoo::images_to_float(slice(images, {a->index, 0, 0}, {1, -1, -1})), {28, 28});
+                } else {
+                  const Tensor image = data::read_image(file);
+                  try {
+                    it.seen = a->raw ? raw_28x28(image) : data::mnist_style(image);
+                  } catch (const std::exception& e) {
+                    throw Error(fmt::format("'{}': {}", file, e.what()));
+                  }
+                }
+              } catch (const std::exception& e) {
+                it.error = e.what();
+              }
+              items.push_back(std::move(it));
+            }
+            std::vector<Tensor> rows;
+            for (const auto& it : items)
+              if (it.seen.defined()) rows.push_back(reshape(it.seen, {28, 28, 1}));
+            std::vector<float> probs;
+            if (!rows.empty()) probs = softmax(train::predict(*t.model, data::stack_rows(rows), 256)).to_vector<float>();
+
+            std::map<std::string, int> used;
+            nlohmann::json results = nlohmann::json::array();
+            std::size_t row = 0;
+            int failed = 0;
+            const bool one = items.size() == 1;
+            for (auto& it : items) {
+              if (!it.error.empty()) {
+                ++failed;
+                fmt::print(stderr, "synapse: error: {}\n", it.error);
+                results.push_back({{"file", it.file}, {"error", it.error}});
+                continue;
+              }
+              if (!a->show.empty()) {
+                it.shown = shown_path(a->show, it.file, used);
+                data::write_png(it.shown, it.seen);
+              }
+              const std::vector<float> p(probs.begin() + static_cast<std::ptrdiff_t>(row * 10),
+                                         probs.begin() + static_cast<std::ptrdiff_t>(row * 10 + 10));
+              ++row;
+              const auto best = std::max_element(p.begin(), p.end()) - p.begin();
+              const float confidence = p[static_cast<std::size_t>(best)];
+              nlohmann::json r{{"file", it.file}, {"prediction", best}, {"confidence", confidence}, {"probabilities", p}};
+              if (!it.shown.empty()) r["shown"] = it.shown;
+              results.push_back(r);
+              if (a->json) continue;
+              if (one) {
+                fmt::print("prediction: {} ({:.1f}%)\n", best, 100.0 * confidence);
+                for (std::size_t c = 0; c < p.size(); ++c) fmt::print("  {}: {:.4f}\n", c, p[c]);
+              } else {
+                fmt::print("{}: prediction: {} ({:.1f}%)\n", it.file, best, 100.0 * confidence);
+              }
+              if (!it.shown.empty()) fmt::print("  the model saw: {}\n", it.shown);
+            }
+            if (a->json)
+              fmt::print("{}\n", nlohmann::json{{"model", t.path}, {"preprocessing", a->raw ? "raw" : "mnist_style"},
+                                                {"results", results}}.dump(1));
+            if (failed > 0 && !one) fmt::print(stderr, "synapse: {} of {} inputs could not be read\n", failed, items.size());
+            return failed > 0 ? 1 : 0;
           }};
 }
 

@@ -1,0 +1,90 @@
+// Image files in and out: stb_image decodes, stb_image_write encodes PNG (Debian's libstb).
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "core/check.h"
+#include "synapse/data.h"
+
+namespace synapse::data {
+namespace {
+
+// Decodes with stb_image; 16-bit images keep their 16 bits (int32 0..65535).
+Tensor decode(const stbi_uc* bytes, int size, const std::string& name) {
+  int w = 0, h = 0, c = 0;
+  SYN_CHECK(stbi_info_from_memory(bytes, size, &w, &h, &c) != 0,
+            "cannot read image '{}': not a PNG, JPEG, BMP, GIF, TGA or PNM image stb_image can decode ({})", name,
+            stbi_failure_reason());
+  SYN_CHECK(static_cast<std::int64_t>(w) * h <= (std::int64_t{1} << 28), "image '{}' is {}x{} pixels, more than 2^28", name, w, h);
+  const Shape shape{h, w, c};
+  if (stbi_is_16_bit_from_memory(bytes, size)) {
+    std::unique_ptr<stbi_us, void (*)(void*)> p(stbi_load_16_from_memory(bytes, size, &w, &h, &c, 0), stbi_image_free);
+    SYN_CHECK(p != nullptr, "cannot decode image '{}': {}", name, stbi_failure_reason());
+    Tensor t = Tensor::empty(shape, DType::Int32);
+    std::copy(p.get(), p.get() + t.numel(), t.data<std::int32_t>());
+    return t;
+  }
+  std::unique_ptr<stbi_uc, void (*)(void*)> p(stbi_load_from_memory(bytes, size, &w, &h, &c, 0), stbi_image_free);
+  SYN_CHECK(p != nullptr, "cannot decode image '{}': {}", name, stbi_failure_reason());
+  Tensor t = Tensor::empty(shape, DType::UInt8);
+  std::copy(p.get(), p.get() + t.numel(), t.data<std::uint8_t>());
+  return t;
+}
+
+}  // namespace
+
+Tensor decode_image(const void* bytes, std::size_t size, const std::string& name) {
+  SYN_CHECK(size > 0, "cannot read image '{}': it is empty (0 bytes)", name);
+  SYN_CHECK(size < (std::size_t{1} << 31), "cannot read image '{}': {} bytes is too large", name, size);
+  return decode(static_cast<const stbi_uc*>(bytes), static_cast<int>(size), name);
+}
+
+Tensor read_image(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  SYN_CHECK(fs::exists(path, ec), "cannot read image '{}': no such file", path);
+  SYN_CHECK(!fs::is_directory(path, ec), "cannot read image '{}': it is a folder", path);
+  std::ifstream in(path, std::ios::binary);
+  SYN_CHECK(in.good(), "cannot read image '{}': cannot open it", path);
+  std::string bytes(static_cast<std::size_t>(fs::file_size(path, ec)), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  SYN_CHECK(!ec && in.gcount() == static_cast<std::streamsize>(bytes.size()), "cannot read image '{}': reading it failed", path);
+  return decode_image(bytes.data(), bytes.size(), path);
+}
+
+std::string encode_png(const Tensor& image) {
+  SYN_CHECK(image.defined() && (image.ndim() == 2 || image.ndim() == 3),
+            "encode_png: expected an image [H, W] or [H, W, C], got {}", image.defined() ? to_string(image.shape()) : "undefined");
+  const int h = static_cast<int>(image.dim(0)), w = static_cast<int>(image.dim(1));
+  const int c = image.ndim() == 3 ? static_cast<int>(image.dim(2)) : 1;
+  SYN_CHECK(c >= 1 && c <= 4, "encode_png: {} channels, expected 1 to 4", c);
+  std::vector<unsigned char> px(static_cast<std::size_t>(image.numel()));
+  if (image.dtype() == DType::UInt8) {
+    std::copy(image.data<std::uint8_t>(), image.data<std::uint8_t>() + image.numel(), px.begin());
+  } else {
+    SYN_CHECK(image.dtype() == DType::Float32, "encode_png: expected uint8 or float32 pixels, got {}", dtype_name(image.dtype()));
+    const float* p = image.data<float>();
+    for (std::size_t i = 0; i < px.size(); ++i)
+      px[i] = static_cast<unsigned char>(std::lround(std::clamp(std::isfinite(p[i]) ? p[i] : 0.0f, 0.0f, 1.0f) * 255.0f));
+  }
+  std::string png;
+  const int ok = stbi_write_png_to_func(
+      [](void* context, void* data, int size) { static_cast<std::string*>(context)->append(static_cast<const char*>(data), static_cast<std::size_t>(size)); },
+      &png, w, h, c, px.data(), w * c);
+  SYN_CHECK(ok != 0, "encode_png: cannot encode a {}x{} image", w, h);
+  return png;
+}
+
+void write_png(const std::string& path, const Tensor& image) {
+  const std::string png = encode_png(image);
+  std::ofstream out(path, std::ios::binary);
+  out.write(png.data(), static_cast<std::streamsize>(png.size()));
+  SYN_CHECK(out.good(), "cannot write '{}'", path);
+}
+
+}  // namespace synapse::data

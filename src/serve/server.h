@@ -1,0 +1,28 @@
+// synapse serve: a small HTTP server around a trained digit model (cpp-httplib). Uses the library; the
+// library does not know it (layer "cli/serve" in tests/layers/check_layers.py).
+//   GET  /          the drawing page (src/serve/page.html, embedded in the binary)
+//   GET  /healthz   {"status": "ok", "model": NAME}
+//   POST /predict   an image (PNG, JPEG, ...) as the body -> {"prediction", "confidence", "probabilities",
+//                   "image": the 784 values of the 28x28 image the model saw}; 400 for a body that is no
+//                   image, 413 beyond the size limit, 422 for an image without a digit, 405 for other methods
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "synapse/zoo.h"
+
+namespace synapse::serve {
+
+struct Options {
+  std::string host = "127.0.0.1";
+  int port = 8080;                         // 0: any free port (the one chosen is passed to on_ready)
+  std::size_t max_bytes = 4 * 1024 * 1024; // largest request body
+};
+
+// Serves until the process ends; on_ready(port) runs once the socket listens. Inference is serialised
+// by a mutex around the model (requests are decoded and preprocessed in parallel on the server's
+// worker threads). Throws Error when the address cannot be bound.
+void run(zoo::Trained model, const Options& options, const std::function<void(int port)>& on_ready);
+
+}  // namespace synapse::serve
