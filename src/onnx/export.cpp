@@ -368,9 +368,9 @@ void Exporter::emit(int index, const std::string& out) {
 }
 
 // lstm / gru / simple_rnn -> ONNX LSTM / GRU / RNN (one direction; the exact inverse of the importer's
-// mapping, see import.cpp): X and Y time-major, weights transposed to [1, G*H, in] with LSTM's column
-// blocks i, f, c, o reordered to ONNX's i, o, f, c, B = [input bias, recurrent bias]. The weights must
-// be constants (model variables); lengths of full sequences and an all-zero initial state are left out.
+// mapping, see import_recurrent.cpp): X and Y time-major, weights transposed to [1, G*H, in] with LSTM's
+// column blocks i, f, c, o reordered to ONNX's i, o, f, c, B = [input bias, recurrent bias]. The weights
+// must be constants (model variables); lengths of full sequences and an all-zero initial state are left out.
 void Exporter::emit_recurrent(int index, const std::string& out) {
   const graph::Node& n = g_.node(index);
   const bool lstm_op = n.op == "lstm", gru_op = n.op == "gru";
