@@ -198,7 +198,7 @@ void BM_ConvForward(benchmark::State& state, const ConvCase& c) {
   const int t = use_threads(state);
   NoGradGuard no_grad;
   const Tensor x = random_normal(c.x), w = random_normal(c.w), b = random_normal({c.w[3]});
-  const Conv2DOptions o{.padding = Padding::Same};
+  const Conv2DAttrs o{.padding = Padding::Same};
   for (auto _ : state) benchmark::DoNotOptimize(conv2d(x, w, b, o));
   flop_counters(state, conv_flops(c), t);
 }

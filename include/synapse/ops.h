@@ -125,25 +125,28 @@ Tensor mean_squared_error(const Tensor& pred, const Tensor& target);
 
 enum class Padding { Valid, Same };
 
-struct Conv2DOptions {
-  std::vector<std::int64_t> strides{1, 1};    // (h, w)
-  std::vector<std::int64_t> dilations{1, 1};  // (h, w)
+// The conv2d op's attributes (a Conv2D layer's nn::Conv2DOptions adds filters, kernel size, activation and
+// initialisers; the shared fields have the same names).
+struct Conv2DAttrs {
+  std::vector<std::int64_t> strides{1, 1};        // (h, w)
+  std::vector<std::int64_t> dilation_rate{1, 1};  // (h, w)
   Padding padding = Padding::Valid;
   bool relu = false;  // max(y, 0) inside the kernel (conv + bias + relu in one op)
 };
 // x [N,H,W,C] * filter [KH,KW,C,O] -> [N,OH,OW,O]; SAME pads as TensorFlow does (the extra row/column
 // after). The bias [O], when given, is added inside the same kernel, and so is relu when asked.
-Tensor conv2d(const Tensor& x, const Tensor& filter, const Conv2DOptions& opts = {});
-Tensor conv2d(const Tensor& x, const Tensor& filter, const Tensor& bias, const Conv2DOptions& opts = {});
+Tensor conv2d(const Tensor& x, const Tensor& filter, const Conv2DAttrs& opts = {});
+Tensor conv2d(const Tensor& x, const Tensor& filter, const Tensor& bias, const Conv2DAttrs& opts = {});
 
-struct Pool2DOptions {
-  std::vector<std::int64_t> ksize{2, 2};    // (h, w)
-  std::vector<std::int64_t> strides{2, 2};  // (h, w)
+// The pooling ops' attributes (nn::Pool2DOptions has the same fields, plus a name).
+struct Pool2DAttrs {
+  std::vector<std::int64_t> pool_size{2, 2};  // (h, w)
+  std::vector<std::int64_t> strides{2, 2};    // (h, w)
   Padding padding = Padding::Valid;
 };
 // NHWC pooling. Padded cells never win a max and are not counted in an average (TensorFlow's rule).
-Tensor max_pool2d(const Tensor& x, const Pool2DOptions& opts = {});
-Tensor avg_pool2d(const Tensor& x, const Pool2DOptions& opts = {});
+Tensor max_pool2d(const Tensor& x, const Pool2DAttrs& opts = {});
+Tensor avg_pool2d(const Tensor& x, const Pool2DAttrs& opts = {});
 
 // Inverted dropout: in training, zeroes each element with probability `rate` and scales the rest by
 // 1/(1-rate); otherwise returns x unchanged. Random bits come from `gen` (the default generator if null).

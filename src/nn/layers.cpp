@@ -77,8 +77,8 @@ Tensor Conv2D::forward(const Tensor& x) {
   SYN_CHECK(x.ndim() == 4 && x.dim(3) == kernel_.dim(2), "{}: expected NHWC inputs [N, H, W, {}], got shape {}",
             who(*this), kernel_.dim(2), to_string(x.shape()));
   const bool relu = o_.activation() == Activation::ReLU;  // applied inside the convolution
-  const synapse::Conv2DOptions co{
-      .strides = o_.strides(), .dilations = o_.dilation_rate(), .padding = o_.padding(), .relu = relu};
+  const synapse::Conv2DAttrs co{
+      .strides = o_.strides(), .dilation_rate = o_.dilation_rate(), .padding = o_.padding(), .relu = relu};
   Tensor y = bias_.defined() ? conv2d(x, kernel_, bias_, co) : conv2d(x, kernel_, co);
   return relu ? y : activate(y, o_.activation());
 }
@@ -93,8 +93,8 @@ void normalize_pool(Pool2DOptions& o, const char* type) {
   o.strides(o.strides().empty() ? o.pool_size() : pair_of(o.strides(), "strides", type));
 }
 
-synapse::Pool2DOptions op_options(const Pool2DOptions& o) {
-  return {.ksize = o.pool_size(), .strides = o.strides(), .padding = o.padding()};
+synapse::Pool2DAttrs op_options(const Pool2DOptions& o) {
+  return {.pool_size = o.pool_size(), .strides = o.strides(), .padding = o.padding()};
 }
 
 }  // namespace

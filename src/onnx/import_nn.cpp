@@ -93,8 +93,8 @@ Outputs conv(Ctx& c) {
   if (win.kernel[0] != w.dim(2) || win.kernel[1] != w.dim(3)) c.unsupported("kernel_shape differs from the weights'");
   Tensor xh = c.im.to_nhwc(x);
   Tensor filt = c.im.permute_tracked(w, {2, 3, 1, 0});  // OIHW -> HWIO
-  Conv2DOptions o{
-      .strides = win.strides, .dilations = win.dilations, .padding = win.same_upper ? Padding::Same : Padding::Valid};
+  Conv2DAttrs o{
+      .strides = win.strides, .dilation_rate = win.dilations, .padding = win.same_upper ? Padding::Same : Padding::Valid};
   if (has_padding(win)) xh = pad_nhwc(xh, win, 0.0f);
   Tensor y = c.has(2) ? conv2d(xh, filt, c.in(2), o) : conv2d(xh, filt, o);
   return {c.im.to_nchw(y)};
@@ -146,8 +146,8 @@ Outputs pool(Ctx& c, bool is_max, bool global) {
   const bool ceil_mode = c.i("ceil_mode", 0) != 0;
   Window win = window(c, x, kernel_of(c, Tensor()), ceil_mode);
   if (win.dilations != Ints{1, 1}) c.unsupported("dilated pooling");
-  Pool2DOptions o{
-      .ksize = win.kernel, .strides = win.strides, .padding = win.same_upper ? Padding::Same : Padding::Valid};
+  Pool2DAttrs o{
+      .pool_size = win.kernel, .strides = win.strides, .padding = win.same_upper ? Padding::Same : Padding::Valid};
   Tensor xh = c.im.to_nhwc(x);
   if (is_max) {
     if (has_padding(win)) xh = pad_nhwc(xh, win, -std::numeric_limits<float>::infinity());

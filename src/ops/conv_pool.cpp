@@ -357,34 +357,34 @@ void register_conv_pool_ops() {
 namespace {
 const char* padding_name(Padding p) { return p == Padding::Same ? "SAME" : "VALID"; }
 
-Attrs conv_options(const Conv2DOptions& o) {
-  Attrs a = Attrs().set("strides", o.strides).set("dilations", o.dilations).set("padding", padding_name(o.padding));
+Attrs conv_options(const Conv2DAttrs& o) {
+  Attrs a = Attrs().set("strides", o.strides).set("dilations", o.dilation_rate).set("padding", padding_name(o.padding));
   if (o.relu) a.set("relu", true);
   return a;
 }
-Attrs pool_options(const Pool2DOptions& o) {
-  return Attrs().set("ksize", o.ksize).set("strides", o.strides).set("padding", padding_name(o.padding));
+Attrs pool_options(const Pool2DAttrs& o) {
+  return Attrs().set("ksize", o.pool_size).set("strides", o.strides).set("padding", padding_name(o.padding));
 }
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& filter, const Conv2DOptions& opts) {
+Tensor conv2d(const Tensor& x, const Tensor& filter, const Conv2DAttrs& opts) {
   static const OpDef& op = op_def("conv2d");
   return apply1(op, {x, filter}, conv_options(opts));
 }
 
 // An undefined bias means none (so a layer can pass its optional bias straight through).
-Tensor conv2d(const Tensor& x, const Tensor& filter, const Tensor& bias, const Conv2DOptions& opts) {
+Tensor conv2d(const Tensor& x, const Tensor& filter, const Tensor& bias, const Conv2DAttrs& opts) {
   if (!bias.defined()) return conv2d(x, filter, opts);
   static const OpDef& op = op_def("conv2d");
   return apply1(op, {x, filter, bias}, conv_options(opts));
 }
 
-Tensor max_pool2d(const Tensor& x, const Pool2DOptions& opts) {
+Tensor max_pool2d(const Tensor& x, const Pool2DAttrs& opts) {
   static const OpDef& op = op_def("max_pool2d");
   return apply1(op, {x}, pool_options(opts));
 }
 
-Tensor avg_pool2d(const Tensor& x, const Pool2DOptions& opts) {
+Tensor avg_pool2d(const Tensor& x, const Pool2DAttrs& opts) {
   static const OpDef& op = op_def("avg_pool2d");
   return apply1(op, {x}, pool_options(opts));
 }

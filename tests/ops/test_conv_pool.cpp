@@ -45,16 +45,16 @@ Tensor iota(const Shape& shape, float start = 1.0f) {
 
 struct ConvCase {
   Shape x, w;
-  Conv2DOptions opts;
+  Conv2DAttrs opts;
 };
 
 std::string describe(const ConvCase& c) {
   return to_string(c.x) + " * " + to_string(c.w) + " strides " + to_string(c.opts.strides) + " dilations " +
-         to_string(c.opts.dilations) + (c.opts.padding == Padding::Same ? " SAME" : " VALID");
+         to_string(c.opts.dilation_rate) + (c.opts.padding == Padding::Same ? " SAME" : " VALID");
 }
 
-Attrs attrs_of(const Conv2DOptions& o) {
-  return conv_attrs(o.strides, o.dilations, o.padding == Padding::Same ? "SAME" : "VALID");
+Attrs attrs_of(const Conv2DAttrs& o) {
+  return conv_attrs(o.strides, o.dilation_rate, o.padding == Padding::Same ? "SAME" : "VALID");
 }
 
 }  // namespace
@@ -97,7 +97,7 @@ TEST(Conv2D, Dilation2HandComputed) {
   // 5x5 input 1..25, 2x2 ones filter dilated by 2 (taps at offsets 0 and 2), VALID: 3x3 output,
   // y[i][j] = x[i][j] + x[i][j+2] + x[i+2][j] + x[i+2][j+2].
   Tensor x = iota({1, 5, 5, 1});
-  Tensor y = conv2d(x, ones({2, 2, 1, 1}), {.dilations = {2, 2}});
+  Tensor y = conv2d(x, ones({2, 2, 1, 1}), {.dilation_rate = {2, 2}});
   EXPECT_EQ(y.shape(), (Shape{1, 3, 3, 1}));
   EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{28, 32, 36, 48, 52, 56, 68, 72, 76}));
 }
@@ -180,7 +180,7 @@ TEST(Conv2D, FastMatchesReference) {
     Tensor yb = conv2d(x, w, b, c.opts);
     EXPECT_LT(max_abs_diff(yb, run_reference("conv2d", {x, w, b}, a)), 1e-3) << describe(c) << " with bias";
     // relu inside the kernel: equal to relu of the same convolution, and to the reference's.
-    Conv2DOptions with_relu = c.opts;
+    Conv2DAttrs with_relu = c.opts;
     with_relu.relu = true;
     Tensor yr = conv2d(x, w, b, with_relu);
     EXPECT_EQ(max_abs_diff(yr, relu(yb)), 0.0) << describe(c) << " with bias and relu";
@@ -213,7 +213,7 @@ TEST(Conv2D, GradientOfFilterOnlyWhenInputIsData) {
 TEST(Grad, Conv2DSameStride2) {
   manual_seed(21);
   Tensor x = random_normal({2, 7, 7, 3}), w = random_normal({3, 3, 3, 4}), b = random_normal({4});
-  const Conv2DOptions o{.strides = {2, 2}, .padding = Padding::Same};
+  const Conv2DAttrs o{.strides = {2, 2}, .padding = Padding::Same};
   EXPECT_GRAD_MATCHES([&] { return conv2d(x, w, o); }, {x, w});
   EXPECT_GRAD_MATCHES([&] { return conv2d(x, w, b, o); }, {x, w, b});
 }
@@ -237,8 +237,8 @@ TEST(Grad, Conv2DValidWithBias) {
 TEST(Grad, Conv2DDilated) {
   manual_seed(23);
   Tensor x = random_normal({1, 8, 7, 2}), w = random_normal({3, 3, 2, 3});
-  EXPECT_GRAD_MATCHES([&] { return conv2d(x, w, {.dilations = {2, 2}, .padding = Padding::Same}); }, {x, w});
-  EXPECT_GRAD_MATCHES([&] { return conv2d(x, w, {.strides = {1, 2}, .dilations = {2, 1}}); }, {x, w});
+  EXPECT_GRAD_MATCHES([&] { return conv2d(x, w, {.dilation_rate = {2, 2}, .padding = Padding::Same}); }, {x, w});
+  EXPECT_GRAD_MATCHES([&] { return conv2d(x, w, {.strides = {1, 2}, .dilation_rate = {2, 1}}); }, {x, w});
   Tensor w31 = random_normal({3, 1, 2, 3});  // pads rows but not columns
   EXPECT_GRAD_MATCHES([&] { return conv2d(x, w31, {.strides = {1, 2}, .padding = Padding::Same}); }, {x, w31});
 }
@@ -271,14 +271,14 @@ TEST(Pool2D, ValidHandComputed) {
   EXPECT_EQ(max_pool2d(x).to_vector<float>(), (std::vector<float>{5, 7, 13, 15}));
   EXPECT_EQ(avg_pool2d(x).to_vector<float>(), (std::vector<float>{2.5f, 4.5f, 10.5f, 12.5f}));
   // Overlapping 3x3 windows, stride 1.
-  Tensor m = max_pool2d(x, {.ksize = {3, 3}, .strides = {1, 1}});
+  Tensor m = max_pool2d(x, {.pool_size = {3, 3}, .strides = {1, 1}});
   EXPECT_EQ(m.shape(), (Shape{1, 2, 2, 1}));
   EXPECT_EQ(m.to_vector<float>(), (std::vector<float>{10, 11, 14, 15}));
 }
 
 TEST(Pool2D, SamePaddingIgnoresPaddedCells) {
   // 3x3 input, 2x2 windows, stride 2, SAME: one padded row/column after.
-  const Pool2DOptions same{.padding = Padding::Same};
+  const Pool2DAttrs same{.padding = Padding::Same};
   Tensor neg = iota({1, 3, 3, 1}) * -1.0f;  // -1..-9: a padded zero would win a max
   EXPECT_EQ(max_pool2d(neg, same).to_vector<float>(), (std::vector<float>{-1, -3, -7, -9}));
   // Averages count real cells only: {1,2,4,5}/4, {3,6}/2, {7,8}/2, {9}/1.
@@ -311,7 +311,7 @@ TEST(Pool2D, ErrorsNameTheShapes) {
     EXPECT_STREQ(e.what(), "max_pool2d: window [2,2] does not fit in input [1,1,3,2] with VALID padding");
   }
   EXPECT_THROW(avg_pool2d(zeros({4, 4, 1})), Error);
-  EXPECT_THROW(avg_pool2d(zeros({1, 4, 4, 1}), {.ksize = {2, 0}}), Error);
+  EXPECT_THROW(avg_pool2d(zeros({1, 4, 4, 1}), {.pool_size = {2, 0}}), Error);
 }
 
 TEST(Pool2D, MaxPoolNaNFollowsTheReference) {
@@ -377,7 +377,7 @@ TEST(Grad, MaxPool2D) {
   Tensor x = distinct_values({2, 7, 7, 3}, 31);
   EXPECT_GRAD_MATCHES([&] { return max_pool2d(x, {.padding = Padding::Same}); }, {x});
   EXPECT_GRAD_MATCHES([&] { return max_pool2d(x, {.padding = Padding::Valid}); }, {x});
-  EXPECT_GRAD_MATCHES([&] { return max_pool2d(x, {.ksize = {3, 3}, .strides = {2, 2}, .padding = Padding::Same}); },
+  EXPECT_GRAD_MATCHES([&] { return max_pool2d(x, {.pool_size = {3, 3}, .strides = {2, 2}, .padding = Padding::Same}); },
                       {x});
 }
 
@@ -386,7 +386,7 @@ TEST(Grad, AvgPool2D) {
   Tensor x = random_normal({2, 7, 7, 3});
   EXPECT_GRAD_MATCHES([&] { return avg_pool2d(x, {.padding = Padding::Same}); }, {x});
   EXPECT_GRAD_MATCHES([&] { return avg_pool2d(x, {.padding = Padding::Valid}); }, {x});
-  EXPECT_GRAD_MATCHES([&] { return avg_pool2d(x, {.ksize = {3, 3}, .strides = {2, 2}, .padding = Padding::Same}); },
+  EXPECT_GRAD_MATCHES([&] { return avg_pool2d(x, {.pool_size = {3, 3}, .strides = {2, 2}, .padding = Padding::Same}); },
                       {x});
 }
 
