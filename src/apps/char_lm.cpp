@@ -91,19 +91,22 @@ double perplexity(nn::Module& model, const data::Sequences& s, std::int64_t batc
   SYN_CHECK(batch >= 1, "perplexity: batch must be at least 1, got {}", batch);
   const bool was_training = model.is_training();
   model.eval();
-  NoGradGuard no_grad;
   double nll = 0;
   std::int64_t count = 0;
-  for (std::int64_t lo = 0; lo < s.count(); lo += batch) {
-    const data::Sequences b = data::rows(s, lo, std::min(s.count(), lo + batch));
-    const Tensor losses = sparse_softmax_cross_entropy(model(b.inputs), b.targets);  // [B, T]
-    const std::vector<float> l = losses.to_vector<float>();
-    const std::vector<std::int64_t> y = b.targets.to_vector<std::int64_t>();
-    for (std::size_t i = 0; i < l.size(); ++i)
-      if (y[i] != data::Vocabulary::kPad) {
-        nll += l[i];
-        ++count;
-      }
+  try {
+    train::for_each_batch(s.inputs, batch, std::ref(model), [&](const Tensor& logits, std::int64_t lo, std::int64_t hi) {
+      const Tensor targets = data::rows(s, lo, hi).targets;
+      const std::vector<float> l = sparse_softmax_cross_entropy(logits, targets).to_vector<float>();  // [B, T]
+      const std::vector<std::int64_t> y = targets.to_vector<std::int64_t>();
+      for (std::size_t i = 0; i < l.size(); ++i)
+        if (y[i] != data::Vocabulary::kPad) {
+          nll += l[i];
+          ++count;
+        }
+    });
+  } catch (...) {
+    model.train(was_training);
+    throw;
   }
   model.train(was_training);
   SYN_CHECK(count > 0, "perplexity: no tokens to evaluate");
