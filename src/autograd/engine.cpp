@@ -3,8 +3,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "autograd/engine.h"
 #include "core/check.h"
+#include "synapse/autograd.h"
 #include "synapse/ops.h"
 
 namespace synapse {
@@ -194,6 +194,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& r
 
 }  // namespace
 
+// Accumulates d(roots)/d(leaf) into the .grad() of every leaf that requires gradients (Tensor::backward).
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& root_grads, bool retain_graph) {
   std::unordered_map<Slot, Tensor, SlotHash> buf;
   run_backward(roots, root_grads, retain_graph, false, buf, {});

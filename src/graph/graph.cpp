@@ -5,7 +5,6 @@
 
 #include "core/check.h"
 #include "graph/graph_impl.h"
-#include "graph/trace.h"
 #include "synapse/ops.h"
 
 namespace synapse::graph {
@@ -149,6 +148,9 @@ bool elementwise_inplace_ok(const std::string& op) {
   return std::any_of(std::begin(ok), std::end(ok), [&](const char* s) { return op == s; });
 }
 
+// Graph mode's side of the dispatcher: the trace hook below hands an op call over here when any input
+// is a graph tensor, or when an op without inputs runs inside a DefaultGraph scope.
+// True when the call must add a node instead of running a kernel.
 bool should_trace(const std::vector<Tensor>& inputs) {
   if (inputs.empty()) return g_default != nullptr;
   for (const auto& t : inputs)
@@ -156,6 +158,7 @@ bool should_trace(const std::vector<Tensor>& inputs) {
   return false;
 }
 
+// Adds the op as a node of the inputs' graph (or of the default graph) and returns its symbolic outputs.
 std::vector<Tensor> trace(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs) {
   Graph* g = nullptr;
   for (const auto& t : inputs) {
