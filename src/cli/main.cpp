@@ -5,12 +5,14 @@
 #include <exception>
 #include <vector>
 
+#include "backend/cpu/isa.h"
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
   using namespace synapse::cli;
   CLI::App app{"Synapse: deep learning in modern C++", "synapse"};
-  app.set_version_flag("--version", std::string("synapse ") + synapse::version());
+  // The version, then the CPU: its model, instruction sets, caches and the kernel path in use.
+  app.set_version_flag("--version", [] { return std::string("synapse ") + synapse::version() + "\n" + synapse::cpu::cpu_report(); });
   app.require_subcommand(1);
   const std::vector<Command> commands{add_train(app),  add_eval(app),   add_predict(app), add_summary(app),
                                       add_ops(app),    add_graph(app),  add_export(app),  add_run(app),
@@ -23,6 +25,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
+    synapse::cpu::active_isa();  // a bad SYNAPSE_ISA is an error before any work starts
     for (const auto& c : commands)
       if (c.app->parsed()) return c.run();
     return 0;

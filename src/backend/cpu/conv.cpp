@@ -4,12 +4,14 @@
 #include <memory>
 #include <vector>
 
-#include "backend/cpu/epilogue.h"
 #include "backend/cpu/gemm.h"
 #include "core/parallel.h"
+
+#include "backend/cpu/isa_begin.h"
+#include "backend/cpu/epilogue.h"
 #include "backend/cpu/vec.h"
 
-namespace synapse::cpu {
+namespace synapse::cpu::SYNAPSE_KERNEL_ISA {
 namespace {
 
 // The thread's column workspace (blocking keeps it at about kBlockFloats floats), with slack for
@@ -277,7 +279,27 @@ void conv2d_backprop_filter(const Conv2DGeometry& g, const float* x, const float
   });
 }
 
-// ---- reference kernels: direct loops over every (output pixel, filter tap, channel) ----
+}  // namespace synapse::cpu::SYNAPSE_KERNEL_ISA
+#include "backend/cpu/isa_end.h"
+
+#if SYNAPSE_KERNEL_DISPATCH
+namespace synapse::cpu {
+
+SYNAPSE_ISA_VARIANTS(conv2d_forward)
+SYNAPSE_ISA_VARIANTS(conv2d_backprop_input)
+SYNAPSE_ISA_VARIANTS(conv2d_backprop_filter)
+
+void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y, bool relu) {
+  SYNAPSE_DISPATCH(conv2d_forward)(g, x, w, bias, y, relu);
+}
+void conv2d_backprop_input(const Conv2DGeometry& g, const float* dy, const float* w, float* dx) {
+  SYNAPSE_DISPATCH(conv2d_backprop_input)(g, dy, w, dx);
+}
+void conv2d_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw) {
+  SYNAPSE_DISPATCH(conv2d_backprop_filter)(g, x, dy, dw);
+}
+
+// ---- reference kernels (compiled once): direct loops over every (output pixel, filter tap, channel) ----
 namespace {
 
 // Calls f(x_index, w_index, y_index) for every product term of the convolution, in a fixed order.
@@ -319,3 +341,4 @@ void conv2d_backprop_filter_reference(const Conv2DGeometry& g, const float* x, c
 }
 
 }  // namespace synapse::cpu
+#endif  // SYNAPSE_KERNEL_DISPATCH

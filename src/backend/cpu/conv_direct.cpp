@@ -11,16 +11,14 @@
 
 #include "backend/cpu/conv.h"
 #include "core/parallel.h"
+
+#include "backend/cpu/isa_begin.h"
 #include "backend/cpu/vec.h"
 
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
-
-namespace synapse::cpu {
+namespace synapse::cpu::SYNAPSE_KERNEL_ISA {
 
 bool conv2d_direct_supported(const Conv2DGeometry& g) {
-#ifdef __AVX512F__
+#if SYNAPSE_AVX512
   return g.c == 1 && g.o >= 1 && g.o <= 32 && g.kh * g.kw <= 64 && g.rows() > 0;
 #else
   (void)g;
@@ -28,7 +26,7 @@ bool conv2d_direct_supported(const Conv2DGeometry& g) {
 #endif
 }
 
-#ifdef __AVX512F__
+#if SYNAPSE_AVX512
 namespace {
 
 // The input extent the windows read, from the padded origin: rows [0, ph), columns [0, pw).
@@ -383,8 +381,26 @@ void conv2d_direct_backprop_filter(const Conv2DGeometry& g, const float* x, cons
   }
 }
 #else
-void conv2d_direct_forward(const Conv2DGeometry&, const float*, const float*, const float*, float*) {}
+void conv2d_direct_forward(const Conv2DGeometry&, const float*, const float*, const float*, float*, bool) {}
 void conv2d_direct_backprop_filter(const Conv2DGeometry&, const float*, const float*, float*) {}
 #endif
 
+}  // namespace synapse::cpu::SYNAPSE_KERNEL_ISA
+#include "backend/cpu/isa_end.h"
+
+#if SYNAPSE_KERNEL_DISPATCH
+namespace synapse::cpu {
+SYNAPSE_ISA_VARIANTS(conv2d_direct_supported)
+SYNAPSE_ISA_VARIANTS(conv2d_direct_forward)
+SYNAPSE_ISA_VARIANTS(conv2d_direct_backprop_filter)
+
+bool conv2d_direct_supported(const Conv2DGeometry& g) { return SYNAPSE_DISPATCH(conv2d_direct_supported)(g); }
+void conv2d_direct_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                           bool relu) {
+  SYNAPSE_DISPATCH(conv2d_direct_forward)(g, x, w, bias, y, relu);
+}
+void conv2d_direct_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw) {
+  SYNAPSE_DISPATCH(conv2d_direct_backprop_filter)(g, x, dy, dw);
+}
 }  // namespace synapse::cpu
+#endif  // SYNAPSE_KERNEL_DISPATCH

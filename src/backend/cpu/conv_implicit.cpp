@@ -27,13 +27,11 @@
 
 #include "backend/cpu/conv.h"
 #include "core/parallel.h"
+
+#include "backend/cpu/isa_begin.h"
 #include "backend/cpu/vec.h"
 
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
-
-namespace synapse::cpu {
+namespace synapse::cpu::SYNAPSE_KERNEL_ISA {
 
 namespace {
 
@@ -41,7 +39,7 @@ namespace {
 // convolution and its transposed form read a padded input with non-negative padding. Not pointwise
 // (1x1): that is a plain GEMM already, without im2col. The kernels need AVX-512.
 bool unit_stride(const Conv2DGeometry& g) {
-#ifdef __AVX512F__
+#if SYNAPSE_AVX512
   return !g.pointwise() && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
          g.pad_top >= 0 && g.pad_left >= 0 && g.pad_top < g.kh && g.pad_left < g.kw && g.rows() > 0 && g.c > 0 &&
          g.o > 0;
@@ -73,7 +71,7 @@ bool conv2d_implicit_backprop_filter_supported(const Conv2DGeometry& g) {
   return unit_stride(g) && g.o >= 8 && fits_l2(g.patch(), g.o);
 }
 
-#ifdef __AVX512F__
+#if SYNAPSE_AVX512
 namespace {
 
 // Floats of zeros after the padded images: a tile that runs past the end of a window reads them (and
@@ -373,4 +371,36 @@ void conv2d_implicit_backprop_input(const Conv2DGeometry&, const float*, const f
 void conv2d_implicit_backprop_filter(const Conv2DGeometry&, const float*, const float*, float*) {}
 #endif
 
+}  // namespace synapse::cpu::SYNAPSE_KERNEL_ISA
+#include "backend/cpu/isa_end.h"
+
+#if SYNAPSE_KERNEL_DISPATCH
+namespace synapse::cpu {
+SYNAPSE_ISA_VARIANTS(conv2d_implicit_forward_supported)
+SYNAPSE_ISA_VARIANTS(conv2d_implicit_backprop_input_supported)
+SYNAPSE_ISA_VARIANTS(conv2d_implicit_backprop_filter_supported)
+SYNAPSE_ISA_VARIANTS(conv2d_implicit_forward)
+SYNAPSE_ISA_VARIANTS(conv2d_implicit_backprop_input)
+SYNAPSE_ISA_VARIANTS(conv2d_implicit_backprop_filter)
+
+bool conv2d_implicit_forward_supported(const Conv2DGeometry& g) {
+  return SYNAPSE_DISPATCH(conv2d_implicit_forward_supported)(g);
+}
+bool conv2d_implicit_backprop_input_supported(const Conv2DGeometry& g) {
+  return SYNAPSE_DISPATCH(conv2d_implicit_backprop_input_supported)(g);
+}
+bool conv2d_implicit_backprop_filter_supported(const Conv2DGeometry& g) {
+  return SYNAPSE_DISPATCH(conv2d_implicit_backprop_filter_supported)(g);
+}
+void conv2d_implicit_forward(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                             bool relu) {
+  SYNAPSE_DISPATCH(conv2d_implicit_forward)(g, x, w, bias, y, relu);
+}
+void conv2d_implicit_backprop_input(const Conv2DGeometry& g, const float* dy, const float* w, float* dx) {
+  SYNAPSE_DISPATCH(conv2d_implicit_backprop_input)(g, dy, w, dx);
+}
+void conv2d_implicit_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw) {
+  SYNAPSE_DISPATCH(conv2d_implicit_backprop_filter)(g, x, dy, dw);
+}
 }  // namespace synapse::cpu
+#endif  // SYNAPSE_KERNEL_DISPATCH

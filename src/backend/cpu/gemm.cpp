@@ -10,11 +10,9 @@
 
 #include "core/parallel.h"
 
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
+#include "backend/cpu/isa_begin.h"
 
-namespace synapse::cpu {
+namespace synapse::cpu::SYNAPSE_KERNEL_ISA {
 namespace {
 
 // Fills in tight leading dimensions (BLAS requires each >= 1 even for empty matrices).
@@ -122,7 +120,7 @@ template <class F> void split_c(const GemmArgs& g, std::int64_t row_block, std::
 // Blocks of 16 rows or columns, each a single-threaded sgemm.
 void parallel_gemm(const GemmArgs& g) { split_c(g, kBlock, kBlock, sgemm); }
 
-#ifdef __AVX512F__
+#if SYNAPSE_AVX512
 // The kernels' shared pieces: accumulators start at zero; a finished sum is stored as
 // alpha * sum + beta * c (c not read when beta is 0), masked to the valid lanes, or with a streaming
 // store (full vectors on 64-byte boundaries only).
@@ -306,7 +304,7 @@ std::int64_t list_nonzeros(const float* x, std::int64_t k, std::int32_t* rows, f
 }
 #endif
 
-#ifdef __AVX512F__
+#if SYNAPSE_AVX512
 // GEMMs with few rows (m, a dense layer's batch) or a short sum (k, its weight gradient), B not
 // transposed: our own AVX-512 kernel. Measured on the cnn's dense layer fc1 (batch 50, 3136 -> 1024),
 // OpenBLAS's sgemm ran the forward product [50, 3136] x [3136, 1024] at 51-55% of peak: a third of
@@ -484,7 +482,7 @@ void gemv(const GemmArgs& g) {
     return std::max<std::int64_t>(kBlock, kMinMacsPerThread / 4 / std::max<std::int64_t>(rows_read, 1));
   };
   const std::int64_t grain = grain_for(g.k);
-#ifdef __AVX512F__
+#if SYNAPSE_AVX512
   if (!by_rows && incx == 1 && incy == 1) {
     // x is read one float per matrix row, a new cache line every 16 rows: at batch 1 it is a fresh
     // input (an image from L3 or memory) and each line's miss stalled the FMAs that broadcast it
@@ -566,7 +564,7 @@ void gemm(const GemmArgs& args) {
     gemv(g);
     return;
   }
-#ifdef __AVX512F__
+#if SYNAPSE_AVX512
   if (!g.trans_b && (g.m <= kSmallDim || g.k <= kSmallDim) && g.n >= kSmallMinN && g.m * g.n * g.k >= kSmallMinMacs) {
     small_gemm(g);
     return;
@@ -580,8 +578,18 @@ void gemm(const GemmArgs& args) {
   parallel_gemm(g);
 }
 
+}  // namespace synapse::cpu::SYNAPSE_KERNEL_ISA
+#include "backend/cpu/isa_end.h"
+
+#if SYNAPSE_KERNEL_DISPATCH
+namespace synapse::cpu {
+SYNAPSE_ISA_VARIANTS(gemm)
+
+void gemm(const GemmArgs& g) { SYNAPSE_DISPATCH(gemm)(g); }
+
+// Compiled once: the reference.
 void gemm_reference(const GemmArgs& args) {
-  const GemmArgs g = with_leading_dims(args);
+  const GemmArgs g = generic::with_leading_dims(args);
   for (std::int64_t i = 0; i < g.m; ++i) {
     for (std::int64_t j = 0; j < g.n; ++j) {
       double acc = 0.0;
@@ -597,3 +605,4 @@ void gemm_reference(const GemmArgs& args) {
 }
 
 }  // namespace synapse::cpu
+#endif  // SYNAPSE_KERNEL_DISPATCH

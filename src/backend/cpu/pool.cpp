@@ -5,11 +5,9 @@
 
 #include "core/parallel.h"
 
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
+#include "backend/cpu/isa_begin.h"
 
-namespace synapse::cpu {
+namespace synapse::cpu::SYNAPSE_KERNEL_ISA {
 namespace {
 
 // The real (unpadded) cells of the window of output pixel (oy, ox): rows [y0, y1), columns [x0, x1).
@@ -83,7 +81,7 @@ template <class F> void for_each_argmax(const Pool2DGeometry& g, const float* x,
 
 void max_pool2d(const Pool2DGeometry& g, const float* x, float* y) {
   const std::int64_t C = g.c;
-#ifdef __AVX512F__
+#if SYNAPSE_AVX512
   // 2x2 windows at stride 2 without padding (the classic pooling): four masked vector loads per output
   // pixel and 16 channels; a runtime-length loop over a few channels (LeNet-5's 6) would stay scalar.
   // Each later element replaces the running max only when greater, exactly as the loop below (NaN too).
@@ -180,7 +178,7 @@ void max_pool2d_grad_tiled(const Pool2DGeometry& g, const float* x, const float*
         const std::int64_t first = ((n * g.h + oy * g.kh) * g.w + ox * g.kw) * C;
         for (std::int64_t c0 = 0; c0 < C; c0 += B) {
           const std::int64_t nb = std::min(B, C - c0);
-#ifdef __AVX512F__
+#if SYNAPSE_AVX512
           // The same in registers: one lane per channel, the argmax as a lane of window positions.
           const __mmask16 m = static_cast<__mmask16>((1u << nb) - 1u);
           const float* s0 = x + first + c0;
@@ -266,7 +264,28 @@ void avg_pool2d_grad(const Pool2DGeometry& g, const float* dy, float* dx) {
   });
 }
 
-// ---- reference kernels: one output element at a time, every window tap tested against the bounds ----
+}  // namespace synapse::cpu::SYNAPSE_KERNEL_ISA
+#include "backend/cpu/isa_end.h"
+
+#if SYNAPSE_KERNEL_DISPATCH
+namespace synapse::cpu {
+SYNAPSE_ISA_VARIANTS(max_pool2d)
+SYNAPSE_ISA_VARIANTS(avg_pool2d)
+SYNAPSE_ISA_VARIANTS(max_pool2d_grad)
+SYNAPSE_ISA_VARIANTS(max_pool2d_grad_grad)
+SYNAPSE_ISA_VARIANTS(avg_pool2d_grad)
+
+void max_pool2d(const Pool2DGeometry& g, const float* x, float* y) { SYNAPSE_DISPATCH(max_pool2d)(g, x, y); }
+void avg_pool2d(const Pool2DGeometry& g, const float* x, float* y) { SYNAPSE_DISPATCH(avg_pool2d)(g, x, y); }
+void max_pool2d_grad(const Pool2DGeometry& g, const float* x, const float* dy, float* dx) {
+  SYNAPSE_DISPATCH(max_pool2d_grad)(g, x, dy, dx);
+}
+void max_pool2d_grad_grad(const Pool2DGeometry& g, const float* x, const float* gx, float* out) {
+  SYNAPSE_DISPATCH(max_pool2d_grad_grad)(g, x, gx, out);
+}
+void avg_pool2d_grad(const Pool2DGeometry& g, const float* dy, float* dx) { SYNAPSE_DISPATCH(avg_pool2d_grad)(g, dy, dx); }
+
+// ---- reference kernels (compiled once): one output element at a time, every window tap tested against the bounds ----
 namespace {
 
 // Calls f(x_index) for each real cell of the window of output element (n, oy, ox, c), row-major.
@@ -340,3 +359,4 @@ void avg_pool2d_grad_reference(const Pool2DGeometry& g, const float* dy, float* 
 }
 
 }  // namespace synapse::cpu
+#endif  // SYNAPSE_KERNEL_DISPATCH

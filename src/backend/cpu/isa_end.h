@@ -1,0 +1,3 @@
+// Ends the target region started by isa_begin.h.
+#pragma GCC diagnostic pop
+#pragma GCC pop_options

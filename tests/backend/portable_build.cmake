@@ -1,0 +1,71 @@
+# The portable build (-DSYNAPSE_NATIVE=OFF), checked from the test suite:
+#   1. configures a sub-build of the library and test_ops only (no examples, no ONNX), with the parent
+#      build's compiler launcher (ccache) so a second run recompiles nothing;
+#   2. checks its objects with check_isa_objects.py: no ymm/zmm instruction in any object of the
+#      library except the avx2 / avx512 kernel copies, and none in their weak functions;
+#   3. runs the kernel tests of test_ops under SYNAPSE_ISA set to each path this CPU supports.
+#
+#   cmake -DSOURCE_DIR=... -DWORK_DIR=... -DLAUNCHER=... -DFILTER=... -DPYTHON=... -P portable_build.cmake
+foreach(v SOURCE_DIR WORK_DIR FILTER)
+  if(NOT DEFINED ${v})
+    message(FATAL_ERROR "portable_build.cmake: -D${v}=... is required")
+  endif()
+endforeach()
+if(NOT PYTHON)
+  set(PYTHON python3)
+endif()
+set(launch)
+if(LAUNCHER)
+  set(launch -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER} -DCMAKE_C_COMPILER_LAUNCHER=${LAUNCHER})
+endif()
+execute_process(
+  COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR} -DCMAKE_BUILD_TYPE=Release -DSYNAPSE_NATIVE=OFF
+          -DSYNAPSE_BUILD_TESTS=ON -DSYNAPSE_BUILD_EXAMPLES=OFF -DSYNAPSE_WITH_ONNX=OFF -DSYNAPSE_WERROR=ON ${launch}
+  RESULT_VARIABLE rc OUTPUT_QUIET)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "portable build: configuring ${WORK_DIR} failed (${rc})")
+endif()
+cmake_host_system_information(RESULT cores QUERY NUMBER_OF_LOGICAL_CORES)
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR} --target test_ops -j ${cores}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "portable build: building test_ops failed (${rc}):\n${out}")
+endif()
+
+# Every object of libsynapse: the avx2 / avx512 kernel copies by name, the rest generic.
+file(GLOB_RECURSE objects ${WORK_DIR}/src/*.o)
+set(args)
+foreach(isa generic avx2 avx512)
+  set(${isa}_objects)
+endforeach()
+foreach(o IN LISTS objects)
+  if(o MATCHES "synapse_kernels_avx512\\.dir")
+    list(APPEND avx512_objects ${o})
+  elseif(o MATCHES "synapse_kernels_avx2\\.dir")
+    list(APPEND avx2_objects ${o})
+  elseif(o MATCHES "synapse(_kernels_generic)?\\.dir")
+    list(APPEND generic_objects ${o})
+  endif()
+endforeach()
+execute_process(COMMAND ${PYTHON} ${CMAKE_CURRENT_LIST_DIR}/check_isa_objects.py --generic ${generic_objects}
+                        --avx2 ${avx2_objects} --avx512 ${avx512_objects}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+message(STATUS "${out}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "portable build: wide instructions outside the dispatched kernels")
+endif()
+
+set(ran "")
+foreach(isa generic avx2 avx512)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env SYNAPSE_ISA=${isa} ${WORK_DIR}/tests/test_ops --gtest_brief=1
+                          --gtest_filter=${FILTER}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(rc EQUAL 77)
+    message(STATUS "portable build: ${isa}: not supported by this CPU, skipped")
+  elseif(NOT rc EQUAL 0)
+    message(FATAL_ERROR "portable build: the kernel tests failed with SYNAPSE_ISA=${isa}:\n${out}")
+  else()
+    string(APPEND ran " ${isa}")
+  endif()
+endforeach()
+message(STATUS "portable build: kernel tests passed on:${ran}")

@@ -1,0 +1,173 @@
+// The runtime dispatch of the CPU kernels (backend/cpu/isa.h): the probe, SYNAPSE_ISA and set_isa, and
+// every kernel path this machine supports against the naive references, in one process. ctest also
+// re-runs this binary's kernel tests under SYNAPSE_ISA=generic|avx2|avx512 (kernels_on_<path>).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/conv.h"
+#include "backend/cpu/gemm.h"
+#include "backend/cpu/isa.h"
+#include "backend/cpu/pool.h"
+#include "gradcheck.h"
+#include "synapse/synapse.h"
+
+using namespace synapse;
+using synapse::testing::max_abs_diff;
+
+namespace {
+
+// Under ctest's per-path runs, a path this CPU lacks skips the whole binary (SKIP_RETURN_CODE 77).
+const bool kSkipUnsupportedPath = [] {
+  const char* env = std::getenv("SYNAPSE_ISA");
+  if (env == nullptr) return false;
+  try {
+    if (!cpu::isa_supported(cpu::parse_isa(env))) {
+      std::fprintf(stderr, "SYNAPSE_ISA=%s: this CPU does not support that path; skipped\n", env);
+      std::exit(77);
+    }
+  } catch (const Error&) {  // an unknown name: left for the tests to report
+  }
+  return true;
+}();
+
+// Restores the active path when a test that switches paths ends.
+struct KeepIsa {
+  cpu::Isa saved = cpu::active_isa();
+  ~KeepIsa() { cpu::set_isa(saved); }
+};
+
+std::vector<float> random_floats(std::int64_t n, std::uint64_t seed) {
+  Generator gen(seed);
+  return random_normal({n}, 0.0f, 1.0f, &gen).to_vector<float>();
+}
+
+double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = a.size() == b.size() ? 0.0 : 1e30;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) d = std::max(d, std::abs(double(a[i]) - double(b[i])));
+  return d;
+}
+
+cpu::Conv2DGeometry conv_geometry(std::int64_t n, std::int64_t h, std::int64_t c, std::int64_t k, std::int64_t o,
+                                  std::int64_t stride) {
+  cpu::Conv2DGeometry g;
+  g.n = n, g.h = h, g.w = h, g.c = c, g.kh = k, g.kw = k, g.o = o;
+  g.stride_h = g.stride_w = stride;
+  g.oh = g.ow = (h + stride - 1) / stride;  // SAME
+  const std::int64_t pad = std::max<std::int64_t>((g.oh - 1) * stride + k - h, 0);
+  g.pad_top = g.pad_left = pad / 2;
+  return g;
+}
+
+}  // namespace
+
+TEST(Isa, ProbeFindsTheBuildMachinesPaths) {
+  const auto& info = cpu::cpu_info();
+  const auto paths = cpu::supported_isas();
+  ASSERT_FALSE(paths.empty());
+  EXPECT_EQ(paths.front(), cpu::Isa::generic);
+  EXPECT_EQ(cpu::best_isa(), paths.back());
+  // AVX-512 implies the AVX2 path's instructions; each path needs what its description names.
+  if (cpu::isa_supported(cpu::Isa::avx512)) {
+    EXPECT_TRUE(cpu::isa_supported(cpu::Isa::avx2));
+    EXPECT_TRUE(info.avx512f && info.avx512bw && info.avx512vl && info.avx512dq);
+  }
+  if (cpu::isa_supported(cpu::Isa::avx2)) {
+    EXPECT_TRUE(info.avx2 && info.fma && info.f16c && info.bmi2);
+  }
+#if defined(__x86_64__) && defined(__linux__)
+  EXPECT_FALSE(info.model.empty());
+  EXPECT_GE(info.l1d, 16 << 10);
+  EXPECT_GE(info.l2, 128 << 10);
+#endif
+  const std::string report = cpu::cpu_report();
+  EXPECT_NE(report.find("kernel path in use: " + std::string(cpu::isa_name(cpu::active_isa()))), std::string::npos)
+      << report;
+}
+
+TEST(Isa, UnknownPathNamesTheValueAndTheKnownOnes) {
+  try {
+    cpu::parse_isa("avx9");
+    FAIL() << "no error for avx9";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("SYNAPSE_ISA=avx9"), std::string::npos) << m;
+    EXPECT_NE(m.find("generic, avx2, avx512"), std::string::npos) << m;
+  }
+  EXPECT_EQ(cpu::parse_isa("avx2"), cpu::Isa::avx2);
+  EXPECT_STREQ(cpu::isa_name(cpu::Isa::avx512), "avx512");
+}
+
+TEST(Isa, TheForcedPathIsTheActiveOne) {
+  const char* env = std::getenv("SYNAPSE_ISA");
+  if (env == nullptr) {
+    EXPECT_EQ(cpu::active_isa(), cpu::best_isa());
+  } else {
+    EXPECT_STREQ(cpu::isa_name(cpu::active_isa()), env);
+  }
+  KeepIsa keep;
+  for (const cpu::Isa isa : cpu::supported_isas()) {
+    cpu::set_isa(isa);
+    EXPECT_EQ(cpu::active_isa(), isa);
+  }
+}
+
+// Every supported path against the references, on the zoo's geometries: LeNet-5's and the cnn's first
+// layers (direct kernels), their second layers (implicit GEMM), a strided conv (im2col + GEMM),
+// 2x2 pooling, and the GEMM shapes of the dense layers (matrix-vector, few rows, few rows times B^T).
+TEST(Isa, EveryPathMatchesTheReferences) {
+  KeepIsa keep;
+  const std::vector<cpu::Conv2DGeometry> convs = {
+      conv_geometry(3, 28, 1, 5, 6, 1),  conv_geometry(3, 28, 1, 5, 32, 1), conv_geometry(2, 14, 32, 5, 64, 1),
+      conv_geometry(3, 14, 6, 5, 16, 1), conv_geometry(2, 9, 20, 3, 24, 1), conv_geometry(2, 11, 3, 3, 8, 2)};
+  for (const cpu::Isa isa : cpu::supported_isas()) {
+    cpu::set_isa(isa);
+    const std::string path = cpu::isa_name(isa);
+    std::uint64_t seed = 1;
+    for (const auto& g : convs) {
+      const std::string what = path + " conv " + std::to_string(g.c) + "->" + std::to_string(g.o) + " on " +
+                               std::to_string(g.h) + "x" + std::to_string(g.w);
+      const auto x = random_floats(g.n * g.h * g.w * g.c, seed++), w = random_floats(g.patch() * g.o, seed++),
+                 b = random_floats(g.o, seed++), dy = random_floats(g.rows() * g.o, seed++);
+      std::vector<float> y(dy.size()), yr(dy.size()), dx(x.size()), dxr(x.size()), dw(w.size()), dwr(w.size());
+      cpu::conv2d_forward(g, x.data(), w.data(), b.data(), y.data(), true);
+      cpu::conv2d_forward_reference(g, x.data(), w.data(), b.data(), yr.data(), true);
+      EXPECT_LT(max_diff(y, yr), 1e-3) << what;
+      cpu::conv2d_backprop_input(g, dy.data(), w.data(), dx.data());
+      cpu::conv2d_backprop_input_reference(g, dy.data(), w.data(), dxr.data());
+      EXPECT_LT(max_diff(dx, dxr), 1e-3) << what << " backprop input";
+      cpu::conv2d_backprop_filter(g, x.data(), dy.data(), dw.data());
+      cpu::conv2d_backprop_filter_reference(g, x.data(), dy.data(), dwr.data());
+      EXPECT_LT(max_diff(dw, dwr), 3e-3) << what << " backprop filter";
+    }
+    cpu::Pool2DGeometry p{.n = 2, .h = 28, .w = 28, .c = 6, .kh = 2, .kw = 2, .oh = 14, .ow = 14, .stride_h = 2,
+                          .stride_w = 2};
+    const auto x = random_floats(2 * 28 * 28 * 6, seed++), dy = random_floats(2 * 14 * 14 * 6, seed++);
+    std::vector<float> y(dy.size()), yr(dy.size()), dx(x.size()), dxr(x.size());
+    cpu::max_pool2d(p, x.data(), y.data());
+    cpu::max_pool2d_reference(p, x.data(), yr.data());
+    EXPECT_EQ(max_diff(y, yr), 0.0) << path << " max pool";
+    cpu::max_pool2d_grad(p, x.data(), dy.data(), dx.data());
+    cpu::max_pool2d_grad_reference(p, x.data(), dy.data(), dxr.data());
+    EXPECT_EQ(max_diff(dx, dxr), 0.0) << path << " max pool gradient";
+
+    struct Mm {
+      std::int64_t m, n, k;
+      bool tb;
+    };
+    for (const Mm c : {Mm{1, 500, 784, false}, Mm{1, 10, 784, false}, Mm{50, 1024, 300, false},
+                       Mm{300, 100, 50, false}, Mm{50, 1100, 64, true}, Mm{7, 9, 11, false}}) {
+      const auto a = random_floats(c.m * c.k, seed++), bm = random_floats(c.k * c.n, seed++);
+      std::vector<float> out(static_cast<std::size_t>(c.m * c.n), 1.0f), ref = out;
+      cpu::GemmArgs args{.trans_b = c.tb, .m = c.m, .n = c.n, .k = c.k, .alpha = 0.5f, .a = a.data(), .b = bm.data(),
+                         .beta = 0.25f, .c = out.data()};
+      cpu::gemm(args);
+      args.c = ref.data();
+      cpu::gemm_reference(args);
+      EXPECT_LT(max_diff(out, ref), 2e-3) << path << " gemm " << c.m << "x" << c.n << "x" << c.k;
+    }
+  }
+}
