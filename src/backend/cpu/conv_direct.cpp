@@ -4,7 +4,9 @@
 // conv1's im2col and its narrow GEMMs were about a fifth of a training step. Here each output pixel is
 // KH*KW broadcast-FMAs into O/16 vector registers, the filter gradient the same with the roles swapped
 // (one register per tap and vector of O, summed over pixels in registers), reading a zero-padded copy
-// of each image so the taps need no bounds checks.
+// of each image so the taps need no bounds checks. One source for AVX-512 and AVX2 (vec.h's vf of
+// kLanes = 16 or 8 floats; "16" in the comments is AVX-512's width): up to 2 * kLanes outputs, so with
+// AVX2 a first layer of 17..32 outputs (the cnn's conv1) stays on im2col + GEMM.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -18,15 +20,15 @@
 namespace synapse::cpu::SYNAPSE_KERNEL_ISA {
 
 bool conv2d_direct_supported(const Conv2DGeometry& g) {
-#if SYNAPSE_AVX512
-  return g.c == 1 && g.o >= 1 && g.o <= 32 && g.kh * g.kw <= 64 && g.rows() > 0;
+#if SYNAPSE_AVX2
+  return g.c == 1 && g.o >= 1 && g.o <= 2 * kLanes && g.kh * g.kw <= 64 && g.rows() > 0;
 #else
   (void)g;
   return false;
 #endif
 }
 
-#if SYNAPSE_AVX512
+#if SYNAPSE_AVX2
 namespace {
 
 // The input extent the windows read, from the padded origin: rows [0, ph), columns [0, pw).
@@ -55,7 +57,6 @@ std::vector<std::int64_t> tap_offsets(const Conv2DGeometry& g, const Padded& p) 
   return off;
 }
 
-__mmask16 lanes(std::int64_t n) { return static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << n) - 1u); }
 
 // NV vectors of 16 output channels.
 template <int NV>
@@ -64,12 +65,12 @@ void forward_images(const Conv2DGeometry& g, const float* x, const float* w, con
   const Padded p = padded_extent(g);
   const std::vector<std::int64_t> off = tap_offsets(g, p);
   const std::int64_t taps = g.kh * g.kw, O = g.o;
-  const __mmask16 m[2] = {lanes(O), lanes(O - 16)};
-  __m512 wv[64][NV];
+  const vmask m[2] = {vmask_first(O), vmask_first(O - kLanes)};
+  vf wv[64][NV];
   for (std::int64_t t = 0; t < taps; ++t)
-    for (int v = 0; v < NV; ++v) wv[t][v] = _mm512_maskz_loadu_ps(m[v], w + t * O + v * 16);
-  __m512 b[NV];
-  for (int v = 0; v < NV; ++v) b[v] = bias != nullptr ? _mm512_maskz_loadu_ps(m[v], bias + v * 16) : _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) wv[t][v] = vload(w + t * O + v * kLanes, m[v]);
+  vf b[NV];
+  for (int v = 0; v < NV; ++v) b[v] = bias != nullptr ? vload(bias + v * kLanes, m[v]) : vzero();
   std::vector<float> plane(static_cast<std::size_t>(p.ph * p.pw));
   for (std::int64_t n = n0; n < n1; ++n) {
     pad_image(g, p, x, n, plane.data());
@@ -83,95 +84,95 @@ void forward_images(const Conv2DGeometry& g, const float* x, const float* w, con
         for (; ox + 8 <= g.ow; ox += 8, out += 8 * O) {
           const float* base = plane.data() + oy * g.stride_h * p.pw + ox * g.stride_w;
           const std::int64_t sw = g.stride_w;
-          __m512 a0 = b[0], a1 = b[0], a2 = b[0], a3 = b[0], a4 = b[0], a5 = b[0], a6 = b[0], a7 = b[0];
+          vf a0 = b[0], a1 = b[0], a2 = b[0], a3 = b[0], a4 = b[0], a5 = b[0], a6 = b[0], a7 = b[0];
           for (std::int64_t t = 0; t < taps; ++t) {
             const float* src = base + off[t];
-            const __m512 w0 = wv[t][0];
-            a0 = _mm512_fmadd_ps(_mm512_set1_ps(src[0]), w0, a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(src[sw]), w0, a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(src[2 * sw]), w0, a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(src[3 * sw]), w0, a3);
-            a4 = _mm512_fmadd_ps(_mm512_set1_ps(src[4 * sw]), w0, a4);
-            a5 = _mm512_fmadd_ps(_mm512_set1_ps(src[5 * sw]), w0, a5);
-            a6 = _mm512_fmadd_ps(_mm512_set1_ps(src[6 * sw]), w0, a6);
-            a7 = _mm512_fmadd_ps(_mm512_set1_ps(src[7 * sw]), w0, a7);
+            const vf w0 = wv[t][0];
+            a0 = vfma(vset1(src[0]), w0, a0);
+            a1 = vfma(vset1(src[sw]), w0, a1);
+            a2 = vfma(vset1(src[2 * sw]), w0, a2);
+            a3 = vfma(vset1(src[3 * sw]), w0, a3);
+            a4 = vfma(vset1(src[4 * sw]), w0, a4);
+            a5 = vfma(vset1(src[5 * sw]), w0, a5);
+            a6 = vfma(vset1(src[6 * sw]), w0, a6);
+            a7 = vfma(vset1(src[7 * sw]), w0, a7);
           }
-          _mm512_mask_storeu_ps(out, m[0], a0);
-          _mm512_mask_storeu_ps(out + O, m[0], a1);
-          _mm512_mask_storeu_ps(out + 2 * O, m[0], a2);
-          _mm512_mask_storeu_ps(out + 3 * O, m[0], a3);
-          _mm512_mask_storeu_ps(out + 4 * O, m[0], a4);
-          _mm512_mask_storeu_ps(out + 5 * O, m[0], a5);
-          _mm512_mask_storeu_ps(out + 6 * O, m[0], a6);
-          _mm512_mask_storeu_ps(out + 7 * O, m[0], a7);
+          vstore(out, a0, m[0]);
+          vstore(out + O, a1, m[0]);
+          vstore(out + 2 * O, a2, m[0]);
+          vstore(out + 3 * O, a3, m[0]);
+          vstore(out + 4 * O, a4, m[0]);
+          vstore(out + 5 * O, a5, m[0]);
+          vstore(out + 6 * O, a6, m[0]);
+          vstore(out + 7 * O, a7, m[0]);
         }
         for (; ox + 4 <= g.ow; ox += 4, out += 4 * O) {  // the rest of the row (28 = 3 * 8 + 4)
           const float* base = plane.data() + oy * g.stride_h * p.pw + ox * g.stride_w;
           const std::int64_t sw = g.stride_w;
-          __m512 a0 = b[0], a1 = b[0], a2 = b[0], a3 = b[0];
+          vf a0 = b[0], a1 = b[0], a2 = b[0], a3 = b[0];
           for (std::int64_t t = 0; t < taps; ++t) {
             const float* src = base + off[t];
-            const __m512 w0 = wv[t][0];
-            a0 = _mm512_fmadd_ps(_mm512_set1_ps(src[0]), w0, a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(src[sw]), w0, a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(src[2 * sw]), w0, a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(src[3 * sw]), w0, a3);
+            const vf w0 = wv[t][0];
+            a0 = vfma(vset1(src[0]), w0, a0);
+            a1 = vfma(vset1(src[sw]), w0, a1);
+            a2 = vfma(vset1(src[2 * sw]), w0, a2);
+            a3 = vfma(vset1(src[3 * sw]), w0, a3);
           }
-          _mm512_mask_storeu_ps(out, m[0], a0);
-          _mm512_mask_storeu_ps(out + O, m[0], a1);
-          _mm512_mask_storeu_ps(out + 2 * O, m[0], a2);
-          _mm512_mask_storeu_ps(out + 3 * O, m[0], a3);
+          vstore(out, a0, m[0]);
+          vstore(out + O, a1, m[0]);
+          vstore(out + 2 * O, a2, m[0]);
+          vstore(out + 3 * O, a3, m[0]);
         }
       } else {
         for (; ox + 4 <= g.ow; ox += 4, out += 4 * O) {
           const float* base = plane.data() + oy * g.stride_h * p.pw + ox * g.stride_w;
           const std::int64_t sw = g.stride_w;
-          __m512 a0 = b[0], a1 = b[0], a2 = b[0], a3 = b[0], c0 = b[1], c1 = b[1], c2 = b[1], c3 = b[1];
+          vf a0 = b[0], a1 = b[0], a2 = b[0], a3 = b[0], c0 = b[1], c1 = b[1], c2 = b[1], c3 = b[1];
           for (std::int64_t t = 0; t < taps; ++t) {
             const float* src = base + off[t];
-            const __m512 w0 = wv[t][0], w1 = wv[t][1];
-            const __m512 x0 = _mm512_set1_ps(src[0]), x1 = _mm512_set1_ps(src[sw]), x2 = _mm512_set1_ps(src[2 * sw]),
-                         x3 = _mm512_set1_ps(src[3 * sw]);
-            a0 = _mm512_fmadd_ps(x0, w0, a0);
-            c0 = _mm512_fmadd_ps(x0, w1, c0);
-            a1 = _mm512_fmadd_ps(x1, w0, a1);
-            c1 = _mm512_fmadd_ps(x1, w1, c1);
-            a2 = _mm512_fmadd_ps(x2, w0, a2);
-            c2 = _mm512_fmadd_ps(x2, w1, c2);
-            a3 = _mm512_fmadd_ps(x3, w0, a3);
-            c3 = _mm512_fmadd_ps(x3, w1, c3);
+            const vf w0 = wv[t][0], w1 = wv[t][1];
+            const vf x0 = vset1(src[0]), x1 = vset1(src[sw]), x2 = vset1(src[2 * sw]),
+                         x3 = vset1(src[3 * sw]);
+            a0 = vfma(x0, w0, a0);
+            c0 = vfma(x0, w1, c0);
+            a1 = vfma(x1, w0, a1);
+            c1 = vfma(x1, w1, c1);
+            a2 = vfma(x2, w0, a2);
+            c2 = vfma(x2, w1, c2);
+            a3 = vfma(x3, w0, a3);
+            c3 = vfma(x3, w1, c3);
           }
-          _mm512_storeu_ps(out, a0);
-          _mm512_mask_storeu_ps(out + 16, m[1], c0);
-          _mm512_storeu_ps(out + O, a1);
-          _mm512_mask_storeu_ps(out + O + 16, m[1], c1);
-          _mm512_storeu_ps(out + 2 * O, a2);
-          _mm512_mask_storeu_ps(out + 2 * O + 16, m[1], c2);
-          _mm512_storeu_ps(out + 3 * O, a3);
-          _mm512_mask_storeu_ps(out + 3 * O + 16, m[1], c3);
+          vstore(out, a0);
+          vstore(out + kLanes, c0, m[1]);
+          vstore(out + O, a1);
+          vstore(out + O + kLanes, c1, m[1]);
+          vstore(out + 2 * O, a2);
+          vstore(out + 2 * O + kLanes, c2, m[1]);
+          vstore(out + 3 * O, a3);
+          vstore(out + 3 * O + kLanes, c3, m[1]);
         }
       }
       for (; ox < g.ow; ++ox, out += O) {
         const float* base = plane.data() + oy * g.stride_h * p.pw + ox * g.stride_w;
         // Taps alternate between two sums per vector, so the FMAs form two dependency chains, not one.
-        __m512 acc[2][NV];
+        vf acc[2][NV];
         for (int v = 0; v < NV; ++v) {
           acc[0][v] = b[v];
-          acc[1][v] = _mm512_setzero_ps();
+          acc[1][v] = vzero();
         }
         std::int64_t t = 0;
         for (; t + 1 < taps; t += 2) {
-          const __m512 x0 = _mm512_set1_ps(base[off[t]]), x1 = _mm512_set1_ps(base[off[t + 1]]);
+          const vf x0 = vset1(base[off[t]]), x1 = vset1(base[off[t + 1]]);
           for (int v = 0; v < NV; ++v) {
-            acc[0][v] = _mm512_fmadd_ps(x0, wv[t][v], acc[0][v]);
-            acc[1][v] = _mm512_fmadd_ps(x1, wv[t + 1][v], acc[1][v]);
+            acc[0][v] = vfma(x0, wv[t][v], acc[0][v]);
+            acc[1][v] = vfma(x1, wv[t + 1][v], acc[1][v]);
           }
         }
         if (t < taps) {
-          const __m512 x0 = _mm512_set1_ps(base[off[t]]);
-          for (int v = 0; v < NV; ++v) acc[0][v] = _mm512_fmadd_ps(x0, wv[t][v], acc[0][v]);
+          const vf x0 = vset1(base[off[t]]);
+          for (int v = 0; v < NV; ++v) acc[0][v] = vfma(x0, wv[t][v], acc[0][v]);
         }
-        for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(out + v * 16, m[v], _mm512_add_ps(acc[0][v], acc[1][v]));
+        for (int v = 0; v < NV; ++v) vstore(out + v * kLanes, vadd(acc[0][v], acc[1][v]), m[v]);
       }
     }
   }
@@ -182,11 +183,12 @@ void forward_images(const Conv2DGeometry& g, const float* x, const float* w, con
 void filter_grad_images_one_vector(const Conv2DGeometry& g, const float* x, const float* dy, float* dw_part,
                                    std::int64_t n0, std::int64_t n1) {
   constexpr int NV = 1;  // up to 16 output channels (17..32: filter_grad_images_two_vectors)
-  constexpr int kChunk = 26 / NV;  // accumulators + the dy vectors fit in the 32 vector registers
+  // accumulators + the dy vectors fit in the vector registers (26 of AVX-512's 32, 12 of AVX2's 16)
+  constexpr int kChunk = (kVecRegs == 32 ? 26 : 12) / NV;
   const Padded p = padded_extent(g);
   const std::vector<std::int64_t> off = tap_offsets(g, p);
   const std::int64_t taps = g.kh * g.kw, O = g.o;
-  const __mmask16 m[2] = {lanes(O), lanes(O - 16)};
+  const vmask m[2] = {vmask_first(O), vmask_first(O - kLanes)};
   std::vector<float> plane(static_cast<std::size_t>(p.ph * p.pw));
   for (std::int64_t n = n0; n < n1; ++n) {
     pad_image(g, p, x, n, plane.data());
@@ -194,28 +196,28 @@ void filter_grad_images_one_vector(const Conv2DGeometry& g, const float* x, cons
     for (std::int64_t t0 = 0; t0 < taps; t0 += kChunk) {
       const std::int64_t count = std::min<std::int64_t>(kChunk, taps - t0);
       std::int64_t o[kChunk];
-      __m512 acc[kChunk][NV];
+      vf acc[kChunk][NV];
       for (int t = 0; t < kChunk; ++t) {
         o[t] = t < count ? off[t0 + t] : 0;
-        for (int v = 0; v < NV; ++v) acc[t][v] = _mm512_setzero_ps();
+        for (int v = 0; v < NV; ++v) acc[t][v] = vzero();
       }
       const float* d = d_img;
       for (std::int64_t oy = 0; oy < g.oh; ++oy) {
         for (std::int64_t ox = 0; ox < g.ow; ++ox, d += O) {
           const float* base = plane.data() + oy * g.stride_h * p.pw + ox * g.stride_w;
-          __m512 dv[NV];
-          for (int v = 0; v < NV; ++v) dv[v] = _mm512_maskz_loadu_ps(m[v], d + v * 16);
+          vf dv[NV];
+          for (int v = 0; v < NV; ++v) dv[v] = vload(d + v * kLanes, m[v]);
 #pragma GCC unroll 26
           for (int t = 0; t < kChunk; ++t) {  // taps past `count` read base[0] and are never stored
-            const __m512 xv = _mm512_set1_ps(base[o[t]]);
-            for (int v = 0; v < NV; ++v) acc[t][v] = _mm512_fmadd_ps(xv, dv[v], acc[t][v]);
+            const vf xv = vset1(base[o[t]]);
+            for (int v = 0; v < NV; ++v) acc[t][v] = vfma(xv, dv[v], acc[t][v]);
           }
         }
       }
       for (std::int64_t t = 0; t < count; ++t)
         for (int v = 0; v < NV; ++v) {
-          float* dst = dw_part + (t0 + t) * O + v * 16;
-          _mm512_mask_storeu_ps(dst, m[v], _mm512_add_ps(_mm512_maskz_loadu_ps(m[v], dst), acc[t][v]));
+          float* dst = dw_part + (t0 + t) * O + v * kLanes;
+          vstore(dst, vadd(vload(dst, m[v]), acc[t][v]), m[v]);
         }
     }
   }
@@ -230,7 +232,7 @@ void filter_grad_images_two_vectors(const Conv2DGeometry& g, const float* x, con
   const Padded p = padded_extent(g);
   const std::vector<std::int64_t> off = tap_offsets(g, p);
   const std::int64_t taps = g.kh * g.kw, O = g.o;
-  const __mmask16 m1 = lanes(O - 16);
+  const vmask m1 = vmask_first(O - kLanes);
   std::vector<float> plane(static_cast<std::size_t>(p.ph * p.pw));
   for (std::int64_t n = n0; n < n1; ++n) {
     pad_image(g, p, x, n, plane.data());
@@ -239,38 +241,38 @@ void filter_grad_images_two_vectors(const Conv2DGeometry& g, const float* x, con
       const std::int64_t count = std::min<std::int64_t>(kChunk, taps - t0);
       auto at = [&](int t) { return t < count ? off[static_cast<std::size_t>(t0 + t)] : 0; };
       const std::int64_t f0 = at(0), f1 = at(1), f2 = at(2), f3 = at(3), f4 = at(4), f5 = at(5);
-      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-      __m512 c0 = a0, c1 = a0, c2 = a0, c3 = a0, c4 = a0, c5 = a0;
+      vf a0 = vzero(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+      vf c0 = a0, c1 = a0, c2 = a0, c3 = a0, c4 = a0, c5 = a0;
       const float* d = d_img;
       for (std::int64_t oy = 0; oy < g.oh; ++oy) {
         for (std::int64_t ox = 0; ox < g.ow; ++ox, d += O) {
           const float* base = plane.data() + oy * g.stride_h * p.pw + ox * g.stride_w;
-          const __m512 d0 = _mm512_loadu_ps(d), d1 = _mm512_maskz_loadu_ps(m1, d + 16);
-          __m512 xv = _mm512_set1_ps(base[f0]);
-          a0 = _mm512_fmadd_ps(xv, d0, a0);
-          c0 = _mm512_fmadd_ps(xv, d1, c0);
-          xv = _mm512_set1_ps(base[f1]);
-          a1 = _mm512_fmadd_ps(xv, d0, a1);
-          c1 = _mm512_fmadd_ps(xv, d1, c1);
-          xv = _mm512_set1_ps(base[f2]);
-          a2 = _mm512_fmadd_ps(xv, d0, a2);
-          c2 = _mm512_fmadd_ps(xv, d1, c2);
-          xv = _mm512_set1_ps(base[f3]);
-          a3 = _mm512_fmadd_ps(xv, d0, a3);
-          c3 = _mm512_fmadd_ps(xv, d1, c3);
-          xv = _mm512_set1_ps(base[f4]);
-          a4 = _mm512_fmadd_ps(xv, d0, a4);
-          c4 = _mm512_fmadd_ps(xv, d1, c4);
-          xv = _mm512_set1_ps(base[f5]);
-          a5 = _mm512_fmadd_ps(xv, d0, a5);
-          c5 = _mm512_fmadd_ps(xv, d1, c5);
+          const vf d0 = vload(d), d1 = vload(d + kLanes, m1);
+          vf xv = vset1(base[f0]);
+          a0 = vfma(xv, d0, a0);
+          c0 = vfma(xv, d1, c0);
+          xv = vset1(base[f1]);
+          a1 = vfma(xv, d0, a1);
+          c1 = vfma(xv, d1, c1);
+          xv = vset1(base[f2]);
+          a2 = vfma(xv, d0, a2);
+          c2 = vfma(xv, d1, c2);
+          xv = vset1(base[f3]);
+          a3 = vfma(xv, d0, a3);
+          c3 = vfma(xv, d1, c3);
+          xv = vset1(base[f4]);
+          a4 = vfma(xv, d0, a4);
+          c4 = vfma(xv, d1, c4);
+          xv = vset1(base[f5]);
+          a5 = vfma(xv, d0, a5);
+          c5 = vfma(xv, d1, c5);
         }
       }
-      const __m512 lo[kChunk] = {a0, a1, a2, a3, a4, a5}, hi[kChunk] = {c0, c1, c2, c3, c4, c5};
+      const vf lo[kChunk] = {a0, a1, a2, a3, a4, a5}, hi[kChunk] = {c0, c1, c2, c3, c4, c5};
       for (std::int64_t t = 0; t < count; ++t) {  // taps past `count` read offset 0 and are dropped here
         float* dst = dw_part + (t0 + t) * O;
-        _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), lo[t]));
-        _mm512_mask_storeu_ps(dst + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, dst + 16), hi[t]));
+        vstore(dst, vadd(vload(dst), lo[t]));
+        vstore(dst + kLanes, vadd(vload(dst + kLanes, m1), hi[t]), m1);
       }
     }
   }
@@ -281,7 +283,7 @@ void filter_grad_images_two_vectors(const Conv2DGeometry& g, const float* x, con
 // tap and row instead of ow. dy is transposed per image to [O, oh, 16 * ceil(ow / 16)] (zero tail);
 // each (channel, chunk of taps) sums in registers over the whole image.
 bool pixel_vectorised_filter_grad(const Conv2DGeometry& g) {
-  return g.stride_w == 1 && g.dilation_w == 1 && g.o * ((g.ow + 15) / 16) < g.ow;
+  return g.stride_w == 1 && g.dilation_w == 1 && g.o * ((g.ow + kLanes - 1) / kLanes) < g.ow;
 }
 
 void filter_grad_images_by_pixels(const Conv2DGeometry& g, const float* x, const float* dy, float* dw_part,
@@ -289,12 +291,12 @@ void filter_grad_images_by_pixels(const Conv2DGeometry& g, const float* x, const
   constexpr int kChunk = 8;
   const Padded p = padded_extent(g);
   const std::vector<std::int64_t> off = tap_offsets(g, p);
-  const std::int64_t taps = g.kh * g.kw, O = g.o, vecs = (g.ow + 15) / 16, row = vecs * 16;
-  std::vector<float> plane(static_cast<std::size_t>(p.ph * p.pw + 16), 0.0f);
+  const std::int64_t taps = g.kh * g.kw, O = g.o, vecs = (g.ow + kLanes - 1) / kLanes, row = vecs * kLanes;
+  std::vector<float> plane(static_cast<std::size_t>(p.ph * p.pw + kLanes), 0.0f);
   std::vector<float> dyt(static_cast<std::size_t>(O * g.oh * row), 0.0f);
-  std::vector<float> sums(static_cast<std::size_t>(O * taps * 16), 0.0f);  // 16 lanes per (o, tap)
-  __mmask16 tail[64];
-  for (std::int64_t v = 0; v < vecs && v < 64; ++v) tail[v] = lanes(g.ow - v * 16);
+  std::vector<float> sums(static_cast<std::size_t>(O * taps * kLanes), 0.0f);  // kLanes lanes per (o, tap)
+  vmask tail[64];
+  for (std::int64_t v = 0; v < vecs && v < 64; ++v) tail[v] = vmask_first(g.ow - v * kLanes);
   for (std::int64_t n = n0; n < n1; ++n) {
     pad_image(g, p, x, n, plane.data());
     const float* d_img = dy + n * g.oh * g.ow * O;
@@ -308,35 +310,35 @@ void filter_grad_images_by_pixels(const Conv2DGeometry& g, const float* x, const
         // taps past `count` read offset 0 and are never stored.
         auto at = [&](int t) { return t < count ? off[static_cast<std::size_t>(t0 + t)] : 0; };
         const std::int64_t f0 = at(0), f1 = at(1), f2 = at(2), f3 = at(3), f4 = at(4), f5 = at(5), f6 = at(6), f7 = at(7);
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        vf a0 = vzero(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
         for (std::int64_t oy = 0; oy < g.oh; ++oy) {
           const float* xrow = plane.data() + oy * g.stride_h * p.pw;
           const float* drow = dyt.data() + (o * g.oh + oy) * row;
           for (std::int64_t v = 0; v < vecs; ++v) {
-            const __m512 dv = _mm512_loadu_ps(drow + v * 16);  // zero past ow
-            const float* xv = xrow + v * 16;
-            const __mmask16 mk = tail[v];
-            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f0), dv, a0);
-            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f1), dv, a1);
-            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f2), dv, a2);
-            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f3), dv, a3);
-            a4 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f4), dv, a4);
-            a5 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f5), dv, a5);
-            a6 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f6), dv, a6);
-            a7 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, xv + f7), dv, a7);
+            const vf dv = vload(drow + v * kLanes);  // zero past ow
+            const float* xv = xrow + v * kLanes;
+            const vmask mk = tail[v];
+            a0 = vfma(vload(xv + f0, mk), dv, a0);
+            a1 = vfma(vload(xv + f1, mk), dv, a1);
+            a2 = vfma(vload(xv + f2, mk), dv, a2);
+            a3 = vfma(vload(xv + f3, mk), dv, a3);
+            a4 = vfma(vload(xv + f4, mk), dv, a4);
+            a5 = vfma(vload(xv + f5, mk), dv, a5);
+            a6 = vfma(vload(xv + f6, mk), dv, a6);
+            a7 = vfma(vload(xv + f7, mk), dv, a7);
           }
         }
-        const __m512 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        const vf acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
         for (std::int64_t t = 0; t < count; ++t) {
-          float* sum = sums.data() + (o * taps + t0 + t) * 16;
-          _mm512_storeu_ps(sum, _mm512_add_ps(_mm512_loadu_ps(sum), acc[t]));
+          float* sum = sums.data() + (o * taps + t0 + t) * kLanes;
+          vstore(sum, vadd(vload(sum), acc[t]));
         }
       }
     }
   }
   for (std::int64_t o = 0; o < O; ++o)
     for (std::int64_t t = 0; t < taps; ++t)
-      for (int l = 0; l < 16; ++l) dw_part[t * O + o] += sums[static_cast<std::size_t>((o * taps + t) * 16 + l)];
+      for (int l = 0; l < kLanes; ++l) dw_part[t * O + o] += sums[static_cast<std::size_t>((o * taps + t) * kLanes + l)];
 }
 
 int image_threads(const Conv2DGeometry& g) { return threads_for_work(g.n, g.oh * g.ow * g.kh * g.kw * g.o); }
@@ -350,7 +352,7 @@ void conv2d_direct_forward(const Conv2DGeometry& g, const float* x, const float*
     // A few images at a time, so that relu finds their outputs still in L2.
     for (std::int64_t a = n0; a < n1; a += 4) {
       const std::int64_t b = std::min(n1, a + 4);
-      if (g.o <= 16) {
+      if (g.o <= kLanes) {
         forward_images<1>(g, x, w, bias, y, a, b);
       } else {
         forward_images<2>(g, x, w, bias, y, a, b);
@@ -364,11 +366,11 @@ void conv2d_direct_backprop_filter(const Conv2DGeometry& g, const float* x, cons
   const std::int64_t size = g.kh * g.kw * g.o;
   const int threads = image_threads(g);
   std::vector<float> parts(static_cast<std::size_t>(threads * size), 0.0f);
-  const bool by_pixels = pixel_vectorised_filter_grad(g) && g.ow <= 64 * 16;
+  const bool by_pixels = pixel_vectorised_filter_grad(g) && g.ow <= 64 * kLanes;
   parallel_parts(0, g.n, threads, [&](int t, std::int64_t n0, std::int64_t n1) {
     if (by_pixels) {
       filter_grad_images_by_pixels(g, x, dy, parts.data() + t * size, n0, n1);
-    } else if (g.o <= 16) {
+    } else if (g.o <= kLanes) {
       filter_grad_images_one_vector(g, x, dy, parts.data() + t * size, n0, n1);
     } else {
       filter_grad_images_two_vectors(g, x, dy, parts.data() + t * size, n0, n1);

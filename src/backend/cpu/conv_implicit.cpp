@@ -1,5 +1,6 @@
 // Implicit-GEMM convolution for stride 1, dilation 1 (the cnn's conv2: [50, 14, 14, 32] * [5, 5, 32, 64]
-// SAME), with AVX-512. im2col copies every input pixel KH*KW times into a column matrix (for conv2 the
+// SAME), with AVX-512 or AVX2 (one source: vec.h's vf holds kLanes = 16 or 8 floats; "16" below is
+// AVX-512's width). im2col copies every input pixel KH*KW times into a column matrix (for conv2 the
 // 1.25 MB input becomes 31 MB of columns, written and read back, per pass); here the kernels read a
 // zero-padded copy of the input instead (2 MB for conv2):
 //
@@ -37,9 +38,10 @@ namespace {
 
 // Stride 1, no dilation, and padding before of at most KH-1 / KW-1 (SAME or VALID), so that both the
 // convolution and its transposed form read a padded input with non-negative padding. Not pointwise
-// (1x1): that is a plain GEMM already, without im2col. The kernels need AVX-512.
+// (1x1): that is a plain GEMM already, without im2col. The kernels need AVX2 or AVX-512 (vec.h's vf:
+// one source for both widths, the register tiles sized for each).
 bool unit_stride(const Conv2DGeometry& g) {
-#if SYNAPSE_AVX512
+#if SYNAPSE_AVX2
   return !g.pointwise() && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
          g.pad_top >= 0 && g.pad_left >= 0 && g.pad_top < g.kh && g.pad_left < g.kw && g.rows() > 0 && g.c > 0 &&
          g.o > 0;
@@ -71,7 +73,7 @@ bool conv2d_implicit_backprop_filter_supported(const Conv2DGeometry& g) {
   return unit_stride(g) && g.o >= 8 && fits_l2(g.patch(), g.o);
 }
 
-#if SYNAPSE_AVX512
+#if SYNAPSE_AVX2
 namespace {
 
 // Floats of zeros after the padded images: a tile that runs past the end of a window reads them (and
@@ -79,7 +81,10 @@ namespace {
 constexpr std::int64_t kSlack = 64;
 
 
-__mmask16 lanes(std::int64_t n) { return static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << n) - 1u); }
+// Output channels per block: kMaxV vectors, the widest register tile (4 x 16 with AVX-512's 32
+// registers, 3 x 8 with AVX2's 16).
+constexpr int kMaxV = kVecRegs == 32 ? 4 : 3;
+constexpr std::int64_t kBlockCols = kMaxV * kLanes;
 
 // The images [n0, n1) of x [N, H, W, C], zero-padded to [PH, PW, C] each (pad_top rows and pad_left
 // columns before, the rest after, cropped to the extent the windows read), one image at a time on
@@ -139,16 +144,16 @@ struct PixelIter {
 // masked by `tail`. V loads of the row and R broadcasts feed R*V FMAs. The forward and the filter
 // gradient tiles below run it once per k and per pixel.
 template <int R, int V, class Scalar>
-[[gnu::always_inline]] inline void tile_step(__m512 (&acc)[R][V], const float* row, __mmask16 tail, Scalar s) {
-  __m512 rv[V];
+[[gnu::always_inline]] inline void tile_step(vf (&acc)[R][V], const float* row, vmask tail, Scalar s) {
+  vf rv[V];
 #pragma GCC unroll 16
-  for (int v = 0; v < V - 1; ++v) rv[v] = _mm512_loadu_ps(row + 16 * v);
-  rv[V - 1] = _mm512_maskz_loadu_ps(tail, row + 16 * (V - 1));
+  for (int v = 0; v < V - 1; ++v) rv[v] = vload(row + kLanes * v);
+  rv[V - 1] = vload(row + kLanes * (V - 1), tail);
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
-    const __m512 sv = _mm512_set1_ps(s(r));
+    const vf sv = vset1(s(r));
 #pragma GCC unroll 16
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(sv, rv[v], acc[r][v]);
+    for (int v = 0; v < V; ++v) acc[r][v] = vfma(sv, rv[v], acc[r][v]);
   }
 }
 
@@ -156,7 +161,8 @@ template <int R, int V, class Scalar>
 
 // Rows of a forward tile for V vectors of outputs: R*V accumulators of the 32 registers (24 for V >= 2),
 // leaving room for the V filter vectors and the broadcast pixel value.
-template <int V> constexpr int kFwdRows = V == 4 ? 6 : V == 3 ? 8 : 12;
+template <int V>
+constexpr int kFwdRows = kVecRegs == 32 ? (V == 4 ? 6 : V == 3 ? 8 : 12) : (V >= 3 ? 4 : V == 2 ? 6 : 12);
 
 // y[r, 0:16V) (rows ldy apart) = sum over ky < kh, k < run of a[r][ky * pitch + k] * w[ky * run + k, 0:16V)
 // (w rows ldw apart; the last vector masked by `tail`), plus bias, then relu. The R x V accumulators
@@ -164,12 +170,12 @@ template <int V> constexpr int kFwdRows = V == 4 ? 6 : V == 3 ? 8 : 12;
 // The filter (K x 16V floats, 200 KB for conv2) streams from L2 in address order.
 template <int R, int V>
 void forward_tile(const float* const* a, std::int64_t kh, std::int64_t run, std::int64_t pitch, const float* w,
-                  std::int64_t ldw, __mmask16 tail, const float* bias, bool relu, float* y, std::int64_t ldy) {
-  __m512 acc[R][V];
+                  std::int64_t ldw, vmask tail, const float* bias, bool relu, float* y, std::int64_t ldy) {
+  vf acc[R][V];
 #pragma GCC unroll 16
   for (int v = 0; v < V; ++v) {
-    const __m512 b = bias == nullptr ? _mm512_setzero_ps()
-                                     : _mm512_maskz_loadu_ps(v == V - 1 ? tail : __mmask16{0xFFFF}, bias + 16 * v);
+    const vf b = bias == nullptr ? vzero()
+                                     : vload(bias + kLanes * v, v == V - 1 ? tail : vmask_all());
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) acc[r][v] = b;
   }
@@ -180,16 +186,15 @@ void forward_tile(const float* const* a, std::int64_t kh, std::int64_t run, std:
     const float* wk = w + ky * run * ldw;
     for (std::int64_t k = 0; k < run; ++k, wk += ldw) tile_step(acc, wk, tail, [&p, k](int r) { return p[r][k]; });
   }
-  const __m512 zero = _mm512_setzero_ps();
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
     for (int v = 0; v < V; ++v) {
-      const __m512 out = relu ? _mm512_maskz_max_ps(0xFFFF, acc[r][v], zero) : acc[r][v];
-      if (v < V - 1 || tail == 0xFFFF) {
-        _mm512_storeu_ps(y + r * ldy + 16 * v, out);
+      const vf out = relu ? vmax0(acc[r][v]) : acc[r][v];
+      if (v < V - 1 || all_lanes(tail)) {
+        vstore(y + r * ldy + kLanes * v, out);
       } else {
-        _mm512_mask_storeu_ps(y + r * ldy + 16 * v, tail, out);
+        vstore(y + r * ldy + kLanes * v, out, tail);
       }
     }
 }
@@ -198,7 +203,7 @@ void forward_tile(const float* const* a, std::int64_t kh, std::int64_t run, std:
 // R pixels; a last partial tile repeats its last pixel and goes through a scratch tile.
 template <int V>
 void forward_pixels(const Conv2DGeometry& g, PaddedImages& xp, const float* w, const float* bias, bool relu, float* y,
-                    std::int64_t r0, std::int64_t r1, std::int64_t j0, __mmask16 tail) {
+                    std::int64_t r0, std::int64_t r1, std::int64_t j0, vmask tail) {
   constexpr int R = kFwdRows<V>;
   const std::int64_t O = g.o, run = g.kw * g.c, C = g.c, pitch = xp.pitch();
   const float* wj = w + j0;
@@ -212,10 +217,10 @@ void forward_pixels(const Conv2DGeometry& g, PaddedImages& xp, const float* w, c
     if (rows == R) {
       forward_tile<R, V>(a, g.kh, run, pitch, wj, O, tail, bj, relu, y + p0 * O + j0, O);
     } else {
-      alignas(64) float tmp[R * 16 * V];
-      forward_tile<R, V>(a, g.kh, run, pitch, wj, O, tail, bj, relu, tmp, 16 * V);
-      const std::int64_t width = std::min<std::int64_t>(16 * V, O - j0);
-      for (int r = 0; r < rows; ++r) copy_floats(y + (p0 + r) * O + j0, tmp + r * 16 * V, width);
+      alignas(64) float tmp[R * kLanes * V];
+      forward_tile<R, V>(a, g.kh, run, pitch, wj, O, tail, bj, relu, tmp, kLanes * V);
+      const std::int64_t width = std::min<std::int64_t>(kLanes * V, O - j0);
+      for (int r = 0; r < rows; ++r) copy_floats(y + (p0 + r) * O + j0, tmp + r * kLanes * V, width);
     }
   }
 }
@@ -229,14 +234,14 @@ void implicit_conv(const Conv2DGeometry& g, const float* x, const float* w, cons
     const std::int64_t n0 = r0 / per_image, n1 = (r1 - 1) / per_image + 1;
     const std::int64_t image_floats = (g.oh + g.kh - 1) * (g.ow + g.kw - 1) * g.c;
     PaddedImages xp(g, x, n0, n1, thread_scratch(0, (n1 - n0) * image_floats + kSlack));
-    for (std::int64_t j0 = 0; j0 < g.o; j0 += 64) {
-      const std::int64_t width = std::min<std::int64_t>(64, g.o - j0);
-      const __mmask16 tail = lanes(width - (width - 1) / 16 * 16);
-      switch ((width + 15) / 16) {
+    for (std::int64_t j0 = 0; j0 < g.o; j0 += kBlockCols) {
+      const std::int64_t width = std::min<std::int64_t>(kBlockCols, g.o - j0);
+      const vmask tail = vmask_first(width - (width - 1) / kLanes * kLanes);
+      switch ((width + kLanes - 1) / kLanes) {
         case 1: forward_pixels<1>(g, xp, w, bias, relu, y, r0, r1, j0, tail); break;
         case 2: forward_pixels<2>(g, xp, w, bias, relu, y, r0, r1, j0, tail); break;
         case 3: forward_pixels<3>(g, xp, w, bias, relu, y, r0, r1, j0, tail); break;
-        default: forward_pixels<4>(g, xp, w, bias, relu, y, r0, r1, j0, tail); break;
+        default: forward_pixels<kMaxV>(g, xp, w, bias, relu, y, r0, r1, j0, tail); break;
       }
     }
   });
@@ -245,7 +250,7 @@ void implicit_conv(const Conv2DGeometry& g, const float* x, const float* w, cons
 // ---- filter backprop ----
 
 // Rows (consecutive k) of a filter tile for V vectors of outputs.
-template <int V> constexpr int kFilterRows = V == 4 ? 6 : V == 3 ? 8 : 12;
+template <int V> constexpr int kFilterRows = kFwdRows<V>;
 
 // Output pixels summed per chunk: the chunk's dy (64 x 64 floats for conv2, 16 KB) and the padded
 // input rows it reads stay in L1 while every tile of the filter passes over them.
@@ -256,12 +261,12 @@ constexpr std::int64_t kFilterChunk = 64;
 // per pixel, V loads of dy and R broadcasts of consecutive input values feed R*V FMAs.
 template <int R, int V>
 void filter_tile(const float* xk, const std::int64_t* base, const float* dy, std::int64_t ldy, std::int64_t np,
-                 __mmask16 tail, float* dw, std::int64_t lddw, int rows) {
-  __m512 acc[R][V];
+                 vmask tail, float* dw, std::int64_t lddw, int rows) {
+  vf acc[R][V];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < V; ++v) acc[r][v] = vzero();
   for (std::int64_t i = 0; i < np; ++i, dy += ldy) {
     const float* xi = xk + base[i];
     tile_step(acc, dy, tail, [xi](int r) { return xi[r]; });
@@ -271,12 +276,12 @@ void filter_tile(const float* xk, const std::int64_t* base, const float* dy, std
     if (r >= rows) break;
 #pragma GCC unroll 16
     for (int v = 0; v < V; ++v) {
-      float* d = dw + r * lddw + 16 * v;
-      const __mmask16 m = v == V - 1 ? tail : __mmask16{0xFFFF};
-      if (m == 0xFFFF) {
-        _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), acc[r][v]));
+      float* d = dw + r * lddw + kLanes * v;
+      const vmask m = v == V - 1 ? tail : vmask_all();
+      if (all_lanes(m)) {
+        vstore(d, vadd(vload(d), acc[r][v]));
       } else {
-        _mm512_mask_storeu_ps(d, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d), acc[r][v]));
+        vstore(d, vadd(vload(d, m), acc[r][v]), m);
       }
     }
   }
@@ -286,7 +291,7 @@ void filter_tile(const float* xk, const std::int64_t* base, const float* dy, std
 // for output channels [j0, j0 + 16V).
 template <int V>
 void filter_chunk(const Conv2DGeometry& g, const float* xbuf, std::int64_t pitch, const std::int64_t* base,
-                  const float* dy, std::int64_t np, std::int64_t j0, __mmask16 tail, float* acc) {
+                  const float* dy, std::int64_t np, std::int64_t j0, vmask tail, float* acc) {
   constexpr int R = kFilterRows<V>;
   const std::int64_t run = g.kw * g.c, O = g.o;
   for (std::int64_t ky = 0; ky < g.kh; ++ky)
@@ -347,15 +352,15 @@ void conv2d_implicit_backprop_filter(const Conv2DGeometry& g, const float* x, co
       const std::int64_t np = std::min(kFilterChunk, r1 - p0);
       for (std::int64_t i = 0; i < np; ++i, it.next(g))
         base[i] = (xp.image(it.n) - xbuf) + (it.oy * xp.pitch()) + it.ox * g.c;
-      for (std::int64_t j0 = 0; j0 < O; j0 += 64) {
-        const std::int64_t width = std::min<std::int64_t>(64, O - j0);
-        const __mmask16 tail = lanes(width - (width - 1) / 16 * 16);
+      for (std::int64_t j0 = 0; j0 < O; j0 += kBlockCols) {
+        const std::int64_t width = std::min<std::int64_t>(kBlockCols, O - j0);
+        const vmask tail = vmask_first(width - (width - 1) / kLanes * kLanes);
         const float* d = dy + p0 * O;
-        switch ((width + 15) / 16) {
+        switch ((width + kLanes - 1) / kLanes) {
           case 1: filter_chunk<1>(g, xbuf, xp.pitch(), base, d, np, j0, tail, acc); break;
           case 2: filter_chunk<2>(g, xbuf, xp.pitch(), base, d, np, j0, tail, acc); break;
           case 3: filter_chunk<3>(g, xbuf, xp.pitch(), base, d, np, j0, tail, acc); break;
-          default: filter_chunk<4>(g, xbuf, xp.pitch(), base, d, np, j0, tail, acc); break;
+          default: filter_chunk<kMaxV>(g, xbuf, xp.pitch(), base, d, np, j0, tail, acc); break;
         }
       }
     }

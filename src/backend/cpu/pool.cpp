@@ -6,6 +6,7 @@
 #include "core/parallel.h"
 
 #include "backend/cpu/isa_begin.h"
+#include "backend/cpu/vec.h"
 
 namespace synapse::cpu::SYNAPSE_KERNEL_ISA {
 namespace {
@@ -81,10 +82,11 @@ template <class F> void for_each_argmax(const Pool2DGeometry& g, const float* x,
 
 void max_pool2d(const Pool2DGeometry& g, const float* x, float* y) {
   const std::int64_t C = g.c;
-#if SYNAPSE_AVX512
+#if SYNAPSE_AVX2
   // 2x2 windows at stride 2 without padding (the classic pooling): four masked vector loads per output
-  // pixel and 16 channels; a runtime-length loop over a few channels (LeNet-5's 6) would stay scalar.
-  // Each later element replaces the running max only when greater, exactly as the loop below (NaN too).
+  // pixel and kLanes channels (vec.h's vf: AVX-512 or AVX2); a runtime-length loop over a few channels
+  // (LeNet-5's 6) would stay scalar. Each later element replaces the running max only when greater,
+  // exactly as the loop below (NaN too).
   if (g.kh == 2 && g.kw == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_top == 0 && g.pad_left == 0 &&
       2 * g.oh <= g.h && 2 * g.ow <= g.w) {
     over_output_rows(g, false, [&](std::int64_t lo, std::int64_t hi) {
@@ -94,16 +96,14 @@ void max_pool2d(const Pool2DGeometry& g, const float* x, float* y) {
         const float* r1 = r0 + g.w * C;
         float* out = y + u * g.ow * C;
         for (std::int64_t ox = 0; ox < g.ow; ++ox, out += C)
-          for (std::int64_t c0 = 0; c0 < C; c0 += 16) {
-            const __mmask16 m = static_cast<__mmask16>(C - c0 >= 16 ? 0xFFFF : (1u << (C - c0)) - 1u);
+          for (std::int64_t c0 = 0; c0 < C; c0 += kLanes) {
+            const vmask m = vmask_first(C - c0);
             const std::int64_t a = 2 * ox * C + c0, b = a + C;
-            // s > v ? s : v (GCC 12 warns falsely about _mm512_max_ps)
-            auto vmax = [](__m512 s, __m512 v) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s, v, _CMP_GT_OQ), v, s); };
-            __m512 v = _mm512_maskz_loadu_ps(m, r0 + a);
-            v = vmax(_mm512_maskz_loadu_ps(m, r0 + b), v);
-            v = vmax(_mm512_maskz_loadu_ps(m, r1 + a), v);
-            v = vmax(_mm512_maskz_loadu_ps(m, r1 + b), v);
-            _mm512_mask_storeu_ps(out + c0, m, v);
+            vf v = vload(r0 + a, m);
+            v = vgreater_of(vload(r0 + b, m), v);
+            v = vgreater_of(vload(r1 + a, m), v);
+            v = vgreater_of(vload(r1 + b, m), v);
+            vstore(out + c0, v, m);
           }
       }
     });
