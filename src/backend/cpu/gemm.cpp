@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 
 #include "backend/cpu/isa_begin.h"
+#include "backend/cpu/vec.h"
 
 namespace synapse::cpu::SYNAPSE_KERNEL_ISA {
 namespace {
@@ -120,24 +121,28 @@ template <class F> void split_c(const GemmArgs& g, std::int64_t row_block, std::
 // Blocks of 16 rows or columns, each a single-threaded sgemm.
 void parallel_gemm(const GemmArgs& g) { split_c(g, kBlock, kBlock, sgemm); }
 
-#if SYNAPSE_AVX512
+#if SYNAPSE_AVX2
+// The kernels below are written once for AVX-512 and AVX2 on vec.h's vf (kLanes = 16 or 8 floats;
+// "16" in the comments is AVX-512's width). Only gemv_narrow and the vectorised list_nonzeros need
+// AVX-512 (lane permutes, compress).
+//
 // The kernels' shared pieces: accumulators start at zero; a finished sum is stored as
 // alpha * sum + beta * c (c not read when beta is 0), masked to the valid lanes, or with a streaming
 // store (full vectors on 64-byte boundaries only).
-template <int A, int B> void zero_accumulators(__m512 (&acc)[A][B]) {
+template <int A, int B> void zero_accumulators(vf (&acc)[A][B]) {
 #pragma GCC unroll 16
   for (int i = 0; i < A; ++i)
 #pragma GCC unroll 16
-    for (int j = 0; j < B; ++j) acc[i][j] = _mm512_setzero_ps();
+    for (int j = 0; j < B; ++j) acc[i][j] = vzero();
 }
 template <bool Stream = false>
-void store_scaled(float* c, __m512 sum, __mmask16 m, float alpha, float beta) {
-  sum = _mm512_mul_ps(sum, _mm512_set1_ps(alpha));
-  if (beta != 0.0f) sum = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, c), sum);
-  if (Stream && m == 0xffff) {
-    _mm512_stream_ps(c, sum);
+void store_scaled(float* c, vf sum, vmask m, float alpha, float beta) {
+  sum = vmul(sum, vset1(alpha));
+  if (beta != 0.0f) sum = vfma(vset1(beta), vload(c, m), sum);
+  if (Stream && all_lanes(m)) {
+    vstream(c, sum);
   } else {
-    _mm512_mask_storeu_ps(c, m, sum);
+    vstore(c, sum, m);
   }
 }
 
@@ -172,8 +177,8 @@ constexpr std::int64_t kPrefetchRows = 8;
 constexpr std::int64_t kListNumerator = 3, kListDenominator = 4, kListMinColumns = 32;
 template <int NV, int KU, class Rows>
 void gemv_cols_block(const Rows& r, std::int64_t k, float* y, std::int64_t n, float alpha, float beta) {
-  const auto tail = static_cast<__mmask16>(0xffffu >> (16 * NV - n));
-  __m512 acc[KU][NV];
+  const vmask tail = vmask_first(n - kLanes * (NV - 1));
+  vf acc[KU][NV];
   zero_accumulators(acc);
   const auto step = [&](int u, std::int64_t p) {
     // Every cache line of the row kPrefetchRows ahead is requested now: a thread's share of a wide
@@ -182,12 +187,12 @@ void gemv_cols_block(const Rows& r, std::int64_t k, float* y, std::int64_t n, fl
     // 12.9 -> 10.6 us per product; every 4th line only: 11.7), and listed rows are not in sequence.
     const float* ahead = r.row(p + kPrefetchRows);
 #pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(ahead + 16 * v), _MM_HINT_T0);
+    for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(ahead + kLanes * v), _MM_HINT_T0);
     const float* row = r.row(p);
-    const __m512 xv = _mm512_set1_ps(r.value(p));
+    const vf xv = vset1(r.value(p));
 #pragma GCC unroll 16
-    for (int v = 0; v < NV - 1; ++v) acc[u][v] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(row + 16 * v), acc[u][v]);
-    acc[u][NV - 1] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(tail, row + 16 * (NV - 1)), acc[u][NV - 1]);
+    for (int v = 0; v < NV - 1; ++v) acc[u][v] = vfma(xv, vload(row + kLanes * v), acc[u][v]);
+    acc[u][NV - 1] = vfma(xv, vload(row + kLanes * (NV - 1), tail), acc[u][NV - 1]);
   };
   std::int64_t p = 0;
   for (; p + KU <= k; p += KU)
@@ -196,13 +201,14 @@ void gemv_cols_block(const Rows& r, std::int64_t k, float* y, std::int64_t n, fl
   for (; p < k; ++p) step(0, p);
 #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v) {
-    __m512 sum = acc[0][v];
+    vf sum = acc[0][v];
 #pragma GCC unroll 16
-    for (int u = 1; u < KU; ++u) sum = _mm512_add_ps(sum, acc[u][v]);
-    store_scaled(y + 16 * v, sum, v == NV - 1 ? tail : static_cast<__mmask16>(0xffff), alpha, beta);
+    for (int u = 1; u < KU; ++u) sum = vadd(sum, acc[u][v]);
+    store_scaled(y + kLanes * v, sum, v == NV - 1 ? tail : vmask_all(), alpha, beta);
   }
 }
 
+#if SYNAPSE_AVX512
 // The same for a narrow matrix stored without gaps (N < 16 columns, ld == N: the 784x10 softmax
 // layer), read as one flat run of floats. Row by row, each row would be one masked load of N floats
 // that often straddles two cache lines; flat, every load is 16 whole floats. A period of P vectors
@@ -241,17 +247,19 @@ void gemv_narrow(const float* mat, const float* x, std::int64_t k, float* y, flo
     for (int j = 0; j < N; ++j) sum[j] += x[p] * mat[p * N + j];
   for (int j = 0; j < N; ++j) y[j] = alpha * sum[j] + (beta == 0.0f ? 0.0f : beta * y[j]);
 }
+#endif
 
-// The same for any n: blocks of 128 outputs, each a pass over the matrix's rows, two or more rows per
+// The same for any n: blocks of 128 outputs (32 with AVX2's 16 registers), each a pass over the matrix's rows, two or more rows per
 // step so that enough accumulators are in flight and each sums at most half of the k products (the
 // rounding error of a float sum grows with its length: at k = 3136 one chain per output was 4e-4
 // off the double-precision reference, against 3e-4 for OpenBLAS).
 template <class Rows>
 void gemv_cols(const Rows& r, std::int64_t k, float* y, std::int64_t n, float alpha, float beta) {
-  for (std::int64_t j = 0; j < n; j += 128) {
-    const std::int64_t w = std::min<std::int64_t>(128, n - j);
+  constexpr std::int64_t block = (kVecRegs == 32 ? 8 : 4) * kLanes;
+  for (std::int64_t j = 0; j < n; j += block) {
+    const std::int64_t w = std::min<std::int64_t>(block, n - j);
     const Rows m = r.columns_from(j);
-    switch ((w + 15) / 16) {
+    switch ((w + kLanes - 1) / kLanes) {
       case 1: gemv_cols_block<1, 8>(m, k, y + j, w, alpha, beta); break;
       case 2: gemv_cols_block<2, 4>(m, k, y + j, w, alpha, beta); break;
       case 3: gemv_cols_block<3, 3>(m, k, y + j, w, alpha, beta); break;
@@ -264,6 +272,7 @@ void gemv_cols(const Rows& r, std::int64_t k, float* y, std::int64_t n, float al
   }
 }
 
+#if SYNAPSE_AVX512
 void gemv_narrow(const float* mat, const float* x, std::int64_t k, float* y, std::int64_t n, float alpha, float beta) {
   switch (n) {
     case 1: gemv_narrow<1>(mat, x, k, y, alpha, beta); return;
@@ -283,11 +292,21 @@ void gemv_narrow(const float* mat, const float* x, std::int64_t k, float* y, std
     default: gemv_narrow<15>(mat, x, k, y, alpha, beta); return;
   }
 }
+#endif
 
 // Lists the entries of x[0, k) that are not zero: their indices in `rows`, their values in `values`;
 // returns how many. NaN is listed (it is not equal to zero), so a NaN input still reaches every output.
 // Both buffers hold k + 16 entries (whole vectors are stored).
 std::int64_t list_nonzeros(const float* x, std::int64_t k, std::int32_t* rows, float* values) {
+#if !SYNAPSE_AVX512
+  std::int64_t count = 0;
+  for (std::int64_t p = 0; p < k; ++p) {
+    if (x[p] == 0.0f) continue;  // NaN != 0: listed
+    rows[count] = static_cast<std::int32_t>(p);
+    values[count++] = x[p];
+  }
+  return count;
+#else
   const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   std::int64_t count = 0;
   for (std::int64_t p = 0; p < k; p += 16) {
@@ -301,10 +320,11 @@ std::int64_t list_nonzeros(const float* x, std::int64_t k, std::int32_t* rows, f
     count += std::popcount(static_cast<unsigned>(nz));
   }
   return count;
+#endif
 }
 #endif
 
-#if SYNAPSE_AVX512
+#if SYNAPSE_AVX2
 // GEMMs with few rows (m, a dense layer's batch) or a short sum (k, its weight gradient), B not
 // transposed: our own AVX-512 kernel. Measured on the cnn's dense layer fc1 (batch 50, 3136 -> 1024),
 // OpenBLAS's sgemm ran the forward product [50, 3136] x [3136, 1024] at 51-55% of peak: a third of
@@ -322,6 +342,10 @@ std::int64_t list_nonzeros(const float* x, std::int64_t k, std::int32_t* rows, f
 constexpr std::int64_t kKc = 256;   // rows of a B panel (k block): 64 KB panels, in L2
 constexpr std::int64_t kNc = 64;    // columns of a B panel and of a tile
 constexpr int kTileRows = 6;        // rows of a tile: 6 x 4 accumulators + 4 of B + a broadcast
+// Vectors of columns per tile: 4 with AVX-512 (a tile as wide as a panel), 2 with AVX2 (6 x 2
+// accumulators of its 16 registers: a panel is then 4 tiles wide).
+constexpr int kTileV = kVecRegs == 32 ? 4 : 2;
+constexpr std::int64_t kTileCols = kTileV * kLanes;
 constexpr std::int64_t kSmallDim = 64;  // m or k at most this: our kernel, when also
 // at least 16 columns (a narrower C leaves too few accumulators: the 10-class layers of cnn and
 // LeNet-5 ran 0.5-0.9x OpenBLAS's speed) and 2M multiply-adds (below, copying B's panels costs more
@@ -334,37 +358,37 @@ constexpr std::int64_t kSmallMinMacs = std::int64_t{2} << 20;
 template <int R, int V, bool Stream>
 void small_tile(const float* a, std::int64_t ars, std::int64_t aks, const float* b, std::int64_t ldb, std::int64_t k,
                 float* c, std::int64_t ldc, std::int64_t w, float alpha, float beta) {
-  const auto tail = static_cast<__mmask16>(0xffffu >> (16 * V - w));
-  __m512 acc[R][V];
+  const vmask tail = vmask_first(w - kLanes * (V - 1));
+  vf acc[R][V];
   zero_accumulators(acc);
   for (std::int64_t p = 0; p < k; ++p) {
-    __m512 bv[V];
+    vf bv[V];
 #pragma GCC unroll 16
-    for (int v = 0; v < V - 1; ++v) bv[v] = _mm512_loadu_ps(b + p * ldb + 16 * v);
-    bv[V - 1] = _mm512_maskz_loadu_ps(tail, b + p * ldb + 16 * (V - 1));
+    for (int v = 0; v < V - 1; ++v) bv[v] = vload(b + p * ldb + kLanes * v);
+    bv[V - 1] = vload(b + p * ldb + kLanes * (V - 1), tail);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const __m512 av = _mm512_set1_ps(a[r * ars + p * aks]);
+      const vf av = vset1(a[r * ars + p * aks]);
 #pragma GCC unroll 16
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+      for (int v = 0; v < V; ++v) acc[r][v] = vfma(av, bv[v], acc[r][v]);
     }
   }
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
     for (int v = 0; v < V; ++v)
-      store_scaled<Stream>(c + r * ldc + 16 * v, acc[r][v], v == V - 1 ? tail : static_cast<__mmask16>(0xffff), alpha,
+      store_scaled<Stream>(c + r * ldc + kLanes * v, acc[r][v], v == V - 1 ? tail : vmask_all(), alpha,
                            beta);
 }
 
 template <int R, bool Stream>
 void small_tile_rows(const float* a, std::int64_t ars, std::int64_t aks, const float* b, std::int64_t ldb,
                      std::int64_t k, float* c, std::int64_t ldc, std::int64_t w, float alpha, float beta) {
-  switch ((w + 15) / 16) {
+  switch ((w + kLanes - 1) / kLanes) {
     case 1: small_tile<R, 1, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
     case 2: small_tile<R, 2, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
     case 3: small_tile<R, 3, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
-    default: small_tile<R, 4, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
+    default: small_tile<R, kTileV, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
   }
 }
 
@@ -410,10 +434,14 @@ void small_gemm_block(const GemmArgs& g) {
         const std::int64_t i0 = g.m * t / tiles, rows = g.m * (t + 1) / tiles - i0;
         const float* a = g.a + i0 * ars + p0 * aks;
         float* c = g.c + i0 * g.ldc + j0;
-        if (stream) {
-          small_tile_any<true>(static_cast<int>(rows), a, ars, aks, panel.data(), w, kb, c, g.ldc, w, g.alpha, beta);
-        } else {
-          small_tile_any<false>(static_cast<int>(rows), a, ars, aks, panel.data(), w, kb, c, g.ldc, w, g.alpha, beta);
+        for (std::int64_t jj = 0; jj < w; jj += kTileCols) {
+          const std::int64_t cols = std::min(kTileCols, w - jj);
+          const float* bp = panel.data() + jj;
+          if (stream) {
+            small_tile_any<true>(static_cast<int>(rows), a, ars, aks, bp, w, kb, c + jj, g.ldc, cols, g.alpha, beta);
+          } else {
+            small_tile_any<false>(static_cast<int>(rows), a, ars, aks, bp, w, kb, c + jj, g.ldc, cols, g.alpha, beta);
+          }
         }
       }
     }
@@ -482,17 +510,19 @@ void gemv(const GemmArgs& g) {
     return std::max<std::int64_t>(kBlock, kMinMacsPerThread / 4 / std::max<std::int64_t>(rows_read, 1));
   };
   const std::int64_t grain = grain_for(g.k);
-#if SYNAPSE_AVX512
+#if SYNAPSE_AVX2
   if (!by_rows && incx == 1 && incy == 1) {
     // x is read one float per matrix row, a new cache line every 16 rows: at batch 1 it is a fresh
     // input (an image from L3 or memory) and each line's miss stalled the FMAs that broadcast it
     // (measured: the 784x10 softmax layer spent most of its time waiting on them). Requesting all of
     // its lines up front lets the misses overlap.
     for (std::int64_t p = 0; p < g.k; p += 16) _mm_prefetch(reinterpret_cast<const char*>(x + p), _MM_HINT_T0);
+#if SYNAPSE_AVX512
     if (len < 16 && ld == len) {  // narrow, stored without gaps: read flat, on this thread (one vector of outputs)
       gemv_narrow(mat, x, g.k, g.c, len, g.alpha, g.beta);
       return;
     }
+#endif
     // Rows whose x value is zero add nothing (0 * w), so when x is mostly zeros only the others are
     // read: 81% of an MNIST image's pixels are 0, and about half of a relu layer's outputs (measured,
     // batch-1 mlp inference: 74-79k -> 141-188k images/s). The one difference from the full product:
@@ -564,7 +594,7 @@ void gemm(const GemmArgs& args) {
     gemv(g);
     return;
   }
-#if SYNAPSE_AVX512
+#if SYNAPSE_AVX2
   if (!g.trans_b && (g.m <= kSmallDim || g.k <= kSmallDim) && g.n >= kSmallMinN && g.m * g.n * g.k >= kSmallMinMacs) {
     small_gemm(g);
     return;

@@ -64,6 +64,8 @@ inline void vstore(float* p, vf v) { _mm512_storeu_ps(p, v); }
 inline void vstore(float* p, vf v, vmask m) { _mm512_mask_storeu_ps(p, m, v); }
 inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 inline vf vadd(vf a, vf b) { return _mm512_add_ps(a, b); }
+inline vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+inline void vstream(float* p, vf v) { _mm512_stream_ps(p, v); }  // p 64-byte aligned
 inline vf vmax0(vf a) { return _mm512_maskz_max_ps(0xFFFF, a, _mm512_setzero_ps()); }
 // s > v ? s : v per lane (v kept on NaN: a running max updated only by greater values).
 inline vf vgreater_of(vf s, vf v) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s, v, _CMP_GT_OQ), v, s); }
@@ -82,6 +84,8 @@ inline void vstore(float* p, vf v) { _mm256_storeu_ps(p, v); }
 inline void vstore(float* p, vf v, vmask m) { _mm256_maskstore_ps(p, m, v); }
 inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 inline vf vadd(vf a, vf b) { return _mm256_add_ps(a, b); }
+inline vf vmul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+inline void vstream(float* p, vf v) { _mm256_stream_ps(p, v); }  // p 32-byte aligned
 inline vf vmax0(vf a) { return _mm256_max_ps(a, _mm256_setzero_ps()); }
 inline vf vgreater_of(vf s, vf v) { return _mm256_blendv_ps(v, s, _mm256_cmp_ps(s, v, _CMP_GT_OQ)); }
 #endif
