@@ -1,7 +1,7 @@
 // Short runs of floats. im2col and col2im move runs of C or KW*C floats; for the first layers of
 // the MNIST models that is 1 to 30 floats, where a call to memmove per run costs more than the copy
 // (measured: memmove was 15% of a LeNet-5 step). With AVX-512 a run of up to 16 floats is one masked
-// load and store (AVX2: masked 8-float moves); otherwise, and for longer runs, plain loops the compiler
+// load and store (AVX2: 8-float moves, masked loads); otherwise, and for longer runs, plain loops the compiler
 // vectorises.
 //
 // The helpers have internal linkage and follow the instruction set of the region they are compiled in:
@@ -102,10 +102,7 @@ inline void copy_floats(float* __restrict dst, const float* __restrict src, std:
 #elif SYNAPSE_VEC_BITS == 256
   std::int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
-  if (i < n) {
-    const __m256i m = lanes8(n - i);
-    _mm256_maskstore_ps(dst + i, m, _mm256_maskload_ps(src + i, m));
-  }
+  for (; i < n; ++i) dst[i] = src[i];  // a scalar tail: AVX2 masked stores are slow on some AMD cores
 #else
   std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
 #endif
