@@ -3,8 +3,8 @@
 //   micro_bench [--benchmark_filter=conv] [--benchmark_format=json]
 //
 // The peak is measured, not read from /proc/cpuinfo: a loop of independent FMAs (16 accumulators,
-// so latency never limits) on one core and on every core, for 512-bit (when the build has AVX-512)
-// and 256-bit vectors. Each kernel benchmark takes its thread count as its argument (set_num_threads)
+// so latency never limits, on one or two FMA pipes) on one core and on every core, for 512-bit and
+// 256-bit vectors where the CPU has them (synapse::peak_gflops_per_core, src/core/peak.cpp). Each kernel benchmark takes its thread count as its argument (set_num_threads)
 // and reports GFLOP/s and "pct_peak" = GFLOP/s / (the best per-core peak x threads).
 // Kernels are called through the public op registry (synapse::apply1 with the op's name), the path
 // every layer takes, so the numbers include the dispatcher's shape checks and output allocation.
@@ -24,87 +24,24 @@ using namespace synapse;
 
 namespace {
 
-// ---- peak: independent FMA chains ----
-template <int Bits>
-__attribute__((noinline)) float fma_chains(std::int64_t iters) {
-#if defined(__AVX512F__)
-  if constexpr (Bits == 512) {
-    __m512 acc[16];
-    for (int j = 0; j < 16; ++j) acc[j] = _mm512_set1_ps(0.001f * static_cast<float>(j));
-    const __m512 a = _mm512_set1_ps(0.9999999f), b = _mm512_set1_ps(1e-7f);
-    for (std::int64_t i = 0; i < iters; ++i)
-      for (int j = 0; j < 16; ++j) acc[j] = _mm512_fmadd_ps(acc[j], a, b);
-    for (int j = 1; j < 16; ++j) acc[0] = _mm512_add_ps(acc[0], acc[j]);
-    alignas(64) float v[16];
-    _mm512_store_ps(v, acc[0]);
-    float sum = 0;
-    for (float f : v) sum += f;
-    return sum;
-  }
-#endif
-#if defined(__AVX2__) && defined(__FMA__)
-  if constexpr (Bits == 256) {
-    __m256 acc[12];  // 12 + 2 constants fit the 16 ymm registers of AVX2
-    for (int j = 0; j < 12; ++j) acc[j] = _mm256_set1_ps(0.001f * static_cast<float>(j));
-    const __m256 a = _mm256_set1_ps(0.9999999f), b = _mm256_set1_ps(1e-7f);
-    for (std::int64_t i = 0; i < iters; ++i)
-      for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_ps(acc[j], a, b);
-    for (int j = 1; j < 12; ++j) acc[0] = _mm256_add_ps(acc[0], acc[j]);
-    alignas(32) float v[8];
-    _mm256_store_ps(v, acc[0]);
-    return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-  }
-#endif
-  (void)iters;
-  return 0.0f;
-}
-template <int Bits>
-constexpr double flops_per_iter() {
-  return Bits == 512 ? 16.0 * 16 * 2 : 12.0 * 8 * 2;
-}
-template <int Bits>
-constexpr bool available() {
-#if defined(__AVX512F__)
-  return true;
-#elif defined(__AVX2__) && defined(__FMA__)
-  return Bits == 256;
-#else
-  return false;
-#endif
-}
-
-// FLOP/s of `threads` threads each running the chains for `iters` iterations, wall clock.
-template <int Bits>
-double fma_rate(int threads, std::int64_t iters) {
-  std::vector<std::thread> pool;
-  std::vector<float> sink(static_cast<std::size_t>(threads));
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] { sink[static_cast<std::size_t>(t)] = fma_chains<Bits>(iters); });
-  for (auto& th : pool) th.join();
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  benchmark::DoNotOptimize(sink.data());
-  return flops_per_iter<Bits>() * static_cast<double>(iters) * threads / s;
-}
-
 double g_peak_core = 0;  // FLOP/s of one core, the best vector width (set in main before the benchmarks)
 
+// The library's FMA-chain loop (synapse::measure_fma_gflops, src/core/peak.cpp) on `threads` threads.
 template <int Bits>
 void BM_PeakFMA(benchmark::State& state) {
-  if (!available<Bits>()) {
-    state.SkipWithError("this build has no such vectors");
+  if (!cpu_has_fma_width(Bits)) {
+    state.SkipWithError("this CPU has no FMA on such vectors");
     return;
   }
   const int threads = static_cast<int>(state.range(0));
   const std::int64_t iters = 2000000;  // ~10 ms per thread: thread start-up is noise
+  double gflops = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
-    fma_rate<Bits>(threads, iters);
+    gflops = measure_fma_gflops(Bits, threads, iters);
     state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  state.counters["GFLOPS"] =
-      benchmark::Counter(flops_per_iter<Bits>() * static_cast<double>(iters) * threads * 1e-9,
-                         benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOPS"] = gflops;
 }
 
 // Reports GB/s for `bytes` moved per iteration.
@@ -410,23 +347,13 @@ void register_all(int max_threads) {
   }
 }
 
-// Best of a few short runs: the per-core peak every pct_peak counter divides by.
-double measure_peak_core() {
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    if (available<512>()) best = std::max(best, fma_rate<512>(1, 2000000));
-    if (available<256>()) best = std::max(best, fma_rate<256>(1, 2000000));
-  }
-  return best;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   const int max_threads = num_threads();
-  g_peak_core = measure_peak_core();
+  g_peak_core = peak_gflops_per_core() * 1e9;  // best of a few short runs, every vector width
   benchmark::AddCustomContext("peak_gflops_per_core", fmt::format("{:.1f}", g_peak_core * 1e-9));
   benchmark::AddCustomContext("synapse_threads", std::to_string(max_threads));
   register_all(max_threads);

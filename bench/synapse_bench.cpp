@@ -10,6 +10,9 @@
 //   infer_ips_1             the same one image at a time (the first --infer1 test images, at most 5 s)
 //   peak_rss_train_mb       peak resident memory at the end of training; peak_rss_mb at the end
 //   start_to_first_batch_s  process start (see bench_common.h) to the end of the first optimizer step
+//   train_flops_per_step    the FLOPs the ops of one training step declare (synapse::Profiler: products and
+//                           convolutions, forward and backward); train_gflops = that x steps / time, to
+//                           compare with peak_gflops_per_core x threads (synapse::peak_gflops_per_core)
 //   blas, openmp            the libraries mapped into the process
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -42,21 +45,31 @@ struct Args {
 
 using Clock = std::chrono::steady_clock;
 
-// Stamps the end of chosen optimizer steps (on_batch_end runs after the step).
+// Stamps the end of chosen optimizer steps (on_batch_end runs after the step), and counts the FLOPs of
+// one training step (the last warm-up step, under the profiler: the timed steps run without it).
 class StepTimer : public train::Callback {
  public:
   StepTimer(std::int64_t warmup, std::int64_t last, std::int64_t t0_ns) : warmup_(warmup), last_(last), t0_ns_(t0_ns) {}
+  void on_batch_begin(train::Trainer& t, std::int64_t) override {
+    if (t.global_step() == warmup_ - 1) profiler_ = std::make_unique<Profiler>();
+  }
   void on_batch_end(train::Trainer& t, std::int64_t, train::Logs&) override {
     const std::int64_t step = t.global_step();
     if (step == 1) first_batch_s = bench::seconds_since_start(t0_ns_);
+    if (profiler_ && profiler_->collecting()) {
+      profiler_->stop();
+      flops_per_step = profiler_->flops();
+    }
     if (step == warmup_) warm = Clock::now();
     if (step == last_) end = Clock::now();
   }
   double first_batch_s = 0;
+  double flops_per_step = 0;
   Clock::time_point warm, end;
 
  private:
   std::int64_t warmup_, last_, t0_ns_;
+  std::unique_ptr<Profiler> profiler_;
 };
 
 // The optimizer, schedule, regularisation and callbacks of `synapse train MODEL` (src/cli/train.cpp),
@@ -175,9 +188,11 @@ int run(const Args& a) {
       "{{\"impl\":\"synapse\",\"model\":{},\"threads\":{},\"batch\":{},\"warmup\":{},\"steps\":{},\"train_ips\":{:.1f},"
       "\"infer_ips_1000\":{:.1f},\"infer_ips_1\":{:.1f},\"infer1_images\":{},\"peak_rss_train_mb\":{:.1f},"
       "\"peak_rss_mb\":{:.1f},\"start_to_first_batch_s\":{:.4f},\"start_clock\":\"{}\",\"steps_done\":{},"
+      "\"train_flops_per_step\":{:.6g},\"train_gflops\":{:.2f},\"peak_gflops_per_core\":{:.1f},"
       "\"blas\":{},\"openmp\":{},\"env\":{{\"OMP_WAIT_POLICY\":{},\"GOMP_SPINCOUNT\":{},\"OPENBLAS_NUM_THREADS\":{}}}}}\n",
       bench::json_string(r.name), num_threads(), r.batch_size, warmup, steps, train_ips, ips1000, ips1, infer1, rss_train,
       bench::peak_rss_mb(), timer->first_batch_s, a.t0_ns > 0 ? "harness" : "proc", trainer.global_step(),
+      timer->flops_per_step, timer->flops_per_step * steps / train_s * 1e-9, peak_gflops_per_core(),
       bench::json_list(bench::blas_libraries()), bench::json_list(bench::openmp_libraries()),
       bench::json_string(getenv_or("OMP_WAIT_POLICY")), bench::json_string(getenv_or("GOMP_SPINCOUNT")),
       bench::json_string(getenv_or("OPENBLAS_NUM_THREADS")));

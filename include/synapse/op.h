@@ -85,6 +85,11 @@ struct KernelContext {
   Tensor& out(std::size_t i) const { return outputs[i]; }
 };
 using KernelFn = std::function<void(const KernelContext&)>;
+// The floating-point operations one call performs (a multiply-add counts 2), from the call's inputs,
+// outputs and attributes: what the profiler divides by the kernel's time. Declared by the ops whose
+// cost is arithmetic (matrix products, convolutions, recurrent cells); the others are memory-bound
+// and count 0.
+using FlopsFn = std::function<double(const KernelContext&)>;
 
 // What a gradient function sees. Gradients are written with ops, so they are themselves
 // differentiable and work in graph mode too.
@@ -127,6 +132,7 @@ class OpDef {
     return *this;
   }
   OpDef& grad(GradFn fn) { grad_ = std::move(fn); return *this; }
+  OpDef& flops(FlopsFn fn) { flops_ = std::move(fn); return *this; }
   // Outputs alias the first input's storage (reshape): the kernel assigns them.
   OpDef& view() { view_ = true; return *this; }
   // The float32 block body (elementwise ops only; built from the same scalar function as the kernel).
@@ -147,6 +153,7 @@ class OpDef {
   // Why the op has no reference kernel; empty when it has one (or when it was never said).
   const std::string& no_reference_reason() const { return no_reference_; }
   const GradFn& grad_fn() const { return grad_; }
+  const FlopsFn& flops_fn() const { return flops_; }
   bool differentiable() const { return static_cast<bool>(grad_); }
   bool is_view() const { return view_; }
   const PointwiseFactory& pointwise_fn() const { return pointwise_; }
@@ -159,6 +166,7 @@ class OpDef {
   KernelFn reference_;
   std::string no_reference_;
   GradFn grad_;
+  FlopsFn flops_;
   PointwiseFactory pointwise_;
   bool view_ = false;
 };
@@ -178,6 +186,9 @@ Tensor apply1(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& a
 // Runs the op's naive reference kernel instead of the device kernel (no autograd); for tests. Throws
 // Error naming the op and the reason when the op is marked .no_reference(...).
 std::vector<Tensor> apply_reference(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs = {});
+// Runs a device kernel on outputs the caller allocated (graph execution's in-place path); timed when a
+// Profiler (synapse/profile.h) is collecting. apply() and apply_reference() run kernels through it.
+void invoke_kernel(const OpDef& op, const KernelFn& kernel, const KernelContext& ctx);
 
 // ---- what the layers above add to a call ----
 // The dispatcher knows neither the autograd tape nor graphs: those layers install a hook at start-up

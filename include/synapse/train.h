@@ -98,6 +98,8 @@ class Callback {
   virtual void on_train_end(Trainer&) {}
   virtual void on_epoch_begin(Trainer&, int /*epoch*/) {}
   virtual void on_epoch_end(Trainer&, int /*epoch*/, Logs& /*logs*/) {}
+  // Around each training step (the batch's index in the epoch); begin comes before the batch is read.
+  virtual void on_batch_begin(Trainer&, std::int64_t /*batch*/) {}
   virtual void on_batch_end(Trainer&, std::int64_t /*batch*/, Logs& /*logs*/) {}
   // Around the validation pass of each epoch.
   virtual void on_test_begin(Trainer&) {}
@@ -242,6 +244,11 @@ CallbackPtr moving_average(std::shared_ptr<optim::ExponentialMovingAverage> ema,
 // epoch_accuracy. Flushed every epoch.
 CallbackPtr tensorboard(std::string logdir, std::int64_t update_every_steps = 100, bool histograms = true,
                         bool graph = true, Shape input_shape = {-1, 28, 28, 1});
+// Profiles `steps` training steps after skipping the first `skip` of this fit (warm-up: caches,
+// allocator, thread pool): a Profiler (synapse/profile.h) collects around them, and its table (ms per
+// step and GFLOP/s per op, % of the CPU's measured peak on all threads) goes to `sink`. A fit that ends
+// sooner reports the steps it profiled.
+CallbackPtr profile_steps(std::int64_t steps, std::function<void(const std::string&)> sink, std::int64_t skip = 5);
 }  // namespace callbacks
 
 }  // namespace synapse::train

@@ -48,6 +48,9 @@ Command add_train(CLI::App& app) {
                   "Move each training image by up to N pixels, a new random offset every time (default: the model's; 0: off)")
       ->check(integer_in(0, 100));
   sub->add_option("--threads", a->threads, "Threads (default: all cores)")->check(integer_in(1, 1024));
+  sub->add_option("--profile", a->run.profile_steps,
+                  "Print where the time goes (ms and GFLOP/s per op) over N steps, after 5 warm-up steps")
+      ->check(integer_in(1, 1000000));
   sub->add_flag("--resume", a->run.resume, "Continue from the newest checkpoint in LOGDIR/checkpoints");
   return {sub, [a] { return run_train(*a); }};
 }

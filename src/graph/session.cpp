@@ -543,7 +543,7 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& fetches, const Feeds
           const Tensor& d = ins[static_cast<std::size_t>(donor)];
           if (out_meta.size() == 1 && out_meta[0].shape == d.shape() && out_meta[0].dtype == d.dtype()) {
             outs = {d.detach()};
-            e.def->kernel_for(Device::CPU)(KernelContext{ins, outs, attrs});
+            invoke_kernel(*e.def, e.def->kernel_for(Device::CPU), KernelContext{ins, outs, attrs});
             ++reused;
           } else {
             donor = -1;

@@ -191,6 +191,12 @@ Metas conv2d_shape(const Metas& in, const Attrs& a) {
   return one_output(conv_output_shape(g), DType::Float32);
 }
 
+// A convolution and its two backprops cost the same: one multiply-add per (output pixel, patch element,
+// output channel).
+double conv_flops(const cpu::Conv2DGeometry& g) {
+  return 2.0 * static_cast<double>(g.rows()) * static_cast<double>(g.patch()) * static_cast<double>(g.o);
+}
+
 // Checks that dy has the conv's output shape for input x_shape and filter w_shape.
 void check_dy(const Shape& dy, const cpu::Conv2DGeometry& g, const Shape& x_shape, const Shape& w_shape) {
   SYN_CHECK(dy == conv_output_shape(g), "gradient {} does not match the output {} of input {} and filter {}",
@@ -203,6 +209,7 @@ void register_conv2d() {
       .shape(conv2d_shape)
       .kernel(Device::CPU, conv2d_kernel(cpu::conv2d_forward))
       .reference(conv2d_kernel(cpu::conv2d_forward_reference))
+      .flops([](const KernelContext& c) { return conv_flops(conv_geometry(c.in(0).shape(), c.in(1).shape(), c.attrs)); })
       .grad([](const GradCtx& g) {
         const Tensor &x = g.x(0), &w = g.x(1);
         // With the relu inside: dz = dy where y > 0, as relu's own gradient (read from the output).
@@ -226,6 +233,9 @@ void register_conv2d() {
       })
       .kernel(Device::CPU, backprop_input_kernel(cpu::conv2d_backprop_input))
       .reference(backprop_input_kernel(cpu::conv2d_backprop_input_reference))
+      .flops([](const KernelContext& c) {
+        return conv_flops(conv_geometry(c.attrs.ints("input_shape"), c.in(1).shape(), c.attrs));
+      })
       .grad([](const GradCtx& g) {
         const Tensor &dy = g.x(0), &w = g.x(1);
         return grads(if_needed(dy, [&] { return conv2d_op(g.dy(), w, g.attrs); }),
@@ -245,6 +255,9 @@ void register_conv2d() {
       })
       .kernel(Device::CPU, backprop_filter_kernel(cpu::conv2d_backprop_filter))
       .reference(backprop_filter_kernel(cpu::conv2d_backprop_filter_reference))
+      .flops([](const KernelContext& c) {
+        return conv_flops(conv_geometry(c.in(0).shape(), c.attrs.ints("filter_shape"), c.attrs));
+      })
       .grad([](const GradCtx& g) {
         const Tensor &x = g.x(0), &dy = g.x(1);
         return grads(if_needed(x, [&] { return conv2d_backprop_input(dy, g.dy(), x.shape(), g.attrs); }),

@@ -277,6 +277,9 @@ void register_matmul_ops() {
       })
       .kernel(Device::CPU, dense_kernel)
       .reference(dense_reference)
+      .flops([](const KernelContext& c) {
+        return 2.0 * static_cast<double>(dense_rows(c.in(0).shape())) * static_cast<double>(c.in(1).numel());
+      })
       .grad(dense_grad);
 
   define_op("matmul")
@@ -292,6 +295,10 @@ void register_matmul_ops() {
       })
       .kernel(Device::CPU, matmul_kernel)
       .reference(matmul_reference)
+      .flops([](const KernelContext& c) {  // 2 k per output element
+        const MatmulGeometry g = geometry_of(c.in(0).shape(), c.in(1).shape(), c.attrs);
+        return 2.0 * static_cast<double>(c.out(0).numel()) * static_cast<double>(g.k);
+      })
       .grad(matmul_grad);
 }
 

@@ -216,7 +216,7 @@ std::vector<Tensor> run_kernel(const OpDef& op, const KernelFn& kernel, const st
     for (std::size_t i = 0; i < metas.size(); ++i) outputs[i] = Tensor::empty(std::move(metas[i].shape), metas[i].dtype, dev);
   }
   SYN_CHECK(static_cast<bool>(kernel), "{}: no kernel for device {}", op.name(), device_name(dev));
-  kernel(KernelContext{inputs, outputs, attrs});
+  invoke_kernel(op, kernel, KernelContext{inputs, outputs, attrs});
   return outputs;
 }
 

@@ -223,6 +223,14 @@ std::vector<Tensor> rnn_grad(RnnCell cell, const GradCtx& g) {
   return d;
 }
 
+// The matrix products dominate: per step and row, x [I] and h [H] times the kernels [I, G*H] and
+// [H, G*H]. The backward pass multiplies by each kernel twice (the input's and the kernel's gradient).
+double rnn_flops(const KernelContext& k, double passes) {
+  const Shape& x = k.in(0).shape();  // [batch, time, features]
+  return passes * 2.0 * static_cast<double>(x[0]) * static_cast<double>(x[1]) *
+         static_cast<double>(k.in(1).numel() + k.in(2).numel());
+}
+
 void define_cell(RnnCell cell) {
   const Layout l{cell};
   const std::string name = op_name(cell);
@@ -231,12 +239,14 @@ void define_cell(RnnCell cell) {
       .shape([cell](const std::vector<TensorMeta>& in, const Attrs& at) { return forward_shapes(cell, in, at); })
       .kernel(Device::CPU, [cell](const KernelContext& k) { forward_kernel<false>(cell, k); })
       .reference([cell](const KernelContext& k) { forward_kernel<true>(cell, k); })
+      .flops([](const KernelContext& k) { return rnn_flops(k, 1.0); })
       .grad([cell](const GradCtx& g) { return rnn_grad(cell, g); });
   define_op(name + "_grad")
       .inputs(l.bwd_inputs())
       .shape([cell](const std::vector<TensorMeta>& in, const Attrs& at) { return backward_shapes(cell, in, at); })
       .kernel(Device::CPU, [cell](const KernelContext& k) { backward_kernel<false>(cell, k); })
-      .reference([cell](const KernelContext& k) { backward_kernel<true>(cell, k); });
+      .reference([cell](const KernelContext& k) { backward_kernel<true>(cell, k); })
+      .flops([](const KernelContext& k) { return rnn_flops(k, 2.0); });
 }
 
 Attrs rnn_attrs(const RnnOpOptions& o, bool gru) {

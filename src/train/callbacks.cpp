@@ -9,6 +9,8 @@
 
 #include "core/check.h"
 #include "synapse/autograd.h"
+#include "synapse/device.h"
+#include "synapse/profile.h"
 #include "synapse/random.h"
 #include "synapse/train.h"
 
@@ -293,8 +295,45 @@ class TimeLimit : public Callback {
   std::chrono::steady_clock::time_point start_;
 };
 
+class ProfileSteps : public Callback {
+ public:
+  ProfileSteps(std::int64_t steps, std::function<void(const std::string&)> sink, std::int64_t skip)
+      : steps_(steps), skip_(skip), sink_(std::move(sink)) {
+    SYN_CHECK(steps >= 1, "profile_steps: steps must be at least 1, got {}", steps);
+    SYN_CHECK(skip >= 0, "profile_steps: skip must be at least 0, got {}", skip);
+  }
+  void on_batch_begin(Trainer&, std::int64_t) override {
+    if (seen_ == skip_ && !profiler_) profiler_ = std::make_unique<Profiler>();
+  }
+  void on_batch_end(Trainer&, std::int64_t, Logs&) override {
+    ++seen_;
+    if (profiler_ && seen_ == skip_ + steps_) report();
+  }
+  void on_train_end(Trainer&) override { report(); }
+
+ private:
+  void report() {
+    if (!profiler_ || !profiler_->collecting()) return;
+    profiler_->stop();
+    const std::int64_t done = std::min(seen_ - skip_, steps_);
+    if (done < 1) return;
+    const std::string table = format_profile(
+        *profiler_, {.steps = done, .peak_gflops = num_threads() * peak_gflops_per_core()});
+    if (sink_) sink_(fmt::format("profile of {} training steps (after {} warm-up steps), {} threads, peak {:.0f} "
+                                 "GFLOP/s per core (measured):\n{}",
+                                 done, skip_, num_threads(), peak_gflops_per_core(), table));
+  }
+
+  std::int64_t steps_, skip_, seen_ = 0;
+  std::function<void(const std::string&)> sink_;
+  std::unique_ptr<Profiler> profiler_;
+};
+
 }  // namespace
 
+CallbackPtr profile_steps(std::int64_t steps, std::function<void(const std::string&)> sink, std::int64_t skip) {
+  return std::make_shared<ProfileSteps>(steps, std::move(sink), skip);
+}
 CallbackPtr time_limit(double minutes) { return std::make_shared<TimeLimit>(minutes); }
 CallbackPtr moving_average(std::shared_ptr<optim::ExponentialMovingAverage> ema, bool use_num_updates) {
   return std::make_shared<MovingAverage>(std::move(ema), use_num_updates);

@@ -139,6 +139,7 @@ Logs Trainer::run_epoch(const Tensor& x, const Tensor& y) {
       history_.stopped_early = false;
       break;
     }
+    for (auto& cb : options_.callbacks) cb->on_batch_begin(*this, b);
     const std::optional<data::Example> batch = it->next();
     const Tensor& xb = (*batch)[0];
     const Tensor& yb = (*batch)[1];

@@ -116,6 +116,7 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   fo.max_steps = max_steps;
   fo.validation = std::make_pair(d.val_x, d.val_y);
   fo.callbacks.push_back(train::callbacks::progress_bar());
+  if (run.profile_steps > 0) fo.callbacks.push_back(train::callbacks::profile_steps(run.profile_steps, log));
   if (shift > 0) {
     fo.augment = [shift](const Tensor& x, std::uint64_t seed) { return data::random_translate(x, shift, seed); };
     log(fmt::format("augmentation: each training image moved by up to {} pixel{} (--augment 0: off)", shift,

@@ -101,6 +101,18 @@ TEST(Allocator, ReusesFreedLargeBlocksAndCountsBytes) {
   EXPECT_EQ(again.to_vector<float>()[1000], 1.0f);
 }
 
+TEST(Allocator, LargeBlocksStartOnHugePageBoundaries) {
+  // Blocks of 2 MiB and more are 2 MiB aligned (so transparent huge pages can back them); smaller ones
+  // keep the 64-byte alignment.
+  empty_cache();
+  Tensor big = Tensor::empty({3 << 20 >> 2});  // 3 MiB of floats
+  Tensor small = Tensor::empty({1000});
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(big.raw_data()) % (std::uintptr_t{2} << 20), 0u);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(small.raw_data()) % 64, 0u);
+  big.data<float>()[(3 << 20 >> 2) - 1] = 1.0f;  // the whole block is usable
+  EXPECT_EQ(big.data<float>()[(3 << 20 >> 2) - 1], 1.0f);
+}
+
 TEST(Allocator, CacheRespectsItsLimitAndEmpties) {
   empty_cache();
   const std::size_t old_limit = cache_limit();
