@@ -86,6 +86,14 @@ constexpr std::int64_t kSlack = 64;
 constexpr int kMaxV = kVecRegs == 32 ? 4 : 3;
 constexpr std::int64_t kBlockCols = kMaxV * kLanes;
 
+// Output channels per block for o channels. AVX2 balances the blocks (32 channels as 2 + 2 vectors,
+// not 3 + 1: a 1-vector tile needs a broadcast per FMA); AVX-512 takes whole blocks of 64.
+std::int64_t block_cols(std::int64_t o) {
+  if (kVecRegs == 32) return kBlockCols;
+  const std::int64_t vecs = (o + kLanes - 1) / kLanes, blocks = (vecs + kMaxV - 1) / kMaxV;
+  return (vecs + blocks - 1) / blocks * kLanes;
+}
+
 // The images [n0, n1) of x [N, H, W, C], zero-padded to [PH, PW, C] each (pad_top rows and pad_left
 // columns before, the rest after, cropped to the extent the windows read), one image at a time on
 // demand: image(n) pads every image up to n first. Serial; each thread owns one.
@@ -234,8 +242,9 @@ void implicit_conv(const Conv2DGeometry& g, const float* x, const float* w, cons
     const std::int64_t n0 = r0 / per_image, n1 = (r1 - 1) / per_image + 1;
     const std::int64_t image_floats = (g.oh + g.kh - 1) * (g.ow + g.kw - 1) * g.c;
     PaddedImages xp(g, x, n0, n1, thread_scratch(0, (n1 - n0) * image_floats + kSlack));
-    for (std::int64_t j0 = 0; j0 < g.o; j0 += kBlockCols) {
-      const std::int64_t width = std::min<std::int64_t>(kBlockCols, g.o - j0);
+    const std::int64_t cols = block_cols(g.o);
+    for (std::int64_t j0 = 0; j0 < g.o; j0 += cols) {
+      const std::int64_t width = std::min<std::int64_t>(cols, g.o - j0);
       const vmask tail = vmask_first(width - (width - 1) / kLanes * kLanes);
       switch ((width + kLanes - 1) / kLanes) {
         case 1: forward_pixels<1>(g, xp, w, bias, relu, y, r0, r1, j0, tail); break;
@@ -352,8 +361,9 @@ void conv2d_implicit_backprop_filter(const Conv2DGeometry& g, const float* x, co
       const std::int64_t np = std::min(kFilterChunk, r1 - p0);
       for (std::int64_t i = 0; i < np; ++i, it.next(g))
         base[i] = (xp.image(it.n) - xbuf) + (it.oy * xp.pitch()) + it.ox * g.c;
-      for (std::int64_t j0 = 0; j0 < O; j0 += kBlockCols) {
-        const std::int64_t width = std::min<std::int64_t>(kBlockCols, O - j0);
+      const std::int64_t cols = block_cols(O);
+      for (std::int64_t j0 = 0; j0 < O; j0 += cols) {
+        const std::int64_t width = std::min<std::int64_t>(cols, O - j0);
         const vmask tail = vmask_first(width - (width - 1) / kLanes * kLanes);
         const float* d = dy + p0 * O;
         switch ((width + kLanes - 1) / kLanes) {
