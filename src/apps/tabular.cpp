@@ -256,6 +256,28 @@ TabularMetrics TabularModel::evaluate(const data::Table& t) const {
   return regression_metrics(p, t.matrix({target}));
 }
 
+namespace {
+
+// Per row of `t`: 1 or 0 (right or wrong class), or minus the squared error in the target's units;
+// their mean is the accuracy, or the R^2 up to a shift and a scale.
+std::vector<double> row_scores(const TabularModel& m, const data::Table& t) {
+  const std::vector<float> p = m.predict(t).to_vector<float>();
+  std::vector<double> s(static_cast<std::size_t>(t.rows()));
+  if (m.task == Task::Classification) {
+    const std::vector<std::int64_t> y = class_labels(t, m.target, m.classes).to_vector<std::int64_t>();
+    const std::size_t c = m.classes.size();
+    for (std::size_t i = 0; i < s.size(); ++i)
+      s[i] = std::max_element(p.begin() + static_cast<std::ptrdiff_t>(i * c), p.begin() + static_cast<std::ptrdiff_t>((i + 1) * c)) -
+                 (p.begin() + static_cast<std::ptrdiff_t>(i * c)) == y[i];
+  } else {
+    const std::vector<double>& y = t.column(m.target).numbers;
+    for (std::size_t i = 0; i < s.size(); ++i) s[i] = -(p[i] - y[i]) * (p[i] - y[i]);
+  }
+  return s;
+}
+
+}  // namespace
+
 // ---- training ----
 TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const data::Table& test_in) {
   SYN_CHECK(!o.target.empty(), "--target: name the column to predict (the file's columns: {})", fmt::join(t.names(), ", "));
@@ -442,9 +464,11 @@ TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const
   // Candidate 1: the linear model (always when --hidden none; with hidden layers when compare_linear).
   std::optional<TabularMetrics> linear_valid;
   std::optional<optim::LinearFit> linear_fit;
+  std::vector<double> linear_rows;
   if (o.hidden.empty() || o.compare_linear) {
     linear_fit = solve_linear(x_train, y_train);
     linear_valid = m.evaluate(valid);
+    linear_rows = row_scores(m, valid);
     r.candidates["linear"] = score(*linear_valid);
     if (o.verbose)
       fmt::print("linear model ({}): validation {} {:.4f}\n",
@@ -474,6 +498,9 @@ TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const
       fo.callbacks.push_back(train::callbacks::model_checkpoint((logdir / "checkpoints").string(), 10, 0, 3, meta, extra));
       fo.callbacks.push_back(train::callbacks::metrics_logger((logdir / "metrics.csv").string()));
       fo.callbacks.push_back(history);
+      // TensorBoard: logdir/train and logdir/validation, as synapse train writes them.
+      fo.callbacks.push_back(train::callbacks::tensorboard(o.logdir, 100, true, true,
+                                                           {-1, static_cast<std::int64_t>(features.size())}));
     }
     train::Trainer trainer(*m.model, *opt, loss, fo);
     train::History h;
@@ -493,13 +520,25 @@ TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const
       fmt::print("MLP ({}): trained {} epochs{}; validation loss {:.4f} (best at epoch {}), validation {} {:.4f}\n",
                  fmt::join(o.hidden, "-"), r.epochs_run, h.stopped_early ? " (" + h.stop_reason + ")" : "",
                  h.epochs.back().at("val_loss"), r.best_epoch, score_name, score(mlp_valid));
-    // Ties go to the linear model (the simpler one).
-    use_linear = linear_valid && score(*linear_valid) >= score(mlp_valid);
     r.valid = mlp_valid;
-    if (linear_valid && o.verbose)
-      fmt::print("chose the {} (validation {} {:.4f} against {:.4f} for the {})\n", use_linear ? "linear model" : "MLP",
-                 score_name, std::max(score(*linear_valid), score(mlp_valid)),
-                 std::min(score(*linear_valid), score(mlp_valid)), use_linear ? "MLP" : "linear model");
+    if (linear_valid) {
+      // The one-standard-error rule: the MLP must beat the linear model on the validation rows by more
+      // than one standard error of the per-row difference. Its validation score is optimistic (those rows
+      // also chose its epoch) and a few rows' luck should not buy the more complex model.
+      const std::vector<double> mlp_rows = row_scores(m, valid);
+      const auto rows = static_cast<double>(mlp_rows.size());
+      double mean = 0, var = 0;
+      for (std::size_t i = 0; i < mlp_rows.size(); ++i) mean += (mlp_rows[i] - linear_rows[i]) / rows;
+      for (std::size_t i = 0; i < mlp_rows.size(); ++i)
+        var += (mlp_rows[i] - linear_rows[i] - mean) * (mlp_rows[i] - linear_rows[i] - mean);
+      const double se = rows > 1 ? std::sqrt(var / (rows - 1) / rows) : 0.0;
+      use_linear = !(mean > se);
+      if (o.verbose)
+        fmt::print("chose the {}: validation {} {:.4f} (linear) against {:.4f} (MLP); the MLP {} the linear model by "
+                   "more than one standard error of the per-row difference\n",
+                   use_linear ? "linear model" : "MLP", score_name, score(*linear_valid), score(mlp_valid),
+                   use_linear ? "does not beat" : "beats");
+    }
   }
   const std::vector<std::int64_t> hidden = use_linear ? std::vector<std::int64_t>{} : o.hidden;
   r.hidden = hidden;

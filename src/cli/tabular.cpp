@@ -37,7 +37,25 @@ CLI::Validator hidden_sizes() {
       "SIZES|none|auto");
 }
 
+// The CSV cell separator: one character (, ; |), or "tab".
+CLI::Validator delimiter_check() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        if (value == "tab" || value == "\\t" || value == "\t") return {};
+        if (value.size() != 1 || value == "\"" || value == "\n" || value == "\r")
+          return "'" + value + "' is not one character such as , or ; (or tab) that cannot be part of a quote or a line end";
+        return {};
+      },
+      "CHAR|tab");
+}
+data::TableOptions table_options(const std::string& delimiter) {
+  data::TableOptions t;
+  t.delimiter = delimiter == "tab" || delimiter == "\\t" ? '\t' : delimiter[0];
+  return t;
+}
+
 struct TrainArgs {
+  std::string delimiter = ",";
   std::string data, test, features, impute = "none", normalize = "zscore", hidden = "auto", task = "auto";
   apps::TabularOptions o;
   TrainArgs() { o.logdir = "runs/tabular"; }
@@ -54,19 +72,19 @@ int run_train(TrainArgs a) {
   if (a.hidden == "auto") a.o.hidden = {32};
   else if (a.hidden != "none")
     for (const auto& p : split_list(a.hidden)) a.o.hidden.push_back(std::stoll(p));
-  const data::Table t = data::read_table(a.data);
-  const data::Table test = a.test.empty() ? data::Table{} : data::read_table(a.test);
+  const data::Table t = data::read_table(a.data, table_options(a.delimiter));
+  const data::Table test = a.test.empty() ? data::Table{} : data::read_table(a.test, table_options(a.delimiter));
   apps::train_tabular(t, a.o, test);
   return 0;
 }
 
 struct PredictArgs {
-  std::string run, data, output;
+  std::string run, data, output, delimiter = ",";
 };
 
 int run_predict(const PredictArgs& a) {
   const apps::TabularModel m = apps::load_tabular(a.run);
-  const data::Table t = data::read_table(a.data);
+  const data::Table t = data::read_table(a.data, table_options(a.delimiter));
   const Tensor p = m.predict(t);
   apps::write_predictions(a.output, m, p);
   fmt::print("wrote {} predictions ({}) to {}\n", p.dim(0),
@@ -93,6 +111,8 @@ Command add_tabular(CLI::App& app) {
   auto* tr = sub->add_subcommand("train", "Train on a CSV file with a header row; prints test metrics, saves RUN/model.syn");
   tr->add_option("data", t->data, "CSV file (first line: the column names)")->required();
   tr->add_option("--target", t->o.target, "The column to predict")->required();
+  tr->add_option("--delimiter", t->delimiter, "The cell separator of DATA and --test: one character (; |), or tab")
+      ->capture_default_str()->check(delimiter_check());
   tr->add_option("--features", t->features, "Input columns, comma-separated (default: every other column)");
   tr->add_option("--impute", t->impute, "Missing numbers: refuse them (none), or fill in the training rows' mean or median")
       ->capture_default_str()->check(CLI::IsMember({"none", "mean", "median"}));
@@ -128,6 +148,8 @@ Command add_tabular(CLI::App& app) {
   pr->add_option("run", p->run, "Run folder (or model file) of 'synapse tabular train'")->required();
   pr->add_option("data", p->data, "CSV file with the model's columns (the target column may be there too)")->required();
   pr->add_option("-o,--output", p->output, "Where to write the predictions (CSV, written atomically)")->required();
+  pr->add_option("--delimiter", p->delimiter, "The cell separator of DATA: one character (; |), or tab")
+      ->capture_default_str()->check(delimiter_check());
 
   return {sub, [sub, tr, t, p] { return sub->got_subcommand(tr) ? run_train(*t) : run_predict(*p); }};
 }

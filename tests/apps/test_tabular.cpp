@@ -102,6 +102,14 @@ TEST(Tabular, TrainsSavesLoadsAndPredictsAClassifier) {
   EXPECT_GE(r.test.auc, 0.98);
   for (const char* f : {"model.syn", "metrics.csv", "history.json", "test_metrics.json", "checkpoints"})
     EXPECT_TRUE(fs::exists(d / "run" / f)) << f;
+  // The MLP's TensorBoard logs, as synapse train writes them.
+  for (const char* run : {"train", "validation"}) {
+    ASSERT_TRUE(fs::is_directory(d / "run" / run)) << run;
+    int events = 0;
+    for (const auto& e : fs::directory_iterator(d / "run" / run))
+      events += e.path().filename().string().starts_with("events.out.tfevents.") && fs::file_size(e.path()) > 100;
+    EXPECT_EQ(events, 1) << run;
+  }
 
   // The model file is self-contained: the same test metrics from a fresh load, on rows in another
   // column order (by name) without the target.
