@@ -15,8 +15,9 @@
 // text features are one-hot encoded; features are normalised with the training rows' statistics; two
 // models are fitted: the linear model exactly (least squares, or logistic / softmax regression with
 // scikit-learn's default L2 penalty, optim::least_squares / logistic_regression) and an MLP (ReLU hidden
-// layers) with Adam and early stopping on the validation loss; the one with the better validation
-// accuracy or R^2 is kept and refitted on the training + validation rows (the encoding too). The model file holds the weights, the feature columns, the encoders, the imputed values, the
+// layers) with Adam and early stopping on the validation loss; the MLP is kept only when it beats the
+// linear model by more than two standard errors (cross-validated on small tables, else on the validation
+// rows), and the choice is refitted on the training + validation rows (the encoding too). The model file holds the weights, the feature columns, the encoders, the imputed values, the
 // normaliser's statistics (named tensors) and the task, so predict needs nothing else.
 #pragma once
 #include <cstdint>
@@ -41,6 +42,11 @@ struct TabularOptions {
   // With hidden layers: also fit the linear model, keep whichever scores better on the validation rows
   // (accuracy or R^2; ties go to the linear model). false: the MLP only.
   bool compare_linear = true;
+  // How the two are compared: by k-fold cross-validation on the training + validation rows when there are
+  // at most choice_max_rows of them (and refit is on), else on the validation rows. The MLP must win by
+  // more than two standard errors of the per-row difference (accuracy, or squared error).
+  int choice_folds = 5;                        // < 2: always the validation rows
+  std::int64_t choice_max_rows = 5000;
   Task task = Task::Auto;
   double test_fraction = 0.2;                  // of the rows, unless test data is given
   double valid_fraction = 0.2;                 // of the remaining training rows

@@ -36,6 +36,7 @@ Task parse_task(const std::string& s) {
 namespace {
 
 constexpr std::size_t kMaxClasses = 20;  // whole-number targets with at most this many values are classes
+constexpr int kStandardErrors = 2;       // how clearly the MLP must beat the linear model to be chosen
 
 const char* task_name(Task t) { return t == Task::Regression ? "regression" : "classification"; }
 
@@ -422,6 +423,23 @@ TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const
     return fit;
   };
 
+  // A fresh MLP trained for a fixed number of epochs (the refit, and the cross-validation's folds).
+  const train::Loss loss = m.task == Task::Classification ? train::losses::sparse_categorical_crossentropy()
+                                                          : train::losses::mean_squared_error();
+  auto fit_mlp = [&](const Tensor& x, const Tensor& y, int epochs) {
+    std::unique_ptr<optim::Optimizer> opt = fresh(o.hidden);
+    train::FitOptions fo;
+    fo.epochs = epochs;
+    fo.batch_size = o.batch;
+    fo.seed = o.seed;
+    fo.verbose = 0;
+    try {
+      train::fit(*m.model, *opt, loss, x, y, fo);
+    } catch (const Error& e) {
+      explain_divergence(e, x, features, o.normalize);
+    }
+  };
+
   // The model file: weights + everything needed to encode a table (the chosen model's layers).
   auto describe = [&](const std::vector<std::int64_t>& hidden, std::map<std::string, std::string>& meta,
                       io::TensorMap& extra) {
@@ -481,8 +499,6 @@ TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const
   }
 
   // Candidate 2: the MLP, with Adam(W) and early stopping on the validation loss.
-  const train::Loss loss = m.task == Task::Classification ? train::losses::sparse_categorical_crossentropy()
-                                                          : train::losses::mean_squared_error();
   int last_epoch = 0;
   bool use_linear = o.hidden.empty();
   if (!o.hidden.empty()) {
@@ -522,22 +538,50 @@ TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const
                  h.epochs.back().at("val_loss"), r.best_epoch, score_name, score(mlp_valid));
     r.valid = mlp_valid;
     if (linear_valid) {
-      // The one-standard-error rule: the MLP must beat the linear model on the validation rows by more
-      // than one standard error of the per-row difference. Its validation score is optimistic (those rows
-      // also chose its epoch) and a few rows' luck should not buy the more complex model.
-      const std::vector<double> mlp_rows = row_scores(m, valid);
-      const auto rows = static_cast<double>(mlp_rows.size());
-      double mean = 0, var = 0;
-      for (std::size_t i = 0; i < mlp_rows.size(); ++i) mean += (mlp_rows[i] - linear_rows[i]) / rows;
-      for (std::size_t i = 0; i < mlp_rows.size(); ++i)
-        var += (mlp_rows[i] - linear_rows[i] - mean) * (mlp_rows[i] - linear_rows[i] - mean);
+      // The MLP's validation score is optimistic (those rows also chose its epoch), and on a small table a
+      // few rows' luck decides. So on tables of up to choice_max_rows labelled rows (when refitting), both
+      // models are cross-validated on the training + validation rows (k folds, the MLP for its best epoch
+      // count); else the validation rows judge. Either way the MLP must win by more than two standard
+      // errors of the per-row difference (a paired one-sided test at about the 2.5% level): ties and
+      // near-ties stay linear.
+      std::vector<double> lin = linear_rows, mlp = row_scores(m, valid);
+      std::string judge = "validation rows";
+      if (o.refit && o.choice_folds >= 2 && n - n_test <= o.choice_max_rows) {
+        const data::Table all = t.take(range(n_test, n, order));
+        fit_encoding(all);
+        lin.clear();
+        mlp.clear();
+        for (int k = 0; k < o.choice_folds; ++k) {
+          std::vector<std::int64_t> in, out;
+          for (std::int64_t i = 0; i < all.rows(); ++i) (i % o.choice_folds == k ? out : in).push_back(i);
+          const data::Table a = all.take(in), b = all.take(out);
+          const Tensor xa = m.inputs(a), ya = targets(a);
+          solve_linear(xa, ya);
+          const auto l = row_scores(m, b);
+          fit_mlp(xa, ya, r.best_epoch);
+          const auto p = row_scores(m, b);
+          lin.insert(lin.end(), l.begin(), l.end());
+          mlp.insert(mlp.end(), p.begin(), p.end());
+        }
+        judge = fmt::format("{}-fold cross-validation on the {} training and validation rows", o.choice_folds, all.rows());
+      }
+      const auto rows = static_cast<double>(mlp.size());
+      double mean = 0, var = 0, lin_mean = 0, mlp_mean = 0;
+      for (std::size_t i = 0; i < mlp.size(); ++i) {
+        mean += (mlp[i] - lin[i]) / rows;
+        lin_mean += lin[i] / rows;
+        mlp_mean += mlp[i] / rows;
+      }
+      for (std::size_t i = 0; i < mlp.size(); ++i) var += (mlp[i] - lin[i] - mean) * (mlp[i] - lin[i] - mean);
       const double se = rows > 1 ? std::sqrt(var / (rows - 1) / rows) : 0.0;
-      use_linear = !(mean > se);
+      use_linear = !(mean > kStandardErrors * se);
+      const bool cls = m.task == Task::Classification;
       if (o.verbose)
-        fmt::print("chose the {}: validation {} {:.4f} (linear) against {:.4f} (MLP); the MLP {} the linear model by "
-                   "more than one standard error of the per-row difference\n",
-                   use_linear ? "linear model" : "MLP", score_name, score(*linear_valid), score(mlp_valid),
-                   use_linear ? "does not beat" : "beats");
+        fmt::print("chose the {}: {} {:.4f} (linear) against {:.4f} (MLP) on the {}; the MLP {} the linear model by "
+                   "more than {} standard errors of the per-row difference\n",
+                   use_linear ? "linear model" : "MLP", cls ? "accuracy" : "RMSE",
+                   cls ? lin_mean : std::sqrt(-lin_mean), cls ? mlp_mean : std::sqrt(-mlp_mean), judge,
+                   use_linear ? "does not beat" : "beats", kStandardErrors);
     }
   }
   const std::vector<std::int64_t> hidden = use_linear ? std::vector<std::int64_t>{} : o.hidden;
@@ -554,21 +598,10 @@ TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const
     fit_encoding(all);
     r.features = features;
     const Tensor x_all = m.inputs(all), y_all = targets(all);
-    if (use_linear) {
+    if (use_linear)
       solve_linear(x_all, y_all);
-    } else {
-      std::unique_ptr<optim::Optimizer> opt = fresh(hidden);
-      train::FitOptions fo;
-      fo.epochs = r.best_epoch;
-      fo.batch_size = o.batch;
-      fo.seed = o.seed;
-      fo.verbose = 0;
-      try {
-        train::fit(*m.model, *opt, loss, x_all, y_all, fo);
-      } catch (const Error& e) {
-        explain_divergence(e, x_all, features, o.normalize);
-      }
-    }
+    else
+      fit_mlp(x_all, y_all, r.best_epoch);
     if (o.verbose)
       fmt::print("refitted the {} on the {} training and validation rows{}\n", use_linear ? "linear model" : "MLP",
                  all.rows(), use_linear ? "" : fmt::format(" for {} epochs", r.best_epoch));

@@ -140,6 +140,48 @@ TEST(Tabular, TrainsSavesLoadsAndPredictsAClassifier) {
   fs::remove_all(d);
 }
 
+TEST(Tabular, KeepsTheMlpOnlyWhenItClearlyBeatsTheLinearModel) {
+  // Inside or outside a circle: no straight line separates the classes, an MLP does.
+  Generator g(7);
+  std::string csv = "x,y,inside\n";
+  for (int i = 0; i < 500; ++i) {
+    const double x = 4 * g.uniform() - 2, y = 4 * g.uniform() - 2;
+    csv += fmt::format("{:.4f},{:.4f},{}\n", x, y, x * x + y * y < 1.5 ? "yes" : "no");
+  }
+  const fs::path d = scratch();
+  const data::Table t = data::read_table(write(d / "circle.csv", csv));
+  TabularOptions o = quiet("inside");
+  const TabularResult r = train_tabular(t, o);
+  EXPECT_EQ(r.hidden, (std::vector<std::int64_t>{32}));
+  ASSERT_TRUE(r.candidates.contains("linear") && r.candidates.contains("mlp"));
+  EXPECT_LT(r.candidates.at("linear"), 0.8);
+  EXPECT_GE(r.test.accuracy, 0.9);
+  // A straight line plus noise: the MLP cannot clearly beat least squares, so the linear model stays.
+  std::string line = "a,b,y\n";
+  for (int i = 0; i < 300; ++i) {
+    const double a = g.normal(), b = g.normal();
+    line += fmt::format("{:.4f},{:.4f},{:.4f}\n", a, b, 3 * a - 2 * b + 1 + g.normal());
+  }
+  TabularOptions l = quiet("y");
+  const TabularResult straight = train_tabular(data::read_table(write(d / "line.csv", line)), l);
+  EXPECT_TRUE(straight.hidden.empty());
+  EXPECT_GE(straight.test.r2, 0.85);
+  const data::Table c = data::read_table(write(d / "customers.csv", customers_csv(400, 6)));
+  TabularOptions q = quiet("bought");
+  // --hidden none fits only the linear model; compare_linear = false only the MLP.
+  q.hidden = {};
+  const TabularResult lin = train_tabular(c, q);
+  EXPECT_TRUE(lin.hidden.empty());
+  EXPECT_FALSE(lin.candidates.contains("mlp"));
+  q.hidden = {8};
+  q.compare_linear = false;
+  q.epochs = 5;
+  const TabularResult mlp = train_tabular(c, q);
+  EXPECT_EQ(mlp.hidden, (std::vector<std::int64_t>{8}));
+  EXPECT_FALSE(mlp.candidates.contains("linear"));
+  fs::remove_all(d);
+}
+
 TEST(Tabular, SameSeedSameModel) {
   const fs::path d = scratch();
   const data::Table t = data::read_table(write(d / "customers.csv", customers_csv(200, 2)));
