@@ -12,13 +12,13 @@
 // The workflow: the target decides the task (text, or whole numbers with at most 20 distinct values:
 // classification; otherwise regression); rows are split train / validation / test with a seed; missing
 // cells are refused (naming file, line and column) or imputed with the training rows' mean or median;
-// text features are one-hot encoded; features are normalised with the training rows' statistics; two
-// models are fitted: the linear model exactly (least squares, or logistic / softmax regression with
-// scikit-learn's default L2 penalty, optim::least_squares / logistic_regression) and an MLP (ReLU hidden
-// layers) with Adam and early stopping on the validation loss; the MLP is kept only when it beats the
-// linear model by more than two standard errors (cross-validated on small tables, else on the validation
-// rows), and the choice is refitted on the training + validation rows (the encoding too). The model file holds the weights, the feature columns, the encoders, the imputed values, the
-// normaliser's statistics (named tensors) and the task, so predict needs nothing else.
+// text features are one-hot encoded and features normalised with the training rows' statistics. The
+// linear model is solved exactly (least squares, or logistic / softmax regression with scikit-learn's L2
+// penalty: optim::least_squares / logistic_regression), an MLP (ReLU layers) trained with Adam and early
+// stopping; the MLP is kept only when it beats the linear model by more than two standard errors (5-fold
+// cross-validation on small tables, else the validation rows); the choice is refitted on the training +
+// validation rows, encoding too. The model file holds the weights, the feature columns, the encoders, the
+// imputed values, the normaliser's statistics (named tensors) and the task: predict needs nothing else.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -39,8 +39,8 @@ struct TabularOptions {
   data::Impute impute = data::Impute::None;
   data::NormalizeKind normalize = data::NormalizeKind::ZScore;
   std::vector<std::int64_t> hidden{32};        // the MLP's hidden layers; empty: the linear model only
-  // With hidden layers: also fit the linear model, keep whichever scores better on the validation rows
-  // (accuracy or R^2; ties go to the linear model). false: the MLP only.
+  // With hidden layers: also fit the linear model, and keep the MLP only when it clearly scores better
+  // (accuracy or squared error, as below; ties go to the linear model). false: the MLP only.
   bool compare_linear = true;
   // How the two are compared: by k-fold cross-validation on the training + validation rows when there are
   // at most choice_max_rows of them (and refit is on), else on the validation rows. The MLP must win by

@@ -66,7 +66,7 @@ int run_train(TrainArgs a) {
   a.o.impute = data::parse_impute(a.impute);
   a.o.normalize = data::parse_normalize(a.normalize);
   a.o.task = apps::parse_task(a.task);
-  // auto: the linear model and a 32-unit MLP, whichever validates better; otherwise exactly the one asked for.
+  // auto: the linear model, or a 32-unit MLP when it clearly beats it; otherwise exactly the one asked for.
   a.o.compare_linear = a.hidden == "auto";
   a.o.hidden.clear();
   if (a.hidden == "auto") a.o.hidden = {32};
@@ -118,9 +118,9 @@ Command add_tabular(CLI::App& app) {
       ->capture_default_str()->check(CLI::IsMember({"none", "mean", "median"}));
   tr->add_option("--normalize", t->normalize, "Feature scaling, fitted on the training rows")
       ->capture_default_str()->check(CLI::IsMember({"zscore", "minmax", "none"}));
-  tr->add_option("--hidden", t->hidden, "auto: fit the linear model and an MLP with 32 ReLU units, keep the one with the better "
-                             "validation accuracy or R2; SIZES (e.g. 64,32): that MLP only; none: the linear model only "
-                             "(solved exactly)")
+  tr->add_option("--hidden", t->hidden, "auto: fit the linear model (exactly) and an MLP with 32 ReLU units, keep the MLP only when "
+                             "it beats the linear model by more than two standard errors in cross-validation; SIZES "
+                             "(e.g. 64,32): that MLP only; none: the linear model only")
       ->capture_default_str()->check(hidden_sizes());
   tr->add_option("--task", t->task, "auto: text or at most 20 whole-number values = classes, else regression")
       ->capture_default_str()->check(CLI::IsMember({"auto", "classification", "regression"}));
