@@ -59,6 +59,7 @@ struct TrainRun {
   std::int64_t max_steps = -1;
   int augment_shift = -1;
   bool resume = false;  // continue from the newest checkpoint in LOGDIR/checkpoints
+  MatmulPrecision precision = MatmulPrecision::fp32;  // of the matrix products (train::FitOptions::precision)
   // Where the run's one-line messages go (what it trains, on what data, resumed from where); the
   // progress bar prints to stdout. Default: stdout.
   std::function<void(const std::string&)> log;

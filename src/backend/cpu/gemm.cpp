@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend/cpu/gemm_bf16.h"
 #include "core/parallel.h"
+#include "synapse/device.h"
 
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -558,6 +560,10 @@ void gemm(const GemmArgs& args) {
   if (g.m == 0 || g.n == 0) return;
   if (g.k == 0) {
     scale_c(g);
+    return;
+  }
+  if (matmul_precision() == MatmulPrecision::bf16) {  // set only where cpu_supports_bf16()
+    gemm_bf16(g);
     return;
   }
   use_single_threaded_blas();
