@@ -48,6 +48,9 @@ namespace {
 constexpr std::int64_t kPanel = kBf16PanelCols;  // words per pair in a B panel
 constexpr int kTileRows = 6;                      // rows of C per tile: 6 x 4 accumulators + 4 of B + 1 of A
 constexpr std::int64_t kPairBlock = 256;          // pairs per k block: a 64 KB block of a B panel, in L2
+// A product with op(B) stored [n, k] is turned around (gemm_bf16) when C has at most this many rows and
+// 16 times as many columns: a dense layer's input gradient at a training batch (cnn fc1: [50, 3136]).
+constexpr std::int64_t kTurnMaxRows = 64;
 
 __mmask16 lanes(std::int64_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1u);
@@ -94,35 +97,32 @@ void pack_a_rows(const GemmArgs& g, std::int64_t i0, std::int64_t i1, std::uint3
   }
 }
 
-// Panels [q0, q1) of op(B) into out.
-void pack_b_panels(const GemmArgs& g, std::int64_t q0, std::int64_t q1, std::uint32_t* out) {
-  const std::int64_t pairs = (g.k + 1) / 2;
-  for (std::int64_t q = q0; q < q1; ++q) {
-    std::uint32_t* panel = out + q * pairs * kPanel;
-    const std::int64_t j0 = q * kPanel, cols = std::min(kPanel, g.n - j0);
-    if (!g.trans_b) {  // B [k, n]: two rows of 16 columns -> 16 words
-      for (std::int64_t p = 0; p < pairs; ++p) {
-        const float* lo_row = g.b + 2 * p * g.ldb + j0;
-        const float* hi_row = lo_row + g.ldb;
-        for (std::int64_t c = 0; c < kPanel; c += 16) {
-          const __mmask16 m = lanes(std::max<std::int64_t>(0, cols - c));
-          const __m512 lo = _mm512_maskz_loadu_ps(m, lo_row + c);
-          const __m512 hi = 2 * p + 1 < g.k ? _mm512_maskz_loadu_ps(m, hi_row + c) : _mm512_setzero_ps();
-          _mm512_store_si512(panel + p * kPanel + c, pair_words(lo, hi));
-        }
+// Pairs [p0, p0 + np) of panel q of op(B) into out [np][kPanel] (64-byte aligned).
+void pack_b_block(const GemmArgs& g, std::int64_t q, std::int64_t p0, std::int64_t np, std::uint32_t* out) {
+  const std::int64_t j0 = q * kPanel, cols = std::min(kPanel, g.n - j0);
+  if (!g.trans_b) {  // B [k, n]: two rows of 16 columns -> 16 words
+    for (std::int64_t p = p0; p < p0 + np; ++p) {
+      const float* lo_row = g.b + 2 * p * g.ldb + j0;
+      const float* hi_row = lo_row + g.ldb;
+      for (std::int64_t c = 0; c < kPanel; c += 16) {
+        const __mmask16 m = lanes(std::max<std::int64_t>(0, cols - c));
+        const __m512 lo = _mm512_maskz_loadu_ps(m, lo_row + c);
+        const __m512 hi = 2 * p + 1 < g.k ? _mm512_maskz_loadu_ps(m, hi_row + c) : _mm512_setzero_ps();
+        _mm512_store_si512(out + (p - p0) * kPanel + c, pair_words(lo, hi));
       }
-      continue;
     }
-    // B stored [n, k]: column j of op(B) is stored row j, a contiguous run along k.
-    thread_local std::vector<std::uint32_t> run;
-    run.resize(static_cast<std::size_t>(pairs + 16));
-    for (std::int64_t c = 0; c < kPanel; ++c) {
-      if (c < cols) {
-        pack_run(g.b + (j0 + c) * g.ldb, g.k, run.data());
-        for (std::int64_t p = 0; p < pairs; ++p) panel[p * kPanel + c] = run[static_cast<std::size_t>(p)];
-      } else {
-        for (std::int64_t p = 0; p < pairs; ++p) panel[p * kPanel + c] = 0;
-      }
+    return;
+  }
+  // B stored [n, k]: column j of op(B) is stored row j, a contiguous run along k (products with a wide
+  // op(B) stored this way are turned around first: gemm_bf16).
+  alignas(64) std::uint32_t run[kPairBlock + 16];
+  const std::int64_t len = std::min(2 * np, g.k - 2 * p0);
+  for (std::int64_t c = 0; c < kPanel; ++c) {
+    if (c < cols) {
+      pack_run(g.b + (j0 + c) * g.ldb + 2 * p0, len, run);
+      for (std::int64_t p = 0; p < np; ++p) out[p * kPanel + c] = run[p];
+    } else {
+      for (std::int64_t p = 0; p < np; ++p) out[p * kPanel + c] = 0;
     }
   }
 }
@@ -166,26 +166,26 @@ using TileFn = void (*)(const std::uint32_t*, std::int64_t, const std::uint32_t*
 template <int R> constexpr TileFn kTileRow[4] = {tile_kernel<R, 1>, tile_kernel<R, 2>, tile_kernel<R, 3>, tile_kernel<R, 4>};
 constexpr const TileFn* kTiles[kTileRows] = {kTileRow<1>, kTileRow<2>, kTileRow<3>, kTileRow<4>, kTileRow<5>, kTileRow<6>};
 
-// Rows [i0, i1) and panels [q0, q1) of C, on the calling thread: A's rows packed once, then k blocks,
-// panels, tiles of rows (a block of a panel stays in cache while the tiles pass over it).
-void compute_block(const GemmArgs& g, const Bf16PackedB& b, std::int64_t i0, std::int64_t i1, std::int64_t q0,
-                   std::int64_t q1) {
+// Rows [i0, i1) and panels [q0, q1) of C, on the calling thread: A's rows packed once, then per k
+// block and panel, the B block packed into L1/L2 and every row tile run over it.
+void compute_block(const GemmArgs& g, std::int64_t i0, std::int64_t i1, std::int64_t q0, std::int64_t q1) {
   const std::int64_t pairs = (g.k + 1) / 2;
   thread_local std::vector<std::uint32_t> packed_a;
   packed_a.resize(static_cast<std::size_t>((i1 - i0) * pairs));
   std::uint32_t* a = packed_a.data();
   pack_a_rows(g, i0, i1, a);
+  thread_local std::vector<std::uint32_t> block(static_cast<std::size_t>(kPairBlock * kPanel + 16));
+  std::uint32_t* b = block.data() + (64 - reinterpret_cast<std::uintptr_t>(block.data()) % 64) % 64 / 4;  // aligned
   for (std::int64_t p0 = 0; p0 < pairs; p0 += kPairBlock) {
     const std::int64_t np = std::min(kPairBlock, pairs - p0);
     const float beta = p0 == 0 ? g.beta : 1.0f;  // later k blocks add onto the earlier ones
     for (std::int64_t q = q0; q < q1; ++q) {
       const std::int64_t j0 = q * kPanel, cols = std::min(kPanel, g.n - j0);
-      const std::uint32_t* panel = b.words_begin() + (q * pairs + p0) * kPanel;
+      pack_b_block(g, q, p0, np, b);
       const std::int64_t v = (cols + 15) / 16 - 1;
       for (std::int64_t i = i0; i < i1; i += kTileRows) {
         const std::int64_t rows = std::min<std::int64_t>(kTileRows, i1 - i);
-        kTiles[rows - 1][v](a + (i - i0) * pairs + p0, pairs, panel, np, g.c + i * g.ldc + j0, g.ldc, cols, g.alpha,
-                            beta);
+        kTiles[rows - 1][v](a + (i - i0) * pairs + p0, pairs, b, np, g.c + i * g.ldc + j0, g.ldc, cols, g.alpha, beta);
       }
     }
   }
@@ -193,41 +193,40 @@ void compute_block(const GemmArgs& g, const Bf16PackedB& b, std::int64_t i0, std
 
 }  // namespace
 
-void pack_b_bf16(const GemmArgs& g, Bf16PackedB& out) {
-  const std::int64_t pairs = (g.k + 1) / 2, panels = (g.n + kPanel - 1) / kPanel;
-  out.k = g.k;
-  out.n = g.n;
-  std::uint32_t* words = out.resize(static_cast<std::size_t>(panels * pairs * kPanel));
-  parallel_for(0, panels, std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(pairs * kPanel, 1)),
-               [&](std::int64_t lo, std::int64_t hi) { pack_b_panels(g, lo, hi, words); });
-}
-
-void gemm_bf16_packed(const GemmArgs& g, const Bf16PackedB& b) {
+void gemm_bf16(const GemmArgs& g) {
+  if (g.trans_b && !g.trans_a && g.m <= kTurnMaxRows && g.n >= 16 * g.m) {
+    // A wide op(B) stored [n, k] (a dense layer's input gradient dY W^T): computed turned around,
+    // C^T [n, m] = B_stored [n, k] x A^T, so that the large operand is the A side, packed from contiguous
+    // rows; then C = alpha * (C^T)^T + beta * C.
+    thread_local std::vector<float> turned;
+    turned.resize(static_cast<std::size_t>(g.n * g.m));
+    float* t = turned.data();  // the calling thread's (a thread_local name in the workers is their own)
+    gemm_bf16({.trans_b = true, .m = g.n, .n = g.m, .k = g.k, .a = g.b, .lda = g.ldb, .b = g.a, .ldb = g.lda, .c = t,
+               .ldc = g.m});
+    parallel_for(0, g.m, std::max<std::int64_t>(1, kElementwiseGrain / g.n), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t i = lo; i < hi; ++i) {
+        float* c = g.c + i * g.ldc;
+        for (std::int64_t j = 0; j < g.n; ++j) c[j] = g.alpha * t[j * g.m + i] + (g.beta == 0.0f ? 0.0f : g.beta * c[j]);
+      }
+    });
+    return;
+  }
   const std::int64_t panels = (g.n + kPanel - 1) / kPanel, tiles = (g.m + kTileRows - 1) / kTileRows;
   // Split the longer side of C; each part is at least kMinMacsPerThread multiply-adds.
   if (g.m >= g.n) {
     const std::int64_t grain = std::max<std::int64_t>(1, kMinMacsPerThread / std::max<std::int64_t>(kTileRows * g.n * g.k, 1));
     parallel_for(0, tiles, grain, [&](std::int64_t lo, std::int64_t hi) {
-      compute_block(g, b, lo * kTileRows, std::min(g.m, hi * kTileRows), 0, panels);
+      compute_block(g, lo * kTileRows, std::min(g.m, hi * kTileRows), 0, panels);
     });
   } else {
     const std::int64_t grain = std::max<std::int64_t>(1, kMinMacsPerThread / std::max<std::int64_t>(kPanel * g.m * g.k, 1));
-    parallel_for(0, panels, grain, [&](std::int64_t lo, std::int64_t hi) { compute_block(g, b, 0, g.m, lo, hi); });
+    parallel_for(0, panels, grain, [&](std::int64_t lo, std::int64_t hi) { compute_block(g, 0, g.m, lo, hi); });
   }
-}
-
-void gemm_bf16(const GemmArgs& g) {
-  thread_local Bf16PackedB packed;
-  const Bf16PackedB* b = &packed;  // the calling thread's (a thread_local name in the workers is their own)
-  pack_b_bf16(g, packed);
-  gemm_bf16_packed(g, *b);
 }
 #pragma GCC pop_options
 
 #else  // no bf16 kernels on this compiler/architecture: cpu_supports_bf16() is false, never called
 
-void pack_b_bf16(const GemmArgs&, Bf16PackedB&) {}
-void gemm_bf16_packed(const GemmArgs&, const Bf16PackedB&) {}
 void gemm_bf16(const GemmArgs&) {}
 
 #endif

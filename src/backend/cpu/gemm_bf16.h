@@ -3,8 +3,9 @@
 // fp32. gemm() calls gemm_bf16 when the calling thread's precision is bf16; the convolutions reach it
 // through gemm() too (their im2col path).
 //
-// Each operand is converted once per product into a packed panel laid out for vdpbf16ps, which sums
-// pairs along k: a 32-bit word holds rows 2p (low half) and 2p + 1 (high half) of k.
+// Each operand is converted once per product (B once per thread that needs it) into a packed panel laid
+// out for vdpbf16ps, which sums pairs along k: a 32-bit word holds rows 2p (low half) and 2p + 1 (high
+// half) of k.
 //   A: op(A) as a row-major [m, ceil(k/2)] matrix of words (row i: its k values in order, in bf16);
 //   B: op(B) in panels of 64 columns, each panel [ceil(k/2)][64] words (word (p, j): rows 2p, 2p + 1 of
 //      column j), zero padding after the last pair and the last column.
@@ -16,7 +17,6 @@
 // cpu_supports_bf16() (device.h); set_matmul_precision refuses bf16 elsewhere.
 #pragma once
 #include <cstdint>
-#include <vector>
 
 #include "backend/cpu/gemm.h"
 
@@ -25,29 +25,9 @@ namespace synapse::cpu {
 // Columns of a packed B panel.
 inline constexpr std::int64_t kBf16PanelCols = 64;
 
-// op(B) [k, n] of a GemmArgs packed as above.
-struct Bf16PackedB {
-  std::int64_t k = 0, n = 0;
-  std::vector<std::uint32_t> storage;  // the words from the first 64-byte boundary (whole-vector loads)
-
-  std::uint32_t* resize(std::size_t words) {
-    storage.resize(words + 16);
-    return words_begin();
-  }
-  std::uint32_t* words_begin() const {
-    const auto at = reinterpret_cast<std::uintptr_t>(storage.data());
-    return const_cast<std::uint32_t*>(storage.data()) + ((64 - at % 64) % 64) / sizeof(std::uint32_t);
-  }
-};
-
-// Packs op(g.b) [g.k, g.n] (trans_b, ldb) into `out`, over the threads. g's leading dims filled in.
-void pack_b_bf16(const GemmArgs& g, Bf16PackedB& out);
-
-// C = alpha * op(A) * B + beta * C with B packed (g.b unused), g's leading dims filled in, m, n, k > 0;
-// over the threads (rows or columns of C split like gemm()).
-void gemm_bf16_packed(const GemmArgs& g, const Bf16PackedB& b);
-
-// Packs B, then gemm_bf16_packed. Same preconditions.
+// C = alpha * op(A) op(B) + beta * C in bf16, g's leading dims filled in, m, n, k > 0. Threads: C split
+// in blocks of rows (or of panels, when it is wider than tall) like gemm(); each thread packs its rows
+// of A once, then packs each k block of a B panel into its cache and runs all its row tiles over it.
 void gemm_bf16(const GemmArgs& g);
 
 // x rounded to the nearest bfloat16 as the hardware does (vcvtneps2bf16: round to nearest even, NaN kept
