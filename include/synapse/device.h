@@ -71,7 +71,9 @@ void set_num_threads(int n);
 // Precision of matrix products (gemm and the convolutions: every dense, conv and matmul op), like
 // PyTorch's autocast. fp32: IEEE single precision throughout. bf16: the two operands of each product
 // are rounded to bfloat16 (round to nearest even) and multiplied with fp32 accumulation (AVX512-BF16
-// vdpbf16ps); the result, parameters, optimizer state, losses and every other op stay fp32.
+// vdpbf16ps); the result, parameters, optimizer state, losses and every other op stay fp32. Except:
+// matrix-vector products (one row or column of C: batch-1 dense layers) and single-channel
+// convolutions (their direct kernels) stay fp32, where converting costs more than the product.
 //
 // The setting belongs to the calling thread and reaches the worker threads of every parallel kernel
 // it starts (parallel_for copies it), so two threads may train in different precisions at once.

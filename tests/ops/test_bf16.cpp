@@ -56,12 +56,12 @@ TEST(Bf16, RoundToNearestEvenMatchesTheHardware) {
                            std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
   for (float x : normals(1000, 7)) xs.push_back(x * 37.0f);
   const auto k = static_cast<std::int64_t>(xs.size());
-  std::vector<float> one(1, 1.0f), c(xs.size());
+  std::vector<float> ones(2, 1.0f), c(2 * xs.size());
   MatmulPrecisionGuard bf16(MatmulPrecision::bf16);
-  // C [k, 1] = A [k, 1] x [1]: each output is one operand rounded by the packing, times one.
-  cpu::gemm({.m = k, .n = 1, .k = 1, .a = xs.data(), .b = one.data(), .c = c.data()});
+  // C [k, 2] = A [k, 1] x [1, 1]: each output is one operand rounded by the packing, times one.
+  cpu::gemm({.m = k, .n = 2, .k = 1, .a = xs.data(), .b = ones.data(), .c = c.data()});
   for (std::size_t i = 0; i < xs.size(); ++i)
-    EXPECT_EQ(c[i], cpu::round_to_bf16(xs[i])) << "x=" << xs[i];
+    EXPECT_EQ(c[2 * i], cpu::round_to_bf16(xs[i])) << "x=" << xs[i];
   EXPECT_EQ(cpu::round_to_bf16(1.00390625f), 1.0f);
   EXPECT_EQ(cpu::round_to_bf16(1.01171875f), 1.015625f);
   EXPECT_TRUE(std::isnan(cpu::round_to_bf16(std::numeric_limits<float>::quiet_NaN())));
@@ -72,9 +72,9 @@ TEST(Bf16, GemmMatchesTheBf16Reference) {
   // Every transpose combination, padded leading dims, alpha and beta (beta 0 over NaN: not read);
   // tails of tiles (6 rows), panels (64 columns) and vectors (16), an odd k, more than one k block
   // (512 values), and shapes large enough to run on several threads.
-  const std::vector<GemmCase> cases = {{1, 1, 1},    {2, 3, 1},     {7, 5, 3},      {13, 70, 33},
+  const std::vector<GemmCase> cases = {{2, 2, 1},      {2, 3, 1},    {7, 5, 3},       {13, 70, 33},
                                        {50, 130, 301}, {6, 64, 512}, {19, 200, 1101}, {300, 90, 257},
-                                       {50, 1024, 313}, {1, 40, 77},  {40, 1, 77}};
+                                       {50, 1024, 313}, {2, 40, 77}, {40, 2, 77}};
   MatmulPrecisionGuard bf16(MatmulPrecision::bf16);
   std::uint32_t seed = 1;
   for (const auto& [m, n, k] : cases)
@@ -112,6 +112,20 @@ TEST(Bf16, GemmMatchesTheBf16Reference) {
             }
           }
       }
+}
+
+TEST(Bf16, MatrixVectorProductsStayFp32) {
+  SKIP_WITHOUT_BF16();
+  // One row or one column of C: the fp32 kernels in either precision (bitwise the same results).
+  for (const auto& [m, n] : {std::pair<std::int64_t, std::int64_t>{1, 300}, {300, 1}}) {
+    const std::int64_t k = 200;
+    const auto a = normals(static_cast<std::size_t>(m * k), 31), b = normals(static_cast<std::size_t>(k * n), 32);
+    std::vector<float> c32(static_cast<std::size_t>(m * n)), c16(c32.size());
+    cpu::gemm({.m = m, .n = n, .k = k, .a = a.data(), .b = b.data(), .c = c32.data()});
+    MatmulPrecisionGuard bf16(MatmulPrecision::bf16);
+    cpu::gemm({.m = m, .n = n, .k = k, .a = a.data(), .b = b.data(), .c = c16.data()});
+    EXPECT_EQ(c16, c32) << "m=" << m << " n=" << n;
+  }
 }
 
 TEST(Bf16, GemmDiffersFromFp32WithinTheBf16Error) {
@@ -229,7 +243,7 @@ TEST(Bf16, ConvolutionsMatchTheBf16Reference) {
   SKIP_WITHOUT_BF16();
   const std::vector<cpu::Conv2DGeometry> geometries = {
       same_conv(3, 14, 32, 5, 64),  // the cnn's conv2
-      same_conv(2, 28, 1, 5, 32),   // conv1: one input channel, an odd patch (25)
+      same_conv(2, 12, 3, 5, 8),    // an odd patch (75)
       same_conv(2, 9, 6, 1, 10),    // pointwise
       {.n = 2, .h = 11, .w = 10, .c = 3, .kh = 3, .kw = 2, .o = 5, .oh = 5, .ow = 4, .stride_h = 2, .stride_w = 2,
        .dilation_h = 1, .dilation_w = 2, .pad_top = 1, .pad_left = 0}};
@@ -254,4 +268,20 @@ TEST(Bf16, ConvolutionsMatchTheBf16Reference) {
     expect_close(dw, reference(g, x, dy, ws, [](auto xi, auto wi, auto yi) { return std::array{xi, yi, wi}; }),
                  g.rows(), "backprop filter");
   }
+}
+
+TEST(Bf16, SingleChannelConvolutionsStayFp32) {
+  SKIP_WITHOUT_BF16();
+  // The cnn's conv1: its direct kernels in either precision (bitwise the same results).
+  const auto g = same_conv(2, 28, 1, 5, 32);
+  const auto x = normals(static_cast<std::size_t>(g.n * g.h * g.w), 41), w = normals(static_cast<std::size_t>(25 * 32), 42);
+  const auto dy = normals(static_cast<std::size_t>(g.rows() * g.o), 43);
+  std::vector<float> y32(dy.size()), y16(dy.size()), dw32(w.size()), dw16(w.size());
+  cpu::conv2d_forward(g, x.data(), w.data(), nullptr, y32.data());
+  cpu::conv2d_backprop_filter(g, x.data(), dy.data(), dw32.data());
+  MatmulPrecisionGuard bf16(MatmulPrecision::bf16);
+  cpu::conv2d_forward(g, x.data(), w.data(), nullptr, y16.data());
+  cpu::conv2d_backprop_filter(g, x.data(), dy.data(), dw16.data());
+  EXPECT_EQ(y16, y32);
+  EXPECT_EQ(dw16, dw32);
 }

@@ -1,7 +1,9 @@
 // gemm() in bf16 (device.h: MatmulPrecision::bf16): both operands rounded to bfloat16 (round to nearest
 // even), multiplied with fp32 accumulation by AVX512-BF16's vdpbf16ps, C = alpha * sum + beta * C in
-// fp32. gemm() calls gemm_bf16 when the calling thread's precision is bf16; the convolutions reach it
-// through gemm() too (their im2col path).
+// fp32. gemm() calls gemm_bf16 when the calling thread's precision is bf16 and C has at least two rows
+// and two columns (matrix-vector products stay fp32: converting the matrix would cost more than the
+// product); the convolutions reach it through gemm() too (their im2col path; the direct single-channel
+// kernels stay fp32).
 //
 // Each operand is converted once per product (B once per thread that needs it) into a packed panel laid
 // out for vdpbf16ps, which sums pairs along k: a 32-bit word holds rows 2p (low half) and 2p + 1 (high
