@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -189,6 +190,13 @@ void BM_Gemm(benchmark::State& state, const GemmCase& g) {
   if (g.m == 1) byte_counters(state, 4.0 * static_cast<double>(g.n * g.k));
 }
 
+// The same benchmark with the thread's matrix products in bf16 (device.h: bf16 operands, fp32
+// accumulation). pct_peak stays relative to the fp32 FMA peak (vdpbf16ps does twice the multiply-adds).
+template <auto Fn, class Case> void in_bf16(benchmark::State& state, const Case& c) {
+  const MatmulPrecisionGuard bf16(MatmulPrecision::bf16);
+  Fn(state, c);
+}
+
 // The batch-1 mlp's fc1 with `pct` percent of x not zero (an MNIST image: 19%): gemm reads only the
 // matrix rows whose x value is not zero when at most 75% are. GB/s counts the rows read.
 void BM_GemvNonzeros(benchmark::State& state) {
@@ -326,6 +334,22 @@ void register_all(int max_threads) {
   }
   for (const auto& g : kGemms)
     benchmark::RegisterBenchmark(fmt::format("gemm/{}", g.name).c_str(), BM_Gemm, g)->Apply(thread_args);
+  if (cpu_supports_bf16()) {  // bf16 rows of the cnn's products, beside the fp32 ones above
+    for (const auto& c : kConvs) {
+      benchmark::RegisterBenchmark(fmt::format("conv_fwd_bf16/{}", c.name).c_str(), in_bf16<BM_ConvForward, ConvCase>, c)
+          ->Apply(thread_args);
+      benchmark::RegisterBenchmark(fmt::format("conv_bwd_input_bf16/{}", c.name).c_str(),
+                                   in_bf16<BM_ConvBackpropInput, ConvCase>, c)
+          ->Apply(thread_args);
+      benchmark::RegisterBenchmark(fmt::format("conv_bwd_filter_bf16/{}", c.name).c_str(),
+                                   in_bf16<BM_ConvBackpropFilter, ConvCase>, c)
+          ->Apply(thread_args);
+    }
+    for (const auto& g : kGemms)
+      if (std::string_view(g.name).starts_with("cnn_"))
+        benchmark::RegisterBenchmark(fmt::format("gemm_bf16/{}", g.name).c_str(), in_bf16<BM_Gemm, GemmCase>, g)
+            ->Apply(thread_args);
+  }
   for (std::int64_t pct : {19, 50, 75, 100})
     for (int t = 1; t <= max_threads; t *= 2)
       benchmark::RegisterBenchmark("gemv_nonzeros/mlp_fc1_b1_1x784x500", BM_GemvNonzeros)

@@ -77,12 +77,15 @@ class Runner:
         self.build = args.build
         self.raw = []
         self.raw_path = os.path.splitext(args.out)[0] + ".jsonl"
+        self.precision = "fp32"  # of the next run (--precision bf16 alternates it)
         if not args.micro_only:  # --micro-only keeps the model runs of the last full run
             open(self.raw_path, "w").close()
 
     def command(self, impl, model, threads, warmup, steps, t0):
         common = ["--model", model, "--threads", str(threads), "--warmup", str(warmup), "--steps", str(steps),
                   "--infer1", str(INFER1), "--data", self.args.data, "--t0-ns", str(t0)]
+        if self.precision != "fp32":  # libtorch_ref has no bf16 mode: --precision bf16 runs only the other two
+            common += ["--precision", self.precision]
         if self.args.quick:
             common.append("--quick")
         if impl == "synapse":
@@ -116,11 +119,11 @@ class Runner:
             log(f"  FAILED {impl} {model} {threads}t {spin}: {p.stderr.strip()[-500:]}")
             return None
         r = json.loads(line)
-        r.update({"spin": spin, "phase": phase, "load1": loadavg()})
+        r.update({"spin": spin, "phase": phase, "load1": loadavg(), "precision": self.precision})
         self.raw.append(r)
         with open(self.raw_path, "a") as f:  # as we go, so an interrupted run keeps what it measured
             f.write(json.dumps(r, separators=(",", ":")) + "\n")
-        log(f"  {phase:8} {impl:9} {model:12} {threads}t {spin:8} train {r['train_ips']:>10.1f} img/s  "
+        log(f"  {phase:8} {impl:9} {self.precision} {model:12} {threads}t {spin:8} train {r['train_ips']:>10.1f} img/s  "
             f"infer1000 {r['infer_ips_1000']:>10.1f}  infer1 {r['infer_ips_1']:>9.1f}  "
             f"rss {r['peak_rss_train_mb']:>6.1f} MB  first {r['start_to_first_batch_s']:.3f} s")
         return r
@@ -212,6 +215,46 @@ def table(results, models, spins):
                 rows.append(f"| cnn | train scaling 2t / 1t | {s2 / s1:.2f}× | | | | | | | ≥ {TARGET_SCALING}× | "
                             f"{'yes' if met else '**no**'} |")
     return rows, verdicts
+
+
+PRECISION_COLUMNS = [("synapse", "fp32"), ("synapse", "bf16"), ("pytorch", "fp32"), ("pytorch", "bf16")]
+
+
+def run_precision(args, runner, models, reps):
+    """--precision bf16: Synapse in fp32 and bf16 against PyTorch in fp32 and under bf16 autocast, 2 threads,
+    every side at its default wait policy, the four runs of a model interleaved in each repetition."""
+    impls = [c for c in PRECISION_COLUMNS if c[0] == "synapse" or runner.available("pytorch")]
+    results = {}
+    start_load = loadavg()
+    for rep in range(reps):
+        log(f"repetition {rep + 1}/{reps}")
+        for model in models:
+            for impl, precision in impls:
+                runner.precision = precision
+                results.setdefault((impl, precision, model), []).append(runner.run(impl, model, 2, "default"))
+    end_load = loadavg()
+    head = ("| model | metric | Synapse fp32 | Synapse bf16 | bf16 / fp32 | PyTorch fp32 | PyTorch bf16 autocast "
+            "| Synapse bf16 / PyTorch bf16 |")
+    rows = [head, "|" + "---|" * 8]
+    for model in models:
+        for key, label, _ in METRICS[:3]:
+            v = {c: median(results.get((c[0], c[1], model), []), key) for c in PRECISION_COLUMNS}
+            ratio = lambda a, b: "—" if a is None or not b else f"{a / b:.2f}×"
+            rows.append(f"| {model} | {label} | " + " | ".join([
+                fmt_num(v[("synapse", "fp32")], key), fmt_num(v[("synapse", "bf16")], key),
+                ratio(v[("synapse", "bf16")], v[("synapse", "fp32")]), fmt_num(v[("pytorch", "fp32")], key),
+                fmt_num(v[("pytorch", "bf16")], key), ratio(v[("synapse", "bf16")], v[("pytorch", "bf16")])]) + " |")
+    return [
+        f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on 2 threads of {cpu_model()}, "
+        f"{'quick smoke run' if args.quick else f'median of {reps}'}, load average {start_load:.1f} at the start "
+        f"and {end_load:.1f} at the end" + (" — **other work was running: noisy numbers**"
+                                             if max(start_load, end_load) > 1.0 else "") + ".",
+        "",
+    ] + rows + [
+        "",
+        "bf16: Synapse `--precision bf16` (bf16 operands, fp32 accumulation, vdpbf16ps); PyTorch: forward and loss "
+        "under `torch.autocast(\"cpu\", dtype=torch.bfloat16)`, inference under autocast and `InferenceMode`.",
+    ]
 
 
 def libs_summary(raw):
@@ -346,8 +389,12 @@ def main():
     ap.add_argument("--no-micro", action="store_true", help="skip micro_bench")
     ap.add_argument("--micro-only", action="store_true", help="only micro_bench")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per benchmark process")
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
+    ap.add_argument("--out", default=None, help="default bench/results.md (bench/results-bf16.md with --precision bf16)")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: only the zoo models, Synapse fp32 and bf16 against PyTorch fp32 and bf16 autocast")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = os.path.join(ROOT, "bench", "results-bf16.md" if args.precision == "bf16" else "results.md")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     seq = SEQ_MODEL in models
     models = [m for m in models if m != SEQ_MODEL]
@@ -357,6 +404,13 @@ def main():
     reps = 1 if args.quick else max(1, args.reps)
 
     runner = Runner(args)
+    if args.precision == "bf16":
+        text = "\n".join(run_precision(args, runner, models, reps)) + "\n"
+        print(text)
+        with open(args.out, "w") as f:
+            f.write("<!-- written by bench/run.py --precision bf16; do not edit -->\n" + text)
+        log(f"bench: wrote {args.out} and {runner.raw_path}")
+        return
     start_load = loadavg()
     if start_load > 1.0:
         log(f"bench: warning: load average {start_load:.1f} on {os.cpu_count()} cores: other work is running, "

@@ -2,7 +2,8 @@
 """Synapse's tabular models against scikit-learn on scikit-learn's bundled tables, on the same split.
 
     python3 bench/sklearn_tabular.py --synapse build/src/synapse [--out build/sklearn-tables]
-        [--datasets breast_cancer,wine,iris,diabetes] [--seeds 0,1,2,3,4] [--synapse-args "..."] [--markdown FILE] [--check accuracy>=0.95]
+        [--datasets breast_cancer,wine,iris,diabetes] [--seeds 0,1,2,3,4] [--synapse-args "..."] [--markdown FILE]
+        [--check accuracy>=0.95] [--match linear:r2]
 
 (scripts/sklearn-tables installs Debian's python3-sklearn when it is missing, builds the command and runs
 this.) For each table: export it to CSV (the target as the class names, e.g. malignant / benign), split
@@ -17,8 +18,11 @@ it once per seed into NAME-train.csv and NAME-test.csv (80 / 20, stratified for 
 
 Both are scored on the same NAME-test.csv: accuracy for classes (F1 and ROC AUC too for binary targets),
 R2 and RMSE for regression. Prints the means over the seeds' splits as a table (and writes it as
-Markdown with --markdown). --check METRIC>=VALUE exits 1 when Synapse's metric falls below VALUE on any
-split of any table (the test suite's check);
+Markdown with --markdown) and which model Synapse's default chose on each split (linear or mlp).
+--check METRIC>=VALUE exits 1 when Synapse's metric falls below VALUE on any split of any table;
+--match MODEL:METRIC exits 1 when Synapse's metric (higher is better) is below scikit-learn's MODEL
+(linear or mlp) on any split, by more than 0.0005 (the float32 rounding of Synapse's weights); the test
+suite's checks;
 exits 77 when scikit-learn is missing (a skip for CTest).
 """
 import argparse
@@ -109,7 +113,9 @@ def run_once(name, args, seed):
     if done.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout}{done.stderr}")
     with open(os.path.join(run_dir, "test_metrics.json")) as f:
-        syn = json.load(f)["test"]
+        metrics = json.load(f)
+    syn = metrics["test"]
+    syn["model"] = metrics.get("model", "?")
     x_train, y_train = read(paths["train"], classes)
     x_test, y_test = read(paths["test"], classes)
     result = {"name": name, "shape": shape, "classes": classes, "synapse": syn,
@@ -129,7 +135,7 @@ def run(name, args):
     runs = [run_once(name, args, seed) for seed in args.seeds]
     mean = dict(runs[0])
     for m in ("synapse", "linear", "mlp"):
-        mean[m] = {k: float(np.mean([r[m][k] for r in runs])) for k in runs[0][m] if k != "rows"}
+        mean[m] = {k: float(np.mean([r[m][k] for r in runs])) for k in runs[0][m] if k not in ("rows", "model")}
     mean["per_seed"] = {m: [r[m] for r in runs] for m in ("synapse", "linear", "mlp")}
     return mean
 
@@ -160,6 +166,7 @@ def main():
     p.add_argument("--synapse-args", default="", help="more flags for synapse tabular train (default: none, its defaults)")
     p.add_argument("--markdown", help="also write the table here")
     p.add_argument("--check", help="METRIC>=VALUE: exit 1 when Synapse is below it on a table")
+    p.add_argument("--match", help="MODEL:METRIC (e.g. linear:r2): exit 1 when Synapse is below scikit-learn's MODEL on a split")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     args.seeds = [int(v) for v in args.seeds.split(",")]
@@ -170,6 +177,9 @@ def main():
     results = [run(n, args) for n in names]
     text = table(results)
     print(text)
+    for r in results:
+        chosen = [run.get("model", "?") for run in r["per_seed"]["synapse"]]
+        print(f"{r['name']}: Synapse's model per split (seeds {','.join(map(str, args.seeds))}): {', '.join(chosen)}")
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(text + "\n")
@@ -180,6 +190,17 @@ def main():
             print(f"check: {r['name']}: Synapse's lowest test {metric} over the splits {got:.4f} {'>=' if got >= float(value) else '<'} {value}")
             if got < float(value):
                 sys.exit(1)
+    if args.match:
+        model, metric = args.match.split(":")
+        worst = 0
+        for r in results:
+            for seed, syn, other in zip(args.seeds, r["per_seed"]["synapse"], r["per_seed"][model]):
+                ok = syn[metric] >= other[metric] - 0.0005
+                print(f"match: {r['name']} seed {seed}: Synapse's test {metric} {syn[metric]:.4f} {'>=' if ok else '<'} "
+                      f"scikit-learn {model}'s {other[metric]:.4f}{'' if syn[metric] >= other[metric] else ' (within 0.0005)' if ok else ''}")
+                worst += not ok
+        if worst:
+            sys.exit(1)
 
 
 if __name__ == "__main__":

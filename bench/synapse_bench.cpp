@@ -14,6 +14,7 @@
 //                           convolutions, forward and backward); train_gflops = that x steps / time, to
 //                           compare with peak_gflops_per_core x threads (synapse::peak_gflops_per_core)
 //   blas, openmp            the libraries mapped into the process
+//   precision               of the matrix products (--precision fp32|bf16: training and inference)
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -41,6 +42,7 @@ struct Args {
   std::int64_t t0_ns = 0;
   std::uint64_t seed = 0;
   bool quick = false;
+  std::string precision = "fp32";
 };
 
 using Clock = std::chrono::steady_clock;
@@ -149,6 +151,7 @@ double inference_ips(nn::Module& model, const std::vector<Tensor>& batches, std:
 int run(const Args& a) {
   const zoo::Recipe& r = zoo::recipe(a.model);
   if (a.threads > 0) set_num_threads(a.threads);
+  const MatmulPrecisionGuard precision(parse_precision(a.precision, "--precision"));  // inference too
   const int warmup = std::max(1, a.quick ? std::min(a.warmup, 5) : a.warmup);
   const int steps = std::max(1, a.quick ? std::min(a.steps, 20) : a.steps);
   const int infer1 = a.quick ? std::min(a.infer1, 100) : a.infer1;
@@ -167,6 +170,7 @@ int run(const Args& a) {
   s.fit.max_steps = total;
   s.fit.epochs = static_cast<int>(total / ((x.dim(0) + r.batch_size - 1) / r.batch_size)) + 2;
   s.fit.seed = a.seed;
+  s.fit.precision = matmul_precision();
   auto timer = std::make_shared<StepTimer>(warmup, total, a.t0_ns);
   s.fit.callbacks.push_back(timer);
 
@@ -189,11 +193,11 @@ int run(const Args& a) {
       "\"infer_ips_1000\":{:.1f},\"infer_ips_1\":{:.1f},\"infer1_images\":{},\"peak_rss_train_mb\":{:.1f},"
       "\"peak_rss_mb\":{:.1f},\"start_to_first_batch_s\":{:.4f},\"start_clock\":\"{}\",\"steps_done\":{},"
       "\"train_flops_per_step\":{:.6g},\"train_gflops\":{:.2f},\"peak_gflops_per_core\":{:.1f},"
-      "\"blas\":{},\"openmp\":{},\"env\":{{\"OMP_WAIT_POLICY\":{},\"GOMP_SPINCOUNT\":{},\"OPENBLAS_NUM_THREADS\":{}}}}}\n",
+      "\"precision\":\"{}\",\"blas\":{},\"openmp\":{},\"env\":{{\"OMP_WAIT_POLICY\":{},\"GOMP_SPINCOUNT\":{},\"OPENBLAS_NUM_THREADS\":{}}}}}\n",
       bench::json_string(r.name), num_threads(), r.batch_size, warmup, steps, train_ips, ips1000, ips1, infer1, rss_train,
       bench::peak_rss_mb(), timer->first_batch_s, a.t0_ns > 0 ? "harness" : "proc", trainer.global_step(),
       timer->flops_per_step, timer->flops_per_step * steps / train_s * 1e-9, peak_gflops_per_core(),
-      bench::json_list(bench::blas_libraries()), bench::json_list(bench::openmp_libraries()),
+      precision_name(matmul_precision()), bench::json_list(bench::blas_libraries()), bench::json_list(bench::openmp_libraries()),
       bench::json_string(getenv_or("OMP_WAIT_POLICY")), bench::json_string(getenv_or("GOMP_SPINCOUNT")),
       bench::json_string(getenv_or("OPENBLAS_NUM_THREADS")));
   std::fflush(stdout);
@@ -213,6 +217,7 @@ int main(int argc, char** argv) {
   app.add_option("--infer1", a.infer1, "Test images for batch-1 inference")->capture_default_str();
   app.add_option("--t0-ns", a.t0_ns, "CLOCK_MONOTONIC ns when the harness started this process");
   app.add_option("--seed", a.seed, "Random seed")->capture_default_str();
+  app.add_option("--precision", a.precision, "Matrix products in fp32 or bf16")->capture_default_str();
   app.add_flag("--quick", a.quick, "Few steps and images (a smoke test, not a measurement)");
   try {
     app.parse(argc, argv);

@@ -9,6 +9,7 @@ held in memory as float32 with shuffled batches. Prints one JSON line with the f
 prints. Uses Debian's python3-torch (run it with /usr/bin/python3, not pyenv's python).
 """
 import argparse
+import functools
 import json
 import math
 import os
@@ -114,9 +115,9 @@ def seconds_since_start(t0_ns):
     return time.clock_gettime(time.CLOCK_BOOTTIME) - start
 
 
-def inference_ips(model, batches, warm, max_s):
+def inference_ips(model, batches, warm, max_s, amp):
     """As synapse_bench: stops early after max_s seconds."""
-    with torch.inference_mode():
+    with torch.inference_mode(), amp():
         for b in batches[:warm]:
             model(b)
         n, s = 0, 0.0
@@ -140,7 +141,11 @@ def main():
     ap.add_argument("--infer1", type=int, default=2000)
     ap.add_argument("--t0-ns", type=int, default=0)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: forward passes and losses under torch.autocast('cpu', dtype=torch.bfloat16)")
     a = ap.parse_args()
+    # autocast runs linear, conv and matmul in bf16 (fp32 weights, bf16 copies per call); fp32: a no-op context.
+    amp = functools.partial(torch.autocast, "cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16")
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
     torch.manual_seed(0)
@@ -173,7 +178,8 @@ def main():
         if mlp_extras:
             opt.param_groups[0]["lr"] = 0.1 * 0.99 ** (step / per_epoch)
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xb), yb)
+        with amp():
+            loss = loss_fn(model(xb), yb)
         if mlp_extras:
             loss = loss + 1e-4 * 0.5 * sum(k.pow(2).sum() for k in kernels)
         loss.backward()
@@ -196,8 +202,8 @@ def main():
     model.eval()
     b1000 = [test_x[lo:lo + 1000] for lo in range(0, test_x.shape[0], 1000)]
     b1 = [test_x[i:i + 1] for i in range(infer1)]
-    ips1000 = inference_ips(model, b1000, 1, 1e9)
-    ips1 = inference_ips(model, b1, 20, 5.0)
+    ips1000 = inference_ips(model, b1000, 1, 1e9, amp)
+    ips1 = inference_ips(model, b1, 20, 5.0, amp)
 
     print(json.dumps({
         "impl": "pytorch", "model": a.model, "threads": torch.get_num_threads(), "batch": batch,
@@ -208,7 +214,7 @@ def main():
         "steps_done": warmup + steps,
         "blas": mapped(["blas", "mkl", "blis", "dnnl", "XNNPACK"]), "openmp": mapped(["gomp", "libomp", "iomp"]),
         "env": {k: os.environ.get(k, "") for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_NUM_THREADS")},
-        "torch_version": torch.__version__,
+        "torch_version": torch.__version__, "precision": a.precision,
     }, separators=(",", ":")), flush=True)
 
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace synapse {
@@ -76,5 +77,44 @@ double measure_fma_gflops(int bits, int threads, std::int64_t iters);
 // The best of a few short runs over every width this CPU has, measured once per process (~50 ms):
 // what "% of peak" means everywhere in Synapse (the profiler, the benchmarks).
 double peak_gflops_per_core();
+
+// Precision of matrix products (gemm and the convolutions: every dense, conv and matmul op), like
+// PyTorch's autocast. fp32: IEEE single precision throughout. bf16: the two operands of each product
+// are rounded to bfloat16 (round to nearest even) and multiplied with fp32 accumulation (AVX512-BF16
+// vdpbf16ps); the result, parameters, optimizer state, losses and every other op stay fp32. Except:
+// matrix-vector products (one row or column of C: batch-1 dense layers) and single-channel
+// convolutions (their direct kernels) stay fp32, where converting costs more than the product.
+//
+// The setting belongs to the calling thread and reaches the worker threads of every parallel kernel
+// it starts (parallel_for copies it), so two threads may train in different precisions at once.
+enum class MatmulPrecision : std::uint8_t { fp32, bf16 };
+
+MatmulPrecision matmul_precision();
+// Throws Error when bf16 is asked for on a CPU without AVX512-BF16 (cpu_supports_bf16()).
+void set_matmul_precision(MatmulPrecision p);
+// Does this CPU have bf16 matrix products (AVX512-BF16), and was the library built with them?
+bool cpu_supports_bf16();
+// "fp32" / "bf16".
+std::string_view precision_name(MatmulPrecision p);
+// "fp32" or "bf16" -> the precision; anything else throws Error naming `what` (a flag or a field),
+// the value and the allowed ones. Also throws for bf16 on a CPU without it, naming `what`.
+MatmulPrecision parse_precision(std::string_view value, std::string_view what);
+
+namespace detail {
+// Without the CPU check: restores a value that was already checked (the guard, parallel_for's workers).
+void set_thread_matmul_precision(MatmulPrecision p) noexcept;
+}  // namespace detail
+
+// Sets the calling thread's precision for a scope and restores the previous one.
+class MatmulPrecisionGuard {
+ public:
+  explicit MatmulPrecisionGuard(MatmulPrecision p) : previous_(matmul_precision()) { set_matmul_precision(p); }
+  ~MatmulPrecisionGuard() { detail::set_thread_matmul_precision(previous_); }
+  MatmulPrecisionGuard(const MatmulPrecisionGuard&) = delete;
+  MatmulPrecisionGuard& operator=(const MatmulPrecisionGuard&) = delete;
+
+ private:
+  MatmulPrecision previous_;
+};
 
 }  // namespace synapse

@@ -15,6 +15,7 @@
 #include "synapse/random.h"
 #include "synapse/report.h"
 #include "synapse/shape.h"
+#include "synapse/solvers.h"
 #include "synapse/table.h"
 #include "synapse/tabular.h"
 #include "synapse/tensor.h"

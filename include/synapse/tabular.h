@@ -12,10 +12,13 @@
 // The workflow: the target decides the task (text, or whole numbers with at most 20 distinct values:
 // classification; otherwise regression); rows are split train / validation / test with a seed; missing
 // cells are refused (naming file, line and column) or imputed with the training rows' mean or median;
-// text features are one-hot encoded; features are normalised with the training rows' statistics; an
-// MLP (ReLU hidden layers, or a linear model) is fitted with Adam and early stopping on the validation
-// loss. The model file holds the weights, the feature columns, the encoders, the imputed values, the
-// normaliser's statistics (named tensors) and the task, so predict needs nothing else.
+// text features are one-hot encoded and features normalised with the training rows' statistics. The
+// linear model is solved exactly (least squares, or logistic / softmax regression with scikit-learn's L2
+// penalty: optim::least_squares / logistic_regression), an MLP (ReLU layers) trained with Adam and early
+// stopping; the MLP is kept only when it beats the linear model by more than two standard errors (5-fold
+// cross-validation on small tables, else the validation rows); the choice is refitted on the training +
+// validation rows, encoding too. The model file holds the weights, the feature columns, the encoders, the
+// imputed values, the normaliser's statistics (named tensors) and the task: predict needs nothing else.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -35,7 +38,15 @@ struct TabularOptions {
   std::vector<std::string> features;           // empty: every column but the target
   data::Impute impute = data::Impute::None;
   data::NormalizeKind normalize = data::NormalizeKind::ZScore;
-  std::vector<std::int64_t> hidden{32};        // empty: a linear model (logistic / linear regression)
+  std::vector<std::int64_t> hidden{32};        // the MLP's hidden layers; empty: the linear model only
+  // With hidden layers: also fit the linear model, and keep the MLP only when it clearly scores better
+  // (accuracy or squared error, as below; ties go to the linear model). false: the MLP only.
+  bool compare_linear = true;
+  // How the two are compared: by k-fold cross-validation on the training + validation rows when there are
+  // at most choice_max_rows of them (and refit is on), else on the validation rows. The MLP must win by
+  // more than two standard errors of the per-row difference (accuracy, or squared error).
+  int choice_folds = 5;                        // < 2: always the validation rows
+  std::int64_t choice_max_rows = 5000;
   Task task = Task::Auto;
   double test_fraction = 0.2;                  // of the rows, unless test data is given
   double valid_fraction = 0.2;                 // of the remaining training rows
@@ -70,6 +81,8 @@ struct TabularResult {
   std::int64_t train_rows = 0, valid_rows = 0, test_rows = 0;
   int epochs_run = 0;
   int best_epoch = 1;                 // the epoch of the lowest validation loss
+  std::vector<std::int64_t> hidden;   // the chosen model's hidden layers (empty: the linear model)
+  std::map<std::string, double> candidates;  // validation accuracy or R^2 of "linear" and "mlp", as fitted
   std::string model_path;
 };
 

@@ -138,6 +138,10 @@ struct FitOptions {
   int initial_epoch = 0;
   // > 0: stop after this many optimizer steps in total (the classic scripts count steps, not epochs).
   std::int64_t max_steps = 0;
+  // Matrix products (dense, conv, matmul) in fp32 or bf16 (device.h: bf16 operands, fp32 accumulation;
+  // weights, optimizer state and loss stay fp32), for training and evaluate(). bf16 needs AVX512-BF16:
+  // the Trainer refuses it on a CPU without.
+  MatmulPrecision precision = MatmulPrecision::fp32;
 };
 
 // Runs the training loop: for each epoch, shuffled batches -> forward -> loss (+ regularization) ->

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include <fmt/ranges.h>
@@ -14,6 +15,7 @@
 #include "synapse/io.h"
 #include "synapse/ops.h"
 #include "synapse/report.h"
+#include "synapse/solvers.h"
 #include "synapse/tabular.h"
 #include "synapse/train.h"
 #include "synapse/data.h"
@@ -34,6 +36,7 @@ Task parse_task(const std::string& s) {
 namespace {
 
 constexpr std::size_t kMaxClasses = 20;  // whole-number targets with at most this many values are classes
+constexpr int kStandardErrors = 2;       // how clearly the MLP must beat the linear model to be chosen
 
 const char* task_name(Task t) { return t == Task::Regression ? "regression" : "classification"; }
 
@@ -72,6 +75,17 @@ nn::ModulePtr make_mlp(const std::vector<std::int64_t>& hidden, std::int64_t out
     layers.push_back(nn::Dense(nn::DenseOptions(hidden[i]).activation(nn::Activation::ReLU).name(fmt::format("dense{}", i + 1))));
   layers.push_back(nn::Dense(nn::DenseOptions(outputs).name("output")));
   return nn::Sequential(layers, hidden.empty() ? "linear" : "mlp");
+}
+
+// Writes an exact linear fit into the linear model's Dense layer (kernel [F, K], bias [K]).
+void set_linear_weights(nn::Module& linear, const optim::LinearFit& fit) {
+  for (auto& [name, p] : linear.named_parameters()) {
+    const std::vector<double>& v = name.ends_with("kernel") ? fit.weight : fit.bias;
+    SYN_CHECK(static_cast<std::size_t>(p.numel()) == v.size(), "the linear model's '{}' {} does not fit {} values", name,
+              to_string(p.shape()), v.size());
+    float* dst = p.data<float>();
+    for (std::size_t i = 0; i < v.size(); ++i) dst[i] = static_cast<float>(v[i]);
+  }
 }
 
 // The NaN lesson: a diverged fit on unnormalised data names the features with the largest scale.
@@ -243,6 +257,28 @@ TabularMetrics TabularModel::evaluate(const data::Table& t) const {
   return regression_metrics(p, t.matrix({target}));
 }
 
+namespace {
+
+// Per row of `t`: 1 or 0 (right or wrong class), or minus the squared error in the target's units;
+// their mean is the accuracy, or the R^2 up to a shift and a scale.
+std::vector<double> row_scores(const TabularModel& m, const data::Table& t) {
+  const std::vector<float> p = m.predict(t).to_vector<float>();
+  std::vector<double> s(static_cast<std::size_t>(t.rows()));
+  if (m.task == Task::Classification) {
+    const std::vector<std::int64_t> y = class_labels(t, m.target, m.classes).to_vector<std::int64_t>();
+    const std::size_t c = m.classes.size();
+    for (std::size_t i = 0; i < s.size(); ++i)
+      s[i] = std::max_element(p.begin() + static_cast<std::ptrdiff_t>(i * c), p.begin() + static_cast<std::ptrdiff_t>((i + 1) * c)) -
+                 (p.begin() + static_cast<std::ptrdiff_t>(i * c)) == y[i];
+  } else {
+    const std::vector<double>& y = t.column(m.target).numbers;
+    for (std::size_t i = 0; i < s.size(); ++i) s[i] = -(p[i] - y[i]) * (p[i] - y[i]);
+  }
+  return s;
+}
+
+}  // namespace
+
 // ---- training ----
 TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const data::Table& test_in) {
   SYN_CHECK(!o.target.empty(), "--target: name the column to predict (the file's columns: {})", fmt::join(t.names(), ", "));
@@ -303,29 +339,42 @@ TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const
   data::check_complete(test, {o.target});
   if (m.task == Task::Classification) class_labels(test, o.target, m.classes);  // names a class the model cannot know
 
-  // Encoders from the training rows only.
+  // The encoding (imputed values, one-hot categories, normaliser statistics, the regression target's
+  // scale) is fitted on `rows`: the training rows, and again on training + validation rows for the refit.
   std::vector<std::string> features;
-  for (const auto& c : m.columns) {
-    data::Column& col = train_t.column(c);
-    if (col.numeric) {
-      if (o.impute != data::Impute::None && col.missing_count() < col.size()) m.fill[c] = data::statistic(col, o.impute);
-      features.push_back(c);
-    } else {
-      m.one_hot.push_back(data::OneHot::fit(col));
-      const auto names = m.one_hot.back().names();
-      features.insert(features.end(), names.begin(), names.end());
+  auto fit_encoding = [&](data::Table rows) {
+    features.clear();
+    m.fill.clear();
+    m.one_hot.clear();
+    for (const auto& c : m.columns) {
+      data::Column& col = rows.column(c);
+      if (col.numeric) {
+        if (o.impute != data::Impute::None && col.missing_count() < col.size()) m.fill[c] = data::statistic(col, o.impute);
+        features.push_back(c);
+      } else {
+        m.one_hot.push_back(data::OneHot::fit(col));
+        const auto names = m.one_hot.back().names();
+        features.insert(features.end(), names.begin(), names.end());
+      }
     }
-  }
-  {
-    data::Table enc;  // the training rows encoded, to fit the normaliser on
-    enc.source = train_t.source;
-    enc.lines = train_t.lines;
-    for (const auto& c : m.columns) enc.columns.push_back(train_t.column(c));
+    data::Table enc;  // the rows encoded, to fit the normaliser on
+    enc.source = rows.source;
+    enc.lines = rows.lines;
+    for (const auto& c : m.columns) enc.columns.push_back(rows.column(c));
     for (auto& c : enc.columns)
       if (m.fill.contains(c.name)) data::fill_missing(c, m.fill.at(c.name));
     for (const auto& h : m.one_hot) h.apply(enc);
     m.normalizer = data::ColumnNormalizer::fit(o.normalize, enc, features);
-  }
+    if (m.task == Task::Regression) {
+      const data::Column& y = rows.column(o.target);
+      m.target_mean = data::statistic(y, data::Impute::Mean);
+      double var = 0;
+      for (double v : y.numbers) var += (v - m.target_mean) * (v - m.target_mean);
+      m.target_std = std::sqrt(var / static_cast<double>(y.numbers.size()));
+      if (!(m.target_std > 0)) m.target_std = 1;
+    }
+  };
+  fit_encoding(train_t);
 
   TabularResult r;
   r.task = m.task;
@@ -339,14 +388,6 @@ TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const
     if (m.task == Task::Classification) return class_labels(d, o.target, m.classes);
     return (d.matrix({o.target}) - static_cast<float>(m.target_mean)) / static_cast<float>(m.target_std);
   };
-  if (m.task == Task::Regression) {
-    const data::Column& y = train_t.column(o.target);
-    m.target_mean = data::statistic(y, data::Impute::Mean);
-    double var = 0;
-    for (double v : y.numbers) var += (v - m.target_mean) * (v - m.target_mean);
-    m.target_std = std::sqrt(var / static_cast<double>(y.numbers.size()));
-    if (!(m.target_std > 0)) m.target_std = 1;
-  }
 
   const Tensor x_train = m.inputs(train_t), y_train = targets(train_t);
   const Tensor x_valid = m.inputs(valid), y_valid = targets(valid);
@@ -361,47 +402,70 @@ TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const
   std::fflush(stdout);  // before any error on stderr
 
   // A fresh model and optimizer from the seed (the refit starts from the same weights).
-  auto fresh = [&]() -> std::unique_ptr<optim::Optimizer> {
+  auto fresh = [&](const std::vector<std::int64_t>& hidden) -> std::unique_ptr<optim::Optimizer> {
     manual_seed(o.seed);
-    m.model = make_mlp(o.hidden, outputs);
+    m.model = make_mlp(hidden, outputs);
     m.model->build_for({1, static_cast<std::int64_t>(features.size())});
     if (o.optimizer == "adamw")
       return std::make_unique<optim::AdamW>(m.model->named_trainable_parameters(),
                                             optim::AdamWOptions{.learning_rate = o.lr, .weight_decay = o.weight_decay});
     return optim::make_optimizer(o.optimizer, m.model->named_trainable_parameters(), o.lr);
   };
-  std::unique_ptr<optim::Optimizer> opt = fresh();
+  // The linear model, solved exactly on (x, y): least squares, or logistic / softmax regression with
+  // scikit-learn's default penalty (C = 1).
+  auto solve_linear = [&](const Tensor& x, const Tensor& y) {
+    manual_seed(o.seed);
+    m.model = make_mlp({}, outputs);
+    m.model->build_for({1, static_cast<std::int64_t>(features.size())});
+    const optim::LinearFit fit = m.task == Task::Classification ? optim::logistic_regression(x, y, outputs)
+                                                                : optim::least_squares(x, y);
+    set_linear_weights(*m.model, fit);
+    return fit;
+  };
 
-  // The model file: weights + everything needed to encode a table.
-  json spec;
-  spec["columns"] = m.columns;
-  spec["known"] = m.known;
-  spec["classes"] = m.classes;
-  spec["features"] = features;
-  spec["hidden"] = o.hidden;
-  spec["fill"] = m.fill;
-  spec["normalize"] = data::to_string(o.normalize);
-  spec["target_mean"] = m.target_mean;
-  spec["target_std"] = m.target_std;
-  for (const auto& h : m.one_hot) spec["one_hot"][h.column] = h.categories;
-  std::map<std::string, std::string> meta{{"model", "tabular"}, {"task", task_name(m.task)}, {"target", o.target},
-                                          {"tabular", spec.dump()}};
+  // A fresh MLP trained for a fixed number of epochs (the refit, and the cross-validation's folds).
+  const train::Loss loss = m.task == Task::Classification ? train::losses::sparse_categorical_crossentropy()
+                                                          : train::losses::mean_squared_error();
+  auto fit_mlp = [&](const Tensor& x, const Tensor& y, int epochs) {
+    std::unique_ptr<optim::Optimizer> opt = fresh(o.hidden);
+    train::FitOptions fo;
+    fo.epochs = epochs;
+    fo.batch_size = o.batch;
+    fo.seed = o.seed;
+    fo.verbose = 0;
+    try {
+      train::fit(*m.model, *opt, loss, x, y, fo);
+    } catch (const Error& e) {
+      explain_divergence(e, x, features, o.normalize);
+    }
+  };
+
+  // The model file: weights + everything needed to encode a table (the chosen model's layers).
+  auto describe = [&](const std::vector<std::int64_t>& hidden, std::map<std::string, std::string>& meta,
+                      io::TensorMap& extra) {
+    json spec;
+    spec["columns"] = m.columns;
+    spec["known"] = m.known;
+    spec["classes"] = m.classes;
+    spec["features"] = features;
+    spec["hidden"] = hidden;
+    spec["fill"] = m.fill;
+    spec["normalize"] = data::to_string(o.normalize);
+    spec["target_mean"] = m.target_mean;
+    spec["target_std"] = m.target_std;
+    for (const auto& h : m.one_hot) spec["one_hot"][h.column] = h.categories;
+    meta = {{"model", "tabular"}, {"task", task_name(m.task)}, {"target", o.target}, {"tabular", spec.dump()}};
+    extra.clear();
+    for (const auto& [k, v] : m.normalizer.state()) extra["normalizer/" + k] = v;
+  };
+  std::map<std::string, std::string> meta;
   io::TensorMap extra;
-  for (const auto& [k, v] : m.normalizer.state()) extra["normalizer/" + k] = v;
+  describe(o.hidden, meta, extra);
 
-  train::FitOptions fo;
-  fo.epochs = o.epochs;
-  fo.batch_size = o.batch;
-  fo.seed = o.seed;
-  fo.verbose = 0;
-  fo.validation = std::pair{x_valid, y_valid};
-  fo.callbacks.push_back(train::callbacks::early_stopping("val_loss", o.patience, 0.0, true));
-  std::shared_ptr<report::HistoryLog> history;
   const fs::path logdir(o.logdir);
+  std::shared_ptr<report::HistoryLog> history;
   if (!o.logdir.empty()) {
     fs::create_directories(logdir);
-    fo.callbacks.push_back(train::callbacks::model_checkpoint((logdir / "checkpoints").string(), 10, 0, 3, meta, extra));
-    fo.callbacks.push_back(train::callbacks::metrics_logger((logdir / "metrics.csv").string()));
     history = std::make_shared<report::HistoryLog>((logdir / "history.json").string());
     for (const auto& [k, v] : meta)
       if (k != "tabular") history->set(k, v);
@@ -410,42 +474,139 @@ TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const
     history->set("learning_rate", o.lr);
     history->set("seed", static_cast<double>(o.seed));
     history->set("normalize", std::string(data::to_string(o.normalize)));
-    fo.callbacks.push_back(history);
   }
-  const train::Loss loss = m.task == Task::Classification ? train::losses::sparse_categorical_crossentropy()
-                                                          : train::losses::mean_squared_error();
-  train::Trainer trainer(*m.model, *opt, loss, fo);
-  train::History h;
-  try {
-    h = trainer.fit(x_train, y_train);
-  } catch (const Error& e) {
-    explain_divergence(e, x_train, features, o.normalize);
+  // The validation score that chooses between the models: accuracy, or R^2 (higher is better).
+  auto score = [&](const TabularMetrics& v) { return m.task == Task::Classification ? v.accuracy : v.r2; };
+  const char* score_name = m.task == Task::Classification ? "accuracy" : "R2";
+
+  // Candidate 1: the linear model (always when --hidden none; with hidden layers when compare_linear).
+  std::optional<TabularMetrics> linear_valid;
+  std::optional<optim::LinearFit> linear_fit;
+  std::vector<double> linear_rows;
+  if (o.hidden.empty() || o.compare_linear) {
+    linear_fit = solve_linear(x_train, y_train);
+    linear_valid = m.evaluate(valid);
+    linear_rows = row_scores(m, valid);
+    r.candidates["linear"] = score(*linear_valid);
+    if (o.verbose)
+      fmt::print("linear model ({}): validation {} {:.4f}\n",
+                 m.task == Task::Classification
+                     ? fmt::format("L2-regularised {} regression, {} L-BFGS iterations{}",
+                                   outputs == 2 ? "logistic" : "softmax", linear_fit->iterations,
+                                   linear_fit->converged ? "" : ", not fully converged")
+                     : std::string("least squares"),
+                 score_name, score(*linear_valid));
   }
-  r.epochs_run = static_cast<int>(h.epochs.size());
-  for (int e = 0; e < r.epochs_run; ++e)
-    if (h.epochs[static_cast<std::size_t>(e)].at("val_loss") < h.epochs[static_cast<std::size_t>(r.best_epoch - 1)].at("val_loss"))
-      r.best_epoch = e + 1;
-  r.valid = m.evaluate(valid);
-  if (o.verbose)
-    fmt::print("trained {} epochs{}; validation loss {:.4f} (best at epoch {})\n", r.epochs_run,
-               h.stopped_early ? " (" + h.stop_reason + ")" : "", h.epochs.back().at("val_loss"), r.best_epoch);
-  if (o.refit) {
-    // The validation rows have chosen the epoch count; now they train too (as sklearn's final fit would).
-    opt = fresh();
-    train::FitOptions all;
-    all.epochs = r.best_epoch;
-    all.batch_size = o.batch;
-    all.seed = o.seed;
-    all.verbose = 0;
+
+  // Candidate 2: the MLP, with Adam(W) and early stopping on the validation loss.
+  int last_epoch = 0;
+  bool use_linear = o.hidden.empty();
+  if (!o.hidden.empty()) {
+    std::unique_ptr<optim::Optimizer> opt = fresh(o.hidden);
+    train::FitOptions fo;
+    fo.epochs = o.epochs;
+    fo.batch_size = o.batch;
+    fo.seed = o.seed;
+    fo.verbose = 0;
+    fo.validation = std::pair{x_valid, y_valid};
+    fo.callbacks.push_back(train::callbacks::early_stopping("val_loss", o.patience, 0.0, true));
+    if (!o.logdir.empty()) {
+      fo.callbacks.push_back(train::callbacks::model_checkpoint((logdir / "checkpoints").string(), 10, 0, 3, meta, extra));
+      fo.callbacks.push_back(train::callbacks::metrics_logger((logdir / "metrics.csv").string()));
+      fo.callbacks.push_back(history);
+      // TensorBoard: logdir/train and logdir/validation, as synapse train writes them.
+      fo.callbacks.push_back(train::callbacks::tensorboard(o.logdir, 100, true, true,
+                                                           {-1, static_cast<std::int64_t>(features.size())}));
+    }
+    train::Trainer trainer(*m.model, *opt, loss, fo);
+    train::History h;
     try {
-      train::fit(*m.model, *opt, loss, concat({x_train, x_valid}, 0), concat({y_train, y_valid}, 0), all);
+      h = trainer.fit(x_train, y_train);
     } catch (const Error& e) {
       explain_divergence(e, x_train, features, o.normalize);
     }
+    last_epoch = trainer.epoch();
+    r.epochs_run = static_cast<int>(h.epochs.size());
+    for (int e = 0; e < r.epochs_run; ++e)
+      if (h.epochs[static_cast<std::size_t>(e)].at("val_loss") < h.epochs[static_cast<std::size_t>(r.best_epoch - 1)].at("val_loss"))
+        r.best_epoch = e + 1;
+    const TabularMetrics mlp_valid = m.evaluate(valid);
+    r.candidates["mlp"] = score(mlp_valid);
     if (o.verbose)
-      fmt::print("refitted on the {} training and validation rows for {} epochs\n", r.train_rows + r.valid_rows,
-                 r.best_epoch);
+      fmt::print("MLP ({}): trained {} epochs{}; validation loss {:.4f} (best at epoch {}), validation {} {:.4f}\n",
+                 fmt::join(o.hidden, "-"), r.epochs_run, h.stopped_early ? " (" + h.stop_reason + ")" : "",
+                 h.epochs.back().at("val_loss"), r.best_epoch, score_name, score(mlp_valid));
+    r.valid = mlp_valid;
+    if (linear_valid) {
+      // The MLP's validation score is optimistic (those rows also chose its epoch), and on a small table a
+      // few rows' luck decides. So on tables of up to choice_max_rows labelled rows (when refitting), both
+      // models are cross-validated on the training + validation rows (k folds, the MLP for its best epoch
+      // count); else the validation rows judge. Either way the MLP must win by more than two standard
+      // errors of the per-row difference (a paired one-sided test at about the 2.5% level): ties and
+      // near-ties stay linear.
+      std::vector<double> lin = linear_rows, mlp = row_scores(m, valid);
+      std::string judge = "validation rows";
+      if (o.refit && o.choice_folds >= 2 && n - n_test <= o.choice_max_rows) {
+        const data::Table all = t.take(range(n_test, n, order));
+        fit_encoding(all);
+        lin.clear();
+        mlp.clear();
+        for (int k = 0; k < o.choice_folds; ++k) {
+          std::vector<std::int64_t> in, out;
+          for (std::int64_t i = 0; i < all.rows(); ++i) (i % o.choice_folds == k ? out : in).push_back(i);
+          const data::Table a = all.take(in), b = all.take(out);
+          const Tensor xa = m.inputs(a), ya = targets(a);
+          solve_linear(xa, ya);
+          const auto l = row_scores(m, b);
+          fit_mlp(xa, ya, r.best_epoch);
+          const auto p = row_scores(m, b);
+          lin.insert(lin.end(), l.begin(), l.end());
+          mlp.insert(mlp.end(), p.begin(), p.end());
+        }
+        judge = fmt::format("{}-fold cross-validation on the {} training and validation rows", o.choice_folds, all.rows());
+      }
+      const auto rows = static_cast<double>(mlp.size());
+      double mean = 0, var = 0, lin_mean = 0, mlp_mean = 0;
+      for (std::size_t i = 0; i < mlp.size(); ++i) {
+        mean += (mlp[i] - lin[i]) / rows;
+        lin_mean += lin[i] / rows;
+        mlp_mean += mlp[i] / rows;
+      }
+      for (std::size_t i = 0; i < mlp.size(); ++i) var += (mlp[i] - lin[i] - mean) * (mlp[i] - lin[i] - mean);
+      const double se = rows > 1 ? std::sqrt(var / (rows - 1) / rows) : 0.0;
+      use_linear = !(mean > kStandardErrors * se);
+      const bool cls = m.task == Task::Classification;
+      if (o.verbose)
+        fmt::print("chose the {}: {} {:.4f} (linear) against {:.4f} (MLP) on the {}; the MLP {} the linear model by "
+                   "more than {} standard errors of the per-row difference\n",
+                   use_linear ? "linear model" : "MLP", cls ? "accuracy" : "RMSE",
+                   cls ? lin_mean : std::sqrt(-lin_mean), cls ? mlp_mean : std::sqrt(-mlp_mean), judge,
+                   use_linear ? "does not beat" : "beats", kStandardErrors);
+    }
   }
+  const std::vector<std::int64_t> hidden = use_linear ? std::vector<std::int64_t>{} : o.hidden;
+  r.hidden = hidden;
+  if (use_linear) {
+    r.valid = *linear_valid;
+    if (!o.refit) solve_linear(x_train, y_train);  // the MLP replaced it in m.model
+  }
+
+  if (o.refit) {
+    // The validation rows have chosen the model and the epoch count; now they teach too (as sklearn's
+    // final fit on the whole training file would), with the encoding fitted on all of them.
+    const data::Table all = t.take(range(n_test, n, order));
+    fit_encoding(all);
+    r.features = features;
+    const Tensor x_all = m.inputs(all), y_all = targets(all);
+    if (use_linear)
+      solve_linear(x_all, y_all);
+    else
+      fit_mlp(x_all, y_all, r.best_epoch);
+    if (o.verbose)
+      fmt::print("refitted the {} on the {} training and validation rows{}\n", use_linear ? "linear model" : "MLP",
+                 all.rows(), use_linear ? "" : fmt::format(" for {} epochs", r.best_epoch));
+  }
+  describe(hidden, meta, extra);
   r.test = m.evaluate(test);
   if (o.verbose) {
     if (m.task == Task::Classification) {
@@ -458,16 +619,18 @@ TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const
     }
   }
   if (!o.logdir.empty()) {
-    io::Checkpoint ckpt = train::capture_training_state(*m.model, nullptr, trainer.epoch());
-    ckpt.step = opt->iterations();
+    io::Checkpoint ckpt = train::capture_training_state(*m.model, nullptr, last_epoch);
     ckpt.metadata.insert(meta.begin(), meta.end());
     for (const auto& [k, v] : extra) ckpt.tensors[k] = v;
     r.model_path = (logdir / "model.syn").string();
     io::save_checkpoint(r.model_path, ckpt);
-    const json metrics{{"task", task_name(m.task)}, {"target", o.target}, {"epochs", r.epochs_run},
-                       {"train_rows", r.train_rows}, {"test", metrics_json(r.test, m.task)},
-                       {"validation", metrics_json(r.valid, m.task)}};
+    json metrics{{"task", task_name(m.task)}, {"target", o.target}, {"epochs", r.epochs_run},
+                 {"model", use_linear ? "linear" : "mlp"}, {"hidden", hidden},
+                 {"train_rows", r.train_rows}, {"test", metrics_json(r.test, m.task)},
+                 {"validation", metrics_json(r.valid, m.task)}};
+    for (const auto& [k, v] : r.candidates) metrics["candidates"][k] = {{std::string("validation_") + score_name, v}};
     io::write_file_atomic((logdir / "test_metrics.json").string(), metrics.dump(2) + "\n");
+    history->set("model", std::string(use_linear ? "linear" : "mlp"));
     history->set("test_" + std::string(m.task == Task::Classification ? "accuracy" : "rmse"),
                  m.task == Task::Classification ? r.test.accuracy : r.test.rmse);
     history->write();

@@ -91,7 +91,8 @@ DemoResult premium_demo(std::uint64_t seed) {
   o.logdir = "";
   o.verbose = 0;
   o.seed = seed;
-  o.hidden = {64, 32};  // the tutorial's network and its plain gradient descent
+  o.hidden = {64, 32};  // the tutorial's network and its plain gradient descent (not the linear model)
+  o.compare_linear = false;
   o.optimizer = "sgd";
   o.lr = 0.1;
   o.refit = false;  // one training run, as in the tutorial

@@ -38,7 +38,11 @@ Command add_serve(CLI::App& app);             // serve.cpp: the digit-drawing pa
 // CLI11 refuses a value that fails a check with "FLAG: MESSAGE" and a non-zero exit; these messages
 // name the value and what is allowed ("--epochs: Value 0 is not an integer from 1 to 100000").
 CLI::Validator integer_in(std::int64_t min, std::int64_t max);
-CLI::Validator positive_number();      // a finite number > 0: refuses 0, negatives, nan and inf
+CLI::Validator positive_number();
+// --precision fp32|bf16 (device.h) on a subcommand, into `value`; precision_flag parses it (errors name
+// the flag, the value and the allowed ones, or the CPU's missing avx512_bf16).
+void add_precision_option(CLI::App* sub, std::string& value, const std::string& what);
+MatmulPrecision precision_flag(const std::string& value);      // a finite number > 0: refuses 0, negatives, nan and inf
 CLI::Validator non_negative_number();  // a finite number >= 0
 CLI::Validator unsigned_integer();     // 0, 1, 2, ...: refuses -1 (an unsigned flag would wrap it around)
 

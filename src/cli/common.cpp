@@ -32,6 +32,15 @@ CLI::Validator non_negative_number() {
   return number_check([](double v) { return std::isfinite(v) && v >= 0; }, "a finite number >= 0");
 }
 
+void add_precision_option(CLI::App* sub, std::string& value, const std::string& what) {
+  sub->add_option("--precision", value,
+                  "Matrix products " + what +
+                      " in fp32 or bf16 (bf16 operands, fp32 accumulation; needs a CPU with AVX512-BF16)")
+      ->capture_default_str();
+}
+
+MatmulPrecision precision_flag(const std::string& value) { return parse_precision(value, "--precision"); }
+
 CLI::Validator integer_in(std::int64_t min, std::int64_t max) {
   return CLI::Validator(
       [min, max](std::string& value) -> std::string {

@@ -7,18 +7,23 @@ Command add_eval(CLI::App& app) {
   struct Args {
     std::string checkpoint;
     std::string data = "data/mnist";
+    std::string precision = "fp32";
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("eval", "Evaluate a trained model on the test set");
   sub->add_option("checkpoint", a->checkpoint, "A model file or a run folder (its model.syn)")->required();
   sub->add_option("--data", a->data, "Folder with the MNIST IDX files")->capture_default_str();
+  add_precision_option(sub, a->precision, "of the model");
   return {sub, [a] {
+            const MatmulPrecisionGuard precision(precision_flag(a->precision));
             const zoo::Trained t = zoo::load_trained(a->checkpoint);
             const data::Mnist m = data::load_mnist(a->data);
             const Tensor x = zoo::images_to_float(m.test_images);
             train::ConfusionMatrix cm(10);
             cm.update(train::predict(*t.model, x), cast(m.test_labels, DType::Int64));
-            fmt::print("model: {} ({})\n", t.name, t.path);
+            const auto trained = t.checkpoint.metadata.find("precision");
+            fmt::print("model: {} ({}), trained in {}, evaluated in {}\n", t.name, t.path,
+                       trained != t.checkpoint.metadata.end() ? trained->second : "fp32", a->precision);
             fmt::print("{}\n", cm.to_string());
             fmt::print("test accuracy: {:.2f}% on {} images\n", 100.0 * cm.result(), x.dim(0));
             return 0;

@@ -92,6 +92,7 @@ Command add_predict(CLI::App& app) {
     std::vector<std::string> inputs;
     std::int64_t index = 0;
     bool json = false, raw = false;
+    std::string precision = "fp32";
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("predict",
@@ -104,7 +105,9 @@ Command add_predict(CLI::App& app) {
   sub->add_option("--show", a->show, "Write the 28x28 image the model saw for each input to this folder (STEM-28x28.png)");
   sub->add_flag("--json", a->json, "Print the results as one JSON document");
   sub->add_flag("--raw", a->raw, "Skip the MNIST-style preprocessing: only resize to 28x28 (and invert a light image)");
+  add_precision_option(sub, a->precision, "of the model");
   return {sub, [a] {
+            const MatmulPrecisionGuard precision(precision_flag(a->precision));
             const zoo::Trained t = zoo::load_trained(a->checkpoint);
             if (!a->show.empty()) {
               std::error_code ec;

@@ -9,12 +9,15 @@ struct TrainArgs {
   std::string model;
   zoo::TrainRun run;
   int threads = 0;
+  std::string precision = "fp32";
 };
 
 int run_train(const TrainArgs& a) {
   const zoo::Recipe& r = zoo::recipe(a.model);
   if (a.threads > 0) set_num_threads(a.threads);
-  const zoo::TrainResult res = zoo::train_recipe(r, a.run);
+  zoo::TrainRun run = a.run;
+  run.precision = precision_flag(a.precision);
+  const zoo::TrainResult res = zoo::train_recipe(r, run);
   if (res.history.stopped_early) fmt::print("{}\n", res.history.stop_reason);
   fmt::print("saved {}\n", res.model_path);
   if (res.report_path.empty()) {
@@ -51,6 +54,7 @@ Command add_train(CLI::App& app) {
   sub->add_option("--profile", a->run.profile_steps,
                   "Print where the time goes (ms and GFLOP/s per op) over N steps, after 5 warm-up steps")
       ->check(integer_in(1, 1000000));
+  add_precision_option(sub, a->precision, "in training and the final evaluation");
   sub->add_flag("--resume", a->run.resume, "Continue from the newest checkpoint in LOGDIR/checkpoints");
   return {sub, [a] { return run_train(*a); }};
 }

@@ -1,11 +1,14 @@
 // Threading helpers shared by every layer (kernels, ops, optimizers, data): OpenMP under the hood.
 // parallel_for: splits [begin, end) into chunks of at least `grain` iterations over the OpenMP threads;
 // runs inline when the range is small (a parallel region costs microseconds) or already inside one.
-// `f` must not throw: validate inputs before the parallel loop.
+// `f` must not throw: validate inputs before the parallel loop. The workers run with the calling
+// thread's matmul_precision() (device.h), so a precision set on one thread reaches its kernels' threads.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+
+#include "synapse/device.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -24,8 +27,10 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, F&& 
   const std::int64_t max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const std::int64_t chunks = std::min<std::int64_t>(max_threads, (n + grain - 1) / std::max<std::int64_t>(grain, 1));
   if (chunks > 1) {
+    const MatmulPrecision precision = matmul_precision();
 #pragma omp parallel num_threads(static_cast<int>(chunks))
     {
+      detail::set_thread_matmul_precision(precision);
       const std::int64_t t = omp_get_thread_num();
       const std::int64_t nt = omp_get_num_threads();
       const std::int64_t lo = begin + n * t / nt;
@@ -86,8 +91,10 @@ void parallel_parts(std::int64_t begin, std::int64_t end, int parts, F&& f) {
     return;
   }
 #ifdef _OPENMP
+  const MatmulPrecision precision = matmul_precision();
 #pragma omp parallel num_threads(parts)
   {
+    detail::set_thread_matmul_precision(precision);
     const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
     // With fewer threads than asked (nested or limited), each takes every nt-th part.
     for (std::int64_t part = t; part < parts; part += nt) {

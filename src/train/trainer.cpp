@@ -33,6 +33,9 @@ Trainer::Trainer(nn::Module& model, optim::Optimizer& opt, Loss loss, FitOptions
     : model_(model), opt_(opt), loss_(std::move(loss)), options_(std::move(options)) {
   SYN_CHECK(options_.batch_size > 0, "fit: batch_size must be positive, got {}", options_.batch_size);
   SYN_CHECK(options_.epochs >= 0, "fit: epochs must not be negative, got {}", options_.epochs);
+  SYN_CHECK(options_.precision != MatmulPrecision::bf16 || cpu_supports_bf16(),
+            "fit: FitOptions::precision is bf16, but this CPU lacks AVX512-BF16 (avx512_bf16), which bf16 matrix "
+            "products need; use MatmulPrecision::fp32");
 }
 
 void Trainer::stop(std::string reason) {
@@ -169,6 +172,7 @@ History Trainer::fit(const Tensor& x, const Tensor& y) {
   SYN_CHECK(x.ndim() >= 1 && y.ndim() >= 1 && x.dim(0) == y.dim(0),
             "fit: inputs {} and targets {} hold different numbers of examples", to_string(x.shape()), to_string(y.shape()));
   SYN_CHECK(x.dim(0) > 0, "fit: no training examples");
+  const MatmulPrecisionGuard precision(options_.precision);
   steps_per_epoch_ = (x.dim(0) + options_.batch_size - 1) / options_.batch_size;
   history_ = History{};
   stop_ = false;
@@ -198,6 +202,7 @@ Logs Trainer::evaluate(const Tensor& x, const Tensor& y, int batch_size) {
             "evaluate: inputs {} and targets {} hold different numbers of examples", to_string(x.shape()),
             to_string(y.shape()));
   SYN_CHECK(batch_size > 0, "evaluate: batch_size must be positive, got {}", batch_size);
+  const MatmulPrecisionGuard precision(options_.precision);
   const bool was_training = model_.is_training();
   model_.eval();
   double loss_sum = 0.0;

@@ -114,6 +114,10 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   fo.batch_size = batch;
   fo.seed = run.seed;
   fo.max_steps = max_steps;
+  fo.precision = run.precision;
+  log(run.precision == MatmulPrecision::bf16
+          ? "precision: bf16 matrix products (bf16 operands, fp32 accumulation; weights, optimizer and loss in fp32)"
+          : "precision: fp32");
   fo.validation = std::make_pair(d.val_x, d.val_y);
   fo.callbacks.push_back(train::callbacks::progress_bar());
   if (run.profile_steps > 0) fo.callbacks.push_back(train::callbacks::profile_steps(run.profile_steps, log));
@@ -145,7 +149,7 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   io::TensorMap ema_state;  // the shadows, saved as "ema/<name>" so a resumed run continues the average
   if (ema)
     for (const auto& [name, t] : ema->state_dict()) ema_state["ema/" + name] = t;
-  fo.callbacks.push_back(train::callbacks::model_checkpoint(ckpt_dir, 1, 0, 3, {{"model", r.name}}, ema_state));
+  fo.callbacks.push_back(train::callbacks::model_checkpoint(ckpt_dir, 1, 0, 3, {{"model", r.name}, {"precision", std::string(precision_name(run.precision))}}, ema_state));
   fo.callbacks.push_back(train::callbacks::metrics_logger((fs::path(logdir) / "metrics.csv").string()));
   // TensorBoard logs in LOGDIR/train and LOGDIR/validation; history.json feeds the HTML report.
   if (!run.resume) remove_old_events(logdir);
@@ -162,6 +166,7 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   if (max_steps > 0) history->set("max_steps", static_cast<double>(max_steps));
   if (shift > 0) history->set("augment_shift", static_cast<double>(shift));
   history->set("threads", static_cast<double>(num_threads()));
+  history->set("precision", std::string(precision_name(run.precision)));
   history->set("synapse", std::string(version()));
   fo.callbacks.push_back(history);
 
@@ -194,6 +199,7 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   io::Checkpoint final_ckpt = train::capture_training_state(*model, nullptr, trainer.epoch());
   final_ckpt.step = opt->iterations();
   final_ckpt.metadata["model"] = r.name;
+  final_ckpt.metadata["precision"] = std::string(precision_name(run.precision));  // what it was trained with
   final_ckpt.metadata["test_accuracy"] = fmt::format("{:.4f}", result.test_accuracy);
   result.model_path = (fs::path(logdir) / "model.syn").string();
   io::save_checkpoint(result.model_path, final_ckpt);

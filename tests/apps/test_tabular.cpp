@@ -102,6 +102,14 @@ TEST(Tabular, TrainsSavesLoadsAndPredictsAClassifier) {
   EXPECT_GE(r.test.auc, 0.98);
   for (const char* f : {"model.syn", "metrics.csv", "history.json", "test_metrics.json", "checkpoints"})
     EXPECT_TRUE(fs::exists(d / "run" / f)) << f;
+  // The MLP's TensorBoard logs, as synapse train writes them.
+  for (const char* run : {"train", "validation"}) {
+    ASSERT_TRUE(fs::is_directory(d / "run" / run)) << run;
+    int events = 0;
+    for (const auto& e : fs::directory_iterator(d / "run" / run))
+      events += e.path().filename().string().starts_with("events.out.tfevents.") && fs::file_size(e.path()) > 100;
+    EXPECT_EQ(events, 1) << run;
+  }
 
   // The model file is self-contained: the same test metrics from a fresh load, on rows in another
   // column order (by name) without the target.
@@ -129,6 +137,48 @@ TEST(Tabular, TrainsSavesLoadsAndPredictsAClassifier) {
   // A failed prediction never leaves a half-written file.
   EXPECT_THROW(write_predictions((d / "no-such-dir" / "out.csv").string(), m, m.predict(fresh)), Error);
   EXPECT_FALSE(fs::exists(d / "no-such-dir"));
+  fs::remove_all(d);
+}
+
+TEST(Tabular, KeepsTheMlpOnlyWhenItClearlyBeatsTheLinearModel) {
+  // Inside or outside a circle: no straight line separates the classes, an MLP does.
+  Generator g(7);
+  std::string csv = "x,y,inside\n";
+  for (int i = 0; i < 500; ++i) {
+    const double x = 4 * g.uniform() - 2, y = 4 * g.uniform() - 2;
+    csv += fmt::format("{:.4f},{:.4f},{}\n", x, y, x * x + y * y < 1.5 ? "yes" : "no");
+  }
+  const fs::path d = scratch();
+  const data::Table t = data::read_table(write(d / "circle.csv", csv));
+  TabularOptions o = quiet("inside");
+  const TabularResult r = train_tabular(t, o);
+  EXPECT_EQ(r.hidden, (std::vector<std::int64_t>{32}));
+  ASSERT_TRUE(r.candidates.contains("linear") && r.candidates.contains("mlp"));
+  EXPECT_LT(r.candidates.at("linear"), 0.8);
+  EXPECT_GE(r.test.accuracy, 0.9);
+  // A straight line plus noise: the MLP cannot clearly beat least squares, so the linear model stays.
+  std::string line = "a,b,y\n";
+  for (int i = 0; i < 300; ++i) {
+    const double a = g.normal(), b = g.normal();
+    line += fmt::format("{:.4f},{:.4f},{:.4f}\n", a, b, 3 * a - 2 * b + 1 + g.normal());
+  }
+  TabularOptions l = quiet("y");
+  const TabularResult straight = train_tabular(data::read_table(write(d / "line.csv", line)), l);
+  EXPECT_TRUE(straight.hidden.empty());
+  EXPECT_GE(straight.test.r2, 0.85);
+  const data::Table c = data::read_table(write(d / "customers.csv", customers_csv(400, 6)));
+  TabularOptions q = quiet("bought");
+  // --hidden none fits only the linear model; compare_linear = false only the MLP.
+  q.hidden = {};
+  const TabularResult lin = train_tabular(c, q);
+  EXPECT_TRUE(lin.hidden.empty());
+  EXPECT_FALSE(lin.candidates.contains("mlp"));
+  q.hidden = {8};
+  q.compare_linear = false;
+  q.epochs = 5;
+  const TabularResult mlp = train_tabular(c, q);
+  EXPECT_EQ(mlp.hidden, (std::vector<std::int64_t>{8}));
+  EXPECT_FALSE(mlp.candidates.contains("linear"));
   fs::remove_all(d);
 }
 

@@ -139,3 +139,14 @@ TEST(Table, NormalizerFitsAndTransformsByColumnName) {
             "'" + lacking.source + "' has no column 'b' (the normaliser was fitted on: b, a, c)");
   EXPECT_EQ(error_of([] { parse_normalize("l2"); }), "--normalize: 'l2' is not one of zscore, minmax, none");
 }
+
+TEST(Table, ReadsSemicolonAndTabSeparatedFiles) {
+  // European CSV: ';' between cells, so a ',' is part of a cell (here a decimal comma stays text).
+  const Table s = read_table(csv_file("city;price;note\nParis;1.5;\"a;b\"\nRome;2;3,5\n"), {.delimiter = ';'});
+  EXPECT_EQ(s.names(), (std::vector<std::string>{"city", "price", "note"}));
+  EXPECT_EQ(s.column("price").numbers, (std::vector<double>{1.5, 2}));
+  EXPECT_EQ(s.column("note").text, (std::vector<std::string>{"a;b", "3,5"}));
+  const Table t = read_table(csv_file("a\tb\n1\tx y\n2\tz\n"), {.delimiter = '\t'});
+  EXPECT_EQ(t.column("a").numbers, (std::vector<double>{1, 2}));
+  EXPECT_EQ(t.column("b").text, (std::vector<std::string>{"x y", "z"}));
+}

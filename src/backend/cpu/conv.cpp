@@ -6,6 +6,7 @@
 
 #include "backend/cpu/gemm.h"
 #include "core/parallel.h"
+#include "synapse/device.h"
 
 #include "backend/cpu/isa_begin.h"
 #include "backend/cpu/epilogue.h"
@@ -159,6 +160,11 @@ std::int64_t block_rows(const Conv2DGeometry& g, std::int64_t rows) {
 }
 
 
+// In bf16 (device.h) the convolutions of the implicit-GEMM kernels take the im2col path instead, whose
+// gemm() calls multiply in bf16. The direct single-channel kernels stay fp32 in either precision: their
+// 25-tap sums are too short for bf16 to pay (cnn conv1 through im2col + bf16 GEMM: 2.8x slower).
+bool fp32_kernels() { return matmul_precision() == MatmulPrecision::fp32; }
+
 }  // namespace
 
 // One parallel region: each thread takes a contiguous run of row blocks and, block by block, builds
@@ -168,7 +174,7 @@ void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, con
     conv2d_direct_forward(g, x, w, bias, y, relu);
     return;
   }
-  if (conv2d_implicit_forward_supported(g)) {
+  if (fp32_kernels() && conv2d_implicit_forward_supported(g)) {
     conv2d_implicit_forward(g, x, w, bias, y, relu);
     return;
   }
@@ -198,7 +204,7 @@ void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, con
 // where it came from, and patches of neighbouring output rows overlap). Per block of images: zero
 // their dx, dcol = dy_rows x w^T into the thread's workspace, col2im.
 void conv2d_backprop_input(const Conv2DGeometry& g, const float* dy, const float* w, float* dx) {
-  if (conv2d_implicit_backprop_input_supported(g)) {
+  if (fp32_kernels() && conv2d_implicit_backprop_input_supported(g)) {
     conv2d_implicit_backprop_input(g, dy, w, dx);
     return;
   }
@@ -236,7 +242,7 @@ void conv2d_backprop_filter(const Conv2DGeometry& g, const float* x, const float
     conv2d_direct_backprop_filter(g, x, dy, dw);
     return;
   }
-  if (conv2d_implicit_backprop_filter_supported(g)) {
+  if (fp32_kernels() && conv2d_implicit_backprop_filter_supported(g)) {
     conv2d_implicit_backprop_filter(g, x, dy, dw);
     return;
   }
@@ -300,44 +306,24 @@ void conv2d_backprop_filter(const Conv2DGeometry& g, const float* x, const float
 }
 
 // ---- reference kernels (compiled once): direct loops over every (output pixel, filter tap, channel) ----
-namespace {
-
-// Calls f(x_index, w_index, y_index) for every product term of the convolution, in a fixed order.
-template <class F> void for_each_term(const Conv2DGeometry& g, F&& f) {
-  for (std::int64_t n = 0; n < g.n; ++n)
-    for (std::int64_t oy = 0; oy < g.oh; ++oy)
-      for (std::int64_t ox = 0; ox < g.ow; ++ox)
-        for (std::int64_t ky = 0; ky < g.kh; ++ky)
-          for (std::int64_t kx = 0; kx < g.kw; ++kx) {
-            const std::int64_t iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
-            const std::int64_t ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
-            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-            for (std::int64_t c = 0; c < g.c; ++c)
-              for (std::int64_t o = 0; o < g.o; ++o)
-                f(((n * g.h + iy) * g.w + ix) * g.c + c, ((ky * g.kw + kx) * g.c + c) * g.o + o,
-                  ((n * g.oh + oy) * g.ow + ox) * g.o + o);
-          }
-}
-
-}  // namespace
 
 void conv2d_forward_reference(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
                               bool relu) {
   for (std::int64_t i = 0; i < g.rows(); ++i)
     for (std::int64_t o = 0; o < g.o; ++o) y[i * g.o + o] = bias != nullptr ? bias[o] : 0.0f;
-  for_each_term(g, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) { y[yi] += x[xi] * w[wi]; });
+  for_each_conv_term(g, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) { y[yi] += x[xi] * w[wi]; });
   if (relu)
     for (std::int64_t i = 0; i < g.rows() * g.o; ++i) y[i] = y[i] < 0.0f ? 0.0f : y[i];
 }
 
 void conv2d_backprop_input_reference(const Conv2DGeometry& g, const float* dy, const float* w, float* dx) {
   std::fill(dx, dx + g.n * g.h * g.w * g.c, 0.0f);
-  for_each_term(g, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) { dx[xi] += dy[yi] * w[wi]; });
+  for_each_conv_term(g, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) { dx[xi] += dy[yi] * w[wi]; });
 }
 
 void conv2d_backprop_filter_reference(const Conv2DGeometry& g, const float* x, const float* dy, float* dw) {
   std::fill(dw, dw + g.patch() * g.o, 0.0f);
-  for_each_term(g, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) { dw[wi] += x[xi] * dy[yi]; });
+  for_each_conv_term(g, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) { dw[wi] += x[xi] * dy[yi]; });
 }
 
 }  // namespace synapse::cpu

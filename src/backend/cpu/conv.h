@@ -72,6 +72,24 @@ void conv2d_implicit_forward(const Conv2DGeometry& g, const float* x, const floa
 void conv2d_implicit_backprop_input(const Conv2DGeometry& g, const float* dy, const float* w, float* dx);
 void conv2d_implicit_backprop_filter(const Conv2DGeometry& g, const float* x, const float* dy, float* dw);
 
+// Calls f(x_index, w_index, y_index) for every product term of the convolution, in a fixed order (the
+// reference kernels; tests build other references on it).
+template <class F> void for_each_conv_term(const Conv2DGeometry& g, F&& f) {
+  for (std::int64_t n = 0; n < g.n; ++n)
+    for (std::int64_t oy = 0; oy < g.oh; ++oy)
+      for (std::int64_t ox = 0; ox < g.ow; ++ox)
+        for (std::int64_t ky = 0; ky < g.kh; ++ky)
+          for (std::int64_t kx = 0; kx < g.kw; ++kx) {
+            const std::int64_t iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
+            const std::int64_t ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
+            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
+            for (std::int64_t c = 0; c < g.c; ++c)
+              for (std::int64_t o = 0; o < g.o; ++o)
+                f(((n * g.h + iy) * g.w + ix) * g.c + c, ((ky * g.kw + kx) * g.c + c) * g.o + o,
+                  ((n * g.oh + oy) * g.ow + ox) * g.o + o);
+          }
+}
+
 // Naive direct loops with the same contracts, for tests.
 void conv2d_forward_reference(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
                               bool relu = false);

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend/cpu/gemm_bf16.h"
 #include "core/parallel.h"
+#include "synapse/device.h"
 
 #include "backend/cpu/isa_begin.h"
 #include "backend/cpu/vec.h"
@@ -589,9 +591,14 @@ void gemm(const GemmArgs& args) {
     return;
   }
   use_single_threaded_blas();
-  if (g.m == 1 || g.n == 1) {
+  if (g.m == 1 || g.n == 1) {  // fp32 in either precision: converting the matrix would cost more than the product
+
     if (g.beta == 0.0f) scale_c(g);  // BLAS may read y even when beta is 0: never let NaN through
     gemv(g);
+    return;
+  }
+  if (matmul_precision() == MatmulPrecision::bf16) {  // set only where cpu_supports_bf16()
+    gemm_bf16(g);
     return;
   }
 #if SYNAPSE_AVX2
