@@ -74,7 +74,8 @@ bool cpu_has_fma_width(int bits);
 // GFLOP/s of `threads` threads each running `iters` iterations of independent FMA chains on vectors of
 // `bits` (0 when the CPU lacks that width). 400,000 iterations of 512-bit chains take ~3 ms.
 double measure_fma_gflops(int bits, int threads, std::int64_t iters);
-// The best of a few short runs over every width this CPU has, measured once per process (~50 ms):
+// The best of a few short runs over every width this CPU has, measured once per process (~100 ms; runs
+// of 3 ms read 5-10% low, before the clock settles):
 // what "% of peak" means everywhere in Synapse (the profiler, the benchmarks).
 double peak_gflops_per_core();
 
