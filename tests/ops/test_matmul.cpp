@@ -184,19 +184,26 @@ TEST(Matmul, MatrixVectorKernelWithZeroInputsKeepsNaN) {
   for (std::int64_t j = 0; j < n; ++j) EXPECT_TRUE(std::isnan(y[static_cast<std::size_t>(j)])) << "column " << j;
 }
 
-// The transposed route for C = A B^T with few rows of A, with alpha, beta and a C wider than n.
+// The transposed route for C = A B^T with few rows of A, with alpha, beta and a C wider than n: rows
+// of A that fill whole vectors (16, 64), whole vectors and up to 4 left over as dot products (20, 50),
+// or more left over, padded (37); n not a multiple of any row tile (1100), k not of the vector width.
 TEST(Matmul, FewRowsTimesTransposedMatchesReference) {
   manual_seed(13);
-  const std::int64_t m = 20, n = 1100, k = 100, ldc = n + 5;  // 2.2M multiply-adds: the own route
-  Tensor a = random_normal({m, k}), b = random_normal({n, k}), c0 = random_normal({m, ldc});
-  for (const float beta : {0.0f, 0.5f}) {
-    Tensor fast = c0.clone(), ref = c0.clone();
-    cpu::GemmArgs g{.trans_b = true, .m = m, .n = n, .k = k, .alpha = -1.5f, .a = a.data<float>(), .b = b.data<float>(),
-                    .beta = beta, .c = fast.data<float>(), .ldc = ldc};
-    cpu::gemm(g);
-    g.c = ref.data<float>();
-    cpu::gemm_reference(g);
-    EXPECT_LT(max_abs_diff(fast, ref), 1e-4) << "beta=" << beta;  // the columns past n are untouched in both
+  for (const std::int64_t m : {16, 20, 37, 50, 64}) {
+    for (const std::int64_t k : {100, 1023}) {
+      const std::int64_t n = 1100, ldc = n + 5;  // at least 1.76M multiply-adds: the own route
+      Tensor a = random_normal({m, k}), b = random_normal({n, k}), c0 = random_normal({m, ldc});
+      for (const float beta : {0.0f, 0.5f}) {
+        Tensor fast = c0.clone(), ref = c0.clone();
+        cpu::GemmArgs g{.trans_b = true, .m = m, .n = n, .k = k, .alpha = -1.5f, .a = a.data<float>(),
+                        .b = b.data<float>(), .beta = beta, .c = fast.data<float>(), .ldc = ldc};
+        cpu::gemm(g);
+        g.c = ref.data<float>();
+        cpu::gemm_reference(g);
+        // The columns past n are untouched in both.
+        EXPECT_LT(max_abs_diff(fast, ref), k > 500 ? 4e-4 : 1e-4) << "m=" << m << " k=" << k << " beta=" << beta;
+      }
+    }
   }
 }
 

@@ -456,22 +456,116 @@ void small_gemm_block(const GemmArgs& g) {
 void small_gemm(const GemmArgs& g) { split_c(g, 1, 16, small_gemm_block); }
 
 // C = alpha * A B^T + beta * C with few rows of A (B stored [n, k]: a dense layer's input gradient
-// dY W^T, W [in, units]), through the transposed product C^T = B A^T on the kernel above: B's rows are
-// then the rows of the product, read in order, where OpenBLAS packed them into panels first (for the
-// cnn's fc1, [50, 1024] x [3136, 1024]^T, 41% of its time, at 48% of peak on two threads). A^T and the
-// product C^T are small ([k, m] and [n, m]) and transposed on the way in and out.
+// dY W^T, W [in, units]), through the transposed product C^T = B A^T: B's rows are then the rows of
+// the product, each read once and in order, where OpenBLAS packed them into panels first (for the
+// cnn's fc1, [50, 1024] x [3136, 1024]^T, 41% of its time, at 48% of peak on two threads). A^T and
+// the product C^T are small ([k, m] and [n, m]) and transposed on the way in and out.
+//
+// The m columns of C^T (the batch) are not a multiple of the vector width in general: 50 = 3 x 16 + 2.
+// Padding them to whole vectors (4 x 16, 64 lanes for 50 values) capped fc1's input gradient at 78%
+// of the lanes (measured 56-68% of peak). Here the first m16 = 16 floor(m / 16) columns run on the
+// forward product's register tiles (rows of B broadcast, A^T's vectors loaded), and a few columns
+// left over (at most kNtDotColumns) as dot products along k of B's rows with A's rows (both
+// contiguous), on the same rows of B while they are still in the caches: every lane does useful work.
+// More columns left over than that are padded as before.
+constexpr std::int64_t kNtDotColumns = 4;
+// Rows of B per tile: the accumulators are rows x vectors; more than 8 rows of B, each a stream at
+// the same offset of a 4 KB-strided matrix (fc1: k = 1024 floats), compete for one set of L1's ways.
+constexpr int nt_tile_rows(int v) { return kVecRegs == 32 ? (v >= 4 ? 6 : 8) : (v >= 2 ? 6 : 8); }
+
+float hsum(vf v) {
+  alignas(64) float lanes[kLanes];
+  vstore(lanes, v);
+  float s = 0.0f;
+  for (float x : lanes) s += x;
+  return s;
+}
+
+// ct[R, j] = dot(B row r, A row j) for the columns j in [j0, j1) (at most kNtDotPair): R x
+// (j1 - j0) accumulators along k, the A rows lda apart.
+constexpr std::int64_t kNtDotPair = 2;
+template <int R>
+void nt_dot_columns(const float* b, std::int64_t ldb, const float* a, std::int64_t lda, std::int64_t k, float* ct,
+                    std::int64_t ldct, std::int64_t j0, std::int64_t j1) {
+  constexpr int J = static_cast<int>(kNtDotPair);
+  vf acc[R][J];
+  zero_accumulators(acc);
+  const int cols = static_cast<int>(j1 - j0);
+  const auto step = [&](std::int64_t p, vmask m) {
+    vf av[J];
+#pragma GCC unroll 16
+    for (int j = 0; j < J; ++j) av[j] = j < cols ? vload(a + (j0 + j) * lda + p, m) : vzero();
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const vf bv = vload(b + r * ldb + p, m);
+#pragma GCC unroll 16
+      for (int j = 0; j < J; ++j)
+        if (j < cols) acc[r][j] = vfma(bv, av[j], acc[r][j]);
+    }
+  };
+  std::int64_t p = 0;
+  for (; p + kLanes <= k; p += kLanes) step(p, vmask_all());
+  if (p < k) step(p, vmask_first(k - p));
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < cols; ++j) ct[r * ldct + j0 + j] = hsum(acc[r][j]);
+}
+
+// ct[R, 0 : vec_cols) for R rows of B (op(A) of the forward kernel's tiles, whole rows along k):
+// column tiles of up to kTileV vectors (the last one masked when vec_cols is not whole vectors).
+template <int R>
+void nt_tiles(const float* b, std::int64_t ldb, const float* at, std::int64_t ld, std::int64_t k, float* ct,
+              std::int64_t ldct, std::int64_t vec_cols) {
+  for (std::int64_t j = 0; j < vec_cols; j += kTileCols)
+    small_tile_rows<R, false>(b, ldb, 1, at + j, ld, k, ct + j, ldct, std::min(kTileCols, vec_cols - j), 1.0f, 0.0f);
+}
+
+// Rows [r0, r1) of C^T = B A^T (C^T [n, m]): its first vec_cols columns from A^T (at) on the vector
+// tiles, the rest as dot products with A's rows.
+template <int R>
+void nt_rows(const float* b, std::int64_t ldb, const float* at, std::int64_t ld, const float* a, std::int64_t lda,
+             std::int64_t k, float* ct, std::int64_t m, std::int64_t vec_cols, std::int64_t r0, std::int64_t r1) {
+  const auto rows_tile = [&]<int RR>(std::int64_t r) {
+    nt_tiles<RR>(b + r * ldb, ldb, at, ld, k, ct + r * m, m, vec_cols);
+    for (std::int64_t j = vec_cols; j < m; j += kNtDotPair)
+      nt_dot_columns<RR>(b + r * ldb, ldb, a, lda, k, ct + r * m, m, j, std::min(m, j + kNtDotPair));
+  };
+  std::int64_t r = r0;
+  for (; r + R <= r1; r += R) rows_tile.template operator()<R>(r);
+  for (; r < r1; ++r) rows_tile.template operator()<1>(r);
+}
+
 void small_gemm_nt(const GemmArgs& g) {
   const std::int64_t m = g.m, n = g.n, k = g.k;
+  // Columns of C^T on vector tiles: whole vectors, or all m (the last vector padded) when more than
+  // kNtDotColumns would be left over.
+  const std::int64_t whole = m / kLanes * kLanes;
+  const std::int64_t vec_cols = m - whole <= kNtDotColumns ? whole : m;
+  const std::int64_t vecs = (vec_cols + kLanes - 1) / kLanes;
   // Kept per thread: the same sizes come back every step, and fresh buffers this large would be
   // new pages from the system each time.
   static thread_local std::vector<float> at, ct;
-  at.resize(static_cast<std::size_t>(k * m));
+  const std::int64_t ld = std::max<std::int64_t>(vecs * kLanes, 1);
+  at.resize(static_cast<std::size_t>(k * ld));
   ct.resize(static_cast<std::size_t>(n * m));
-  for (std::int64_t i = 0; i < m; ++i)
-    for (std::int64_t p = 0; p < k; ++p) at[static_cast<std::size_t>(p * m + i)] = g.a[i * g.lda + p];
+  for (std::int64_t i = 0; i < vec_cols; ++i)
+    for (std::int64_t p = 0; p < k; ++p) at[static_cast<std::size_t>(p * ld + i)] = g.a[i * g.lda + p];
   // (Pointers, not the names, inside the parallel loops: a thread_local name means each thread's own.)
-  const float* product = ct.data();
-  small_gemm({.m = n, .n = m, .k = k, .a = g.b, .lda = g.ldb, .b = at.data(), .ldb = m, .c = ct.data(), .ldc = m});
+  const float* a_t = at.data();
+  float* product = ct.data();
+  // Rows of C^T over the threads, in whole row tiles (a last partial tile runs row by row).
+  const bool wide = vec_cols > kLanes * (kTileV - 1);  // a tile of kTileV vectors: fewer rows fit
+  const std::int64_t rows = wide ? nt_tile_rows(kTileV) : nt_tile_rows(1);
+  const std::int64_t tile = 4 * rows;
+  const std::int64_t blocks = (n + tile - 1) / tile;
+  const std::int64_t grain = std::max<std::int64_t>(1, kMinMacsPerThread / std::max<std::int64_t>(tile * m * k, 1));
+  parallel_for(0, blocks, grain, [&](std::int64_t lo, std::int64_t hi) {
+    const std::int64_t r0 = lo * tile, r1 = std::min(n, hi * tile);
+    if (wide) {
+      nt_rows<nt_tile_rows(kTileV)>(g.b, g.ldb, a_t, ld, g.a, g.lda, k, product, m, vec_cols, r0, r1);
+    } else {
+      nt_rows<nt_tile_rows(1)>(g.b, g.ldb, a_t, ld, g.a, g.lda, k, product, m, vec_cols, r0, r1);
+    }
+  });
   parallel_for(0, m, std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(n, 1)),
                [&](std::int64_t lo, std::int64_t hi) {
                  for (std::int64_t i = lo; i < hi; ++i) {
