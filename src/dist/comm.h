@@ -28,5 +28,8 @@ int iallgather(const void* in, std::int64_t bytes, void* out);
 // Completes a request. Polls it until SYNAPSE_DIST_TIMEOUT seconds have passed, then throws an Error
 // naming `what`, this rank and the timeout (the request stays pending: abort() afterwards).
 void wait(int request, const std::string& what);
+// Lets MPI progress a request without waiting (OpenMPI advances non-blocking collectives only inside
+// MPI calls); returns whether it has completed (wait() must still be called once).
+bool progress(int request);
 
 }  // namespace synapse::dist::comm

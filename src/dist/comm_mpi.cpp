@@ -144,9 +144,14 @@ void wait(int request, const std::string& what) {
     int done = 0;
     check(MPI_Test(&r, &done, MPI_STATUS_IGNORE), "MPI_Test");
     if (done) return;  // MPI_Test set r to MPI_REQUEST_NULL: the id is free again
-    // Spin briefly (a reduction on loopback takes microseconds), then yield the core to the other
-    // ranks: with more ranks than cores (mpirun --oversubscribe) spinning would starve them.
-    if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(polls > 100000 ? 1000 : 20));
+    // Spin (each MPI_Test advances the reduction's rounds), yielding the core so that with more
+    // ranks than cores (mpirun --oversubscribe) the rank we wait for can run; after a long wait,
+    // sleep between polls.
+    if (polls > 200000) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    } else if (polls > 100) {
+      std::this_thread::yield();
+    }
     if ((polls & 63) == 0) {
       const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       SYN_CHECK(waited < limit,
@@ -155,6 +160,17 @@ void wait(int request, const std::string& what) {
                 g_rank, g_size, what, limit);
     }
   }
+}
+
+bool progress(int request) {
+  if (request < 0 || static_cast<std::size_t>(request) >= g_requests.size()) return true;
+  MPI_Request& r = g_requests[static_cast<std::size_t>(request)];
+  if (r == MPI_REQUEST_NULL) return true;
+  // MPI_Test would free a completed request (and its id); MPI_Request_get_status only looks, and
+  // still lets MPI make progress.
+  int done = 0;
+  check(MPI_Request_get_status(r, &done, MPI_STATUS_IGNORE), "MPI_Request_get_status");
+  return done != 0;
 }
 
 }  // namespace synapse::dist::comm

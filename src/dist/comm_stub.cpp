@@ -21,5 +21,6 @@ int iallgather(const void* in, std::int64_t bytes, void* out) {
   return -1;
 }
 void wait(int, const std::string&) {}
+bool progress(int) { return true; }
 
 }  // namespace synapse::dist::comm

@@ -62,6 +62,8 @@ void DistributedOptimizer::on_grad_ready(const Tensor& leaf) {
   }
   it->second.second = true;
   if (++b.ready == static_cast<int>(b.params.size())) launch_ready_buckets();
+  // Let MPI move the buckets in flight along while backward runs (it progresses only inside calls).
+  for (std::size_t k = 0; k < next_launch_; ++k) comm::progress(buckets_[k].request);
 }
 
 void DistributedOptimizer::launch_ready_buckets() {
