@@ -5,6 +5,7 @@
 // topological order, calling each op's gradient function and summing gradients that meet (+=).
 // The tape is freed after a backward pass unless it is retained.
 #pragma once
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -42,6 +43,16 @@ class Node {
 };
 
 void record(const OpDef& op, const Attrs& attrs, const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs);
+
+// Gradient-ready hooks: during Tensor::backward, as soon as a leaf's gradient is final (every op that
+// feeds it has run its gradient), the gradient is stored in leaf.grad() and each hook is called with
+// the leaf, on the thread running backward, while the rest of the pass continues afterwards. A
+// layer above uses this to start communicating gradients before backward ends (dist::
+// DistributedOptimizer, as PyTorch DDP's autograd hooks). Returns an id for remove_grad_ready_hook.
+// grad() (the functional form) calls no hook.
+using GradReadyHook = std::function<void(const Tensor& leaf)>;
+int add_grad_ready_hook(GradReadyHook hook);
+void remove_grad_ready_hook(int id);
 
 }  // namespace autograd
 

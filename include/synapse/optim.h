@@ -17,6 +17,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -280,6 +281,11 @@ class ExponentialMovingAverage {
 // (graph variables, or the parameters of a model traced into loss's graph) and returns a host op that
 // applies them with apply_gradients() when run. Parameters the loss does not use get no update.
 graph::Op minimize(Optimizer& opt, const Tensor& loss, const std::string& name = "train");
+// The same with the update given: each time the host op runs, `apply` receives one gradient per entry
+// of `params` (undefined where the loss does not use it). `owner` names the parameters' owner in
+// errors. dist::minimize averages the gradients over MPI ranks this way.
+graph::Op minimize(const NamedTensors& params, const Tensor& loss, std::function<void(const std::vector<Tensor>&)> apply,
+                   const std::string& name, const std::string& owner);
 // A host op of graph `g` running ema.update() — with num_updates = steps->iterations() when `steps`
 // is given (tf.train.ExponentialMovingAverage(decay, global_step)). Group it with the train op:
 // g.group({train, ema_op}) runs the optimizer step first.

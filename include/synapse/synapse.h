@@ -2,6 +2,7 @@
 #pragma once
 #include "synapse/autograd.h"
 #include "synapse/device.h"
+#include "synapse/dist.h"
 #include "synapse/profile.h"
 #include "synapse/data.h"
 #include "synapse/dtype.h"

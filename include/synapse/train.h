@@ -90,6 +90,11 @@ class ConfusionMatrix : public Metric {
 using Logs = std::map<std::string, double>;
 
 class Trainer;
+}  // namespace synapse::train
+namespace synapse::dist {
+class DistributedOptimizer;
+}  // namespace synapse::dist
+namespace synapse::train {
 
 class Callback {
  public:
@@ -142,6 +147,15 @@ struct FitOptions {
   // weights, optimizer state and loss stay fp32), for training and evaluate(). bf16 needs AVX512-BF16:
   // the Trainer refuses it on a CPU without.
   MatmulPrecision precision = MatmulPrecision::fp32;
+  // Under mpirun (dist::size() > 1, dist.h), fit trains data-parallel: rank 0's weights, optimizer state
+  // and initial_epoch are broadcast first (so a rank 0 that resumed from a checkpoint resumes everyone),
+  // each rank reads its own shard of every epoch's shuffled order (dist::shard) in batches of
+  // batch_size (the global batch is size() x batch_size, as in Horovod), gradients are averaged by a
+  // dist::DistributedOptimizer, a stop asked by a callback on any rank stops every rank, and the epoch's
+  // logs (and evaluate()'s, over a shard of the rows each) are averaged over the ranks; per-batch logs
+  // are the rank's own. Callbacks run on every rank: give the ones that write files or print to rank 0
+  // only. false: this rank trains alone even under mpirun.
+  bool distributed = true;
 };
 
 // Runs the training loop: for each epoch, shuffled batches -> forward -> loss (+ regularization) ->
@@ -152,6 +166,7 @@ struct FitOptions {
 class Trainer {
  public:
   Trainer(nn::Module& model, optim::Optimizer& opt, Loss loss, FitOptions options);
+  ~Trainer();
   History fit(const Tensor& inputs, const Tensor& targets);
   // Loss and accuracy over a data set, in inference mode, in batches.
   Logs evaluate(const Tensor& inputs, const Tensor& targets, int batch_size = 1000);
@@ -175,8 +190,12 @@ class Trainer {
   void stop(std::string reason);
   bool stopping() const { return stop_; }
   History& history() { return history_; }
+  // The gradient averaging of a data-parallel fit (null otherwise), e.g. for its communication stats.
+  const dist::DistributedOptimizer* distributed_optimizer() const { return dist_.get(); }
 
  private:
+  bool parallel() const;
+  std::unique_ptr<dist::DistributedOptimizer> dist_;
   nn::Module& model_;
   optim::Optimizer& opt_;
   Loss loss_;

@@ -73,7 +73,16 @@ struct TrainResult {
   std::string model_path;    // LOGDIR/model.syn
   std::string report_path;   // LOGDIR/report.html; empty when the report failed (report_error says why)
   std::string report_error;
+  // Data-parallel runs (under mpirun, dist.h): the ranks, the fit's wall time and per step the time
+  // rank 0 spent blocked on gradient averaging (dist::DistributedStats::wait_seconds) and packing.
+  int ranks = 1;
+  double fit_seconds = 0;
+  std::int64_t images = 0;  // training images processed by all ranks together
+  double comm_wait_ms_per_step = 0, comm_launch_ms_per_step = 0;
 };
+// Under mpirun every rank calls it and trains data-parallel (train::FitOptions::distributed); only rank
+// 0 prints, writes checkpoints, logs, model.syn and the report (the other ranks' paths stay empty), and
+// --resume reads the checkpoint on rank 0, which fit then broadcasts.
 // The recipe's whole training policy: optimizer and schedules, L2 on the kernels, weight averaging,
 // augmentation, early stopping, checkpoints every epoch (with the averages, so a resumed run continues
 // them), metrics, TensorBoard logs, the final evaluation on the test set, model.syn and the report.

@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "synapse/autograd.h"
+#include "synapse/dist.h"
 #include "synapse/poem.h"
 #include "synapse/report.h"
 #include "synapse/train.h"
@@ -154,6 +155,9 @@ class HeldOut : public train::Callback {
 }  // namespace
 
 LmTrainResult train_char_lm(const LmData& d, const LmTrainOptions& o) {
+  // Under mpirun, fit trains data-parallel (train.h); rank 0 alone prints and writes.
+  const bool root = dist::rank() == 0;
+  const int verbose = root ? o.verbose : 0;
   SYN_CHECK(o.epochs >= 1, "--epochs: {} is not allowed; it must be at least 1", o.epochs);
   SYN_CHECK(o.batch >= 1, "--batch: {} is not allowed; it must be at least 1", o.batch);
   SYN_CHECK(std::isfinite(o.lr) && o.lr > 0, "--lr: {} is not allowed; it must be above 0", o.lr);
@@ -170,7 +174,7 @@ LmTrainResult train_char_lm(const LmData& d, const LmTrainOptions& o) {
     model->fit(d.train);
     *out = model->perplexity(d.valid);
   }
-  if (o.verbose)
+  if (verbose)
     std::printf("baselines on %lld held-out tokens: perplexity unigram %.1f, bigram (add-0.03) %.1f, interpolated "
                 "bigram (0.7) %.1f\n",
                 static_cast<long long>(d.valid.tokens()), r.unigram, r.bigram, r.interpolated);
@@ -178,7 +182,7 @@ LmTrainResult train_char_lm(const LmData& d, const LmTrainOptions& o) {
   manual_seed(o.seed);
   nn::ModulePtr model = make_char_lm(d.vocab.size(), o.model);
   model->build_for({1, 1}, DType::Int64);
-  if (o.verbose) model->summary();
+  if (verbose) model->summary();
   auto opt = optim::make_optimizer("adam", model->named_trainable_parameters(), o.lr);
 
   std::map<std::string, std::string> meta = o.metadata;
@@ -204,35 +208,39 @@ LmTrainResult train_char_lm(const LmData& d, const LmTrainOptions& o) {
   fo.batch_size = o.batch;
   fo.seed = o.seed;
   fo.max_steps = o.max_steps;
-  fo.verbose = o.verbose;
-  if (o.verbose) fo.callbacks.push_back(train::callbacks::progress_bar());
-  auto held_out = std::make_shared<HeldOut>(d.valid, r, o.verbose);
+  fo.verbose = verbose;
+  if (verbose) fo.callbacks.push_back(train::callbacks::progress_bar());
+  auto held_out = std::make_shared<HeldOut>(d.valid, r, verbose);
   fo.callbacks.push_back(held_out);
   if (o.minutes > 0) fo.callbacks.push_back(train::callbacks::time_limit(o.minutes));
   fo.callbacks.push_back(train::callbacks::nan_guard());
   const fs::path logdir(o.logdir);
-  fo.callbacks.push_back(train::callbacks::model_checkpoint((logdir / "checkpoints").string(), 1, 0, 3, meta, extra));
-  fo.callbacks.push_back(train::callbacks::metrics_logger((logdir / "metrics.csv").string()));
-  fo.callbacks.push_back(train::callbacks::tensorboard(o.logdir, 100, true, /*graph=*/false));
-  auto history = std::make_shared<report::HistoryLog>((logdir / "history.json").string());
-  for (const auto& [k, v] : meta) history->set(k, v);
-  history->set("epochs", static_cast<double>(o.epochs));
-  history->set("batch", static_cast<double>(o.batch));
-  history->set("learning_rate", o.lr);
-  history->set("seed", static_cast<double>(o.seed));
-  history->set("unigram_perplexity", r.unigram);
-  history->set("bigram_perplexity", r.bigram);
-  history->set("interpolated_bigram_perplexity", r.interpolated);
-  history->set("threads", static_cast<double>(num_threads()));
-  fo.callbacks.push_back(history);
+  std::shared_ptr<report::HistoryLog> history;
+  if (root) {
+    fo.callbacks.push_back(train::callbacks::model_checkpoint((logdir / "checkpoints").string(), 1, 0, 3, meta, extra));
+    fo.callbacks.push_back(train::callbacks::metrics_logger((logdir / "metrics.csv").string()));
+    fo.callbacks.push_back(train::callbacks::tensorboard(o.logdir, 100, true, /*graph=*/false));
+    history = std::make_shared<report::HistoryLog>((logdir / "history.json").string());
+    for (const auto& [k, v] : meta) history->set(k, v);
+    history->set("epochs", static_cast<double>(o.epochs));
+    history->set("batch", static_cast<double>(o.batch));
+    history->set("learning_rate", o.lr);
+    history->set("seed", static_cast<double>(o.seed));
+    history->set("unigram_perplexity", r.unigram);
+    history->set("bigram_perplexity", r.bigram);
+    history->set("interpolated_bigram_perplexity", r.interpolated);
+    history->set("threads", static_cast<double>(num_threads()));
+    fo.callbacks.push_back(history);
+  }
 
   train::Trainer trainer(*model, *opt, train::losses::sparse_categorical_crossentropy(true, data::Vocabulary::kPad), fo);
   const train::History h = trainer.fit(d.train.inputs, d.train.targets);
-  if (o.verbose && !h.stop_reason.empty()) std::printf("%s\n", h.stop_reason.c_str());
+  if (verbose && !h.stop_reason.empty()) std::printf("%s\n", h.stop_reason.c_str());
 
   r.perplexity = held_out->last();
   r.steps = opt->iterations();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!root) return r;  // rank 0 saves the model, the history and the report
   io::Checkpoint ckpt = train::capture_training_state(*model, nullptr, trainer.epoch());
   ckpt.step = r.steps;
   ckpt.metadata.insert(meta.begin(), meta.end());
@@ -254,7 +262,7 @@ LmTrainResult train_char_lm(const LmData& d, const LmTrainOptions& o) {
   } catch (const Error& e) {
     std::fprintf(stderr, "warning: %s/report.html not written: %s\n", o.logdir.c_str(), e.what());
   }
-  if (o.verbose) {
+  if (verbose) {
     std::printf("saved %s\n", r.model_path.c_str());
     if (!report_path.empty()) std::printf("report: %s\n", report_path.c_str());
     std::printf("held-out perplexity: %.1f per character after %lld steps in %.0fs (unigram %.1f, bigram %.1f, "

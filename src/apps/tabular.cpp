@@ -12,6 +12,7 @@
 
 #include "core/check.h"
 #include "synapse/autograd.h"
+#include "synapse/dist.h"
 #include "synapse/io.h"
 #include "synapse/ops.h"
 #include "synapse/report.h"
@@ -281,6 +282,10 @@ std::vector<double> row_scores(const TabularModel& m, const data::Table& t) {
 
 // ---- training ----
 TabularResult train_tabular(const data::Table& t, const TabularOptions& o, const data::Table& test_in) {
+  // Its linear fits, cross-validation folds and file writes are not rank-aware yet: one process only.
+  SYN_CHECK(dist::size() == 1,
+            "synapse tabular train runs as one process, but mpirun started {} ranks; run it without mpirun (data-parallel "
+            "training over MPI: synapse train, synapse poem train)", dist::size());
   SYN_CHECK(!o.target.empty(), "--target: name the column to predict (the file's columns: {})", fmt::join(t.names(), ", "));
   SYN_CHECK(o.epochs >= 1 && o.batch >= 1 && o.patience >= 1, "epochs {}, batch {} and patience {} must be at least 1",
             o.epochs, o.batch, o.patience);

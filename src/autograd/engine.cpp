@@ -1,5 +1,6 @@
 // The tape and the backward pass.
 #include <algorithm>
+#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -53,6 +54,24 @@ void record(const OpDef& op, const Attrs& attrs, const std::vector<Tensor>& inpu
   }
 }
 
+namespace {
+std::mutex g_hooks_mutex;
+std::vector<std::pair<int, GradReadyHook>> g_hooks;
+int g_next_hook = 1;
+}  // namespace
+
+int add_grad_ready_hook(GradReadyHook hook) {
+  SYN_CHECK(hook != nullptr, "add_grad_ready_hook: empty hook");
+  const std::lock_guard lock(g_hooks_mutex);
+  g_hooks.emplace_back(g_next_hook, std::move(hook));
+  return g_next_hook++;
+}
+
+void remove_grad_ready_hook(int id) {
+  const std::lock_guard lock(g_hooks_mutex);
+  std::erase_if(g_hooks, [id](const auto& h) { return h.first == id; });
+}
+
 // The dispatcher calls record() after every eager kernel run (ops know no autograd: see op.h).
 [[maybe_unused]] const bool g_record_hook_installed = (set_record_hook(&record), true);
 
@@ -96,9 +115,12 @@ Tensor default_root_grad(const Tensor& root, const Tensor& given) {
 
 // Runs the backward pass from `roots`; returns gradients of every reached slot in `buf`.
 // Leaves' gradients are left in buf (the caller decides whether to accumulate into .grad()).
+// `leaf_final`, when given, is called with each leaf (requiring gradients) once its gradient in `buf`
+// is complete: after the last node with an edge into it has run.
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& root_grads, bool retain_graph,
                   bool create_graph, std::unordered_map<Slot, Tensor, SlotHash>& buf,
-                  const std::unordered_set<Slot, SlotHash>& capture) {
+                  const std::unordered_set<Slot, SlotHash>& capture,
+                  const std::function<void(const Tensor&)>& leaf_final = nullptr) {
   for (const auto& r : roots)
     SYN_CHECK(r.defined() && r.requires_grad(), "backward: output{} does not require gradients (no input it was "
               "computed from requires them, or it was computed under NoGradGuard)",
@@ -108,6 +130,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& r
   // `alive` owns every reached node until the pass ends: releasing a node drops its inputs, which
   // may hold the last reference to the node that produced them.
   std::unordered_map<Node*, int> pending;
+  std::unordered_map<TensorImpl*, int> leaf_pending;  // edges into each leaf (only with leaf_final)
   std::vector<std::shared_ptr<Node>> alive;
   std::vector<Node*> stack;
   for (const auto& r : roots) {
@@ -124,6 +147,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& r
               "pass retain_graph to backward through it twice", n->op().name());
     for (const auto& in : n->inputs()) {
       Node* p = in.impl()->grad_fn.get();
+      if (!p && leaf_final && in.requires_grad()) ++leaf_pending[in.impl()];
       if (!p || !in.requires_grad()) continue;
       auto [it, inserted] = pending.try_emplace(p, 0);
       ++it->second;
@@ -181,6 +205,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& r
         }
         if (Node* p = in.impl()->grad_fn.get()) {
           if (--pending[p] == 0) ready.push_back(p);
+        } else if (leaf_final && --leaf_pending[in.impl()] == 0) {
+          leaf_final(in);
         }
       }
       if (!retain_graph && !create_graph) n->release();
@@ -197,15 +223,34 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& r
 // Accumulates d(roots)/d(leaf) into the .grad() of every leaf that requires gradients (Tensor::backward).
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& root_grads, bool retain_graph) {
   std::unordered_map<Slot, Tensor, SlotHash> buf;
-  run_backward(roots, root_grads, retain_graph, false, buf, {});
-  for (auto& [slot, g] : buf) {
-    if (!slot.leaf || !slot.leaf->requires_grad) continue;
-    if (slot.leaf->grad) {
-      slot.leaf->grad = add(Tensor(slot.leaf->grad), g).impl_ptr();
+  auto store = [](TensorImpl* leaf, const Tensor& g) {
+    if (leaf->grad) {
+      leaf->grad = add(Tensor(leaf->grad), g).impl_ptr();
     } else {
       // Own the memory: g may alias a buffer another leaf also received.
-      slot.leaf->grad = g.detach().impl_ptr();
+      leaf->grad = g.detach().impl_ptr();
     }
+  };
+  std::vector<GradReadyHook> hooks;
+  {
+    const std::lock_guard lock(g_hooks_mutex);
+    for (const auto& h : g_hooks) hooks.push_back(h.second);
+  }
+  // With hooks, each leaf's gradient is stored (and announced) as soon as it is final.
+  std::function<void(const Tensor&)> leaf_final;
+  if (!hooks.empty()) {
+    leaf_final = [&](const Tensor& leaf) {
+      auto it = buf.find(Slot{nullptr, 0, leaf.impl()});
+      if (it == buf.end()) return;  // no gradient reached it (every path returned an undefined one)
+      store(leaf.impl(), it->second);
+      buf.erase(it);
+      for (const auto& h : hooks) h(leaf);
+    };
+  }
+  run_backward(roots, root_grads, retain_graph, false, buf, {}, leaf_final);
+  for (auto& [slot, g] : buf) {
+    if (!slot.leaf || !slot.leaf->requires_grad) continue;
+    store(slot.leaf, g);
   }
 }
 

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <exception>
 #include <vector>
 
@@ -10,6 +11,8 @@
 
 int main(int argc, char** argv) {
   using namespace synapse::cli;
+  namespace dist = synapse::dist;
+  dist::init(argc, argv);  // under mpirun: this process is one rank of a data-parallel job (dist.h)
   CLI::App app{"Synapse: deep learning in modern C++", "synapse"};
   // The version, then the CPU: its model, instruction sets, caches and the kernel path in use.
   app.set_version_flag("--version", [] { return std::string("synapse ") + synapse::version() + "\n" + synapse::cpu::cpu_report(); });
@@ -22,14 +25,23 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int rc = app.exit(e);
+    dist::finalize();
+    return rc;
   }
   try {
     synapse::cpu::active_isa();  // a bad SYNAPSE_ISA is an error before any work starts
+    int rc = 0;
     for (const auto& c : commands)
-      if (c.app->parsed()) return c.run();
-    return 0;
+      if (c.app->parsed()) rc = c.run();
+    dist::finalize();
+    return rc;
   } catch (const std::exception& e) {
+    if (dist::size() > 1) {  // the other ranks may wait for this one: end the whole job
+      fmt::print(stderr, "synapse: error on rank {} of {}: {}\n", dist::rank(), dist::size(), e.what());
+      std::fflush(stderr);
+      dist::abort(1);
+    }
     fmt::print(stderr, "synapse: error: {}\n", e.what());
     return 1;
   }

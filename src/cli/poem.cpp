@@ -30,12 +30,15 @@ int run_poem_train(PoemTrainArgs a) {
   std::vector<std::u32string> kept;
   for (auto& t : texts)
     if (a.all ? !t.empty() : apps::regulated_verse(t).has_value()) kept.push_back(std::move(t));
-  fmt::print("data: {} poems from {}, {} {}{}\n", poems.size(), a.data, kept.size(),
+  const bool root = dist::is_root();  // under mpirun: data-parallel, rank 0 prints
+  if (root)
+    fmt::print("data: {} poems from {}, {} {}{}\n", poems.size(), a.data, kept.size(),
              a.all ? "non-empty" : "regulated verse (4 or 8 lines of 5 or 7 characters)",
              a.simplified ? ", simplified characters (OpenCC t2s)" : "");
   const apps::LmData d = apps::prepare_texts(kept, {.seq_len = a.seq_len});
-  fmt::print("vocabulary: {} characters + 4 special tokens; {} poems to train, {} held out\n", d.vocab.chars().size(),
-             d.train_texts, d.valid_texts);
+  if (root)
+    fmt::print("vocabulary: {} characters + 4 special tokens; {} poems to train, {} held out\n", d.vocab.chars().size(),
+               d.train_texts, d.valid_texts);
   a.train.metadata = {{"data", a.data}, {"simplified", a.simplified ? "1" : "0"}};
   apps::train_char_lm(d, a.train);
   return 0;

@@ -517,12 +517,17 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, NamedTensors 
 namespace synapse::optim {
 
 graph::Op minimize(Optimizer& opt, const Tensor& loss, const std::string& name) {
+  return minimize(opt.params(), loss, [&opt](const std::vector<Tensor>& all) { opt.apply_gradients(all); }, name,
+                  opt.type());
+}
+
+graph::Op minimize(const NamedTensors& params, const Tensor& loss, std::function<void(const std::vector<Tensor>&)> apply,
+                   const std::string& name, const std::string& owner) {
   graph::Graph* g = graph::graph_of(loss);
   SYN_CHECK(g != nullptr, "minimize: the loss must be a graph tensor (use backward() and step() eagerly)");
   // The parameters the graph holds as variables (their storage is the Variable node's).
   std::vector<std::size_t> which;
   std::vector<Tensor> vars;
-  const NamedTensors& params = opt.params();
   for (std::size_t i = 0; i < params.size(); ++i) {
     const int node = g->variable_node_of(params[i].second);
     if (node < 0) continue;
@@ -530,13 +535,13 @@ graph::Op minimize(Optimizer& opt, const Tensor& loss, const std::string& name) 
     vars.push_back(g->output(node));
   }
   SYN_CHECK(!vars.empty(), "minimize: none of the {} parameters of {} is a variable of the loss's graph", params.size(),
-            opt.type());
+            owner);
   std::vector<Tensor> grads = graph::gradients(loss, vars);
   const std::size_t n = params.size();
-  return g->host_op(name, grads, [&opt, which, n](const std::vector<Tensor>& values) {
+  return g->host_op(name, grads, [apply = std::move(apply), which, n](const std::vector<Tensor>& values) {
     std::vector<Tensor> all(n);
     for (std::size_t k = 0; k < which.size(); ++k) all[which[k]] = values[k];
-    opt.apply_gradients(all);
+    apply(all);
   });
 }
 

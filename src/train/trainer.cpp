@@ -6,6 +6,7 @@
 #include "data/rows.h"
 #include "synapse/autograd.h"
 #include "synapse/data.h"
+#include "synapse/dist.h"
 #include "synapse/train.h"
 
 namespace synapse::train {
@@ -37,6 +38,10 @@ Trainer::Trainer(nn::Module& model, optim::Optimizer& opt, Loss loss, FitOptions
             "fit: FitOptions::precision is bf16, but this CPU lacks AVX512-BF16 (avx512_bf16), which bf16 matrix "
             "products need; use MatmulPrecision::fp32");
 }
+
+Trainer::~Trainer() = default;
+
+bool Trainer::parallel() const { return options_.distributed && dist::size() > 1; }
 
 void Trainer::stop(std::string reason) {
   stop_ = true;
@@ -117,6 +122,8 @@ Logs Trainer::run_epoch(const Tensor& x, const Tensor& y) {
   // (prefetch) while the current step runs.
   data::Dataset batches = data::Dataset::from_tensors({x, y});
   if (options_.shuffle) batches = batches.shuffle(n, splitmix64(options_.seed ^ splitmix64(epoch)), false);
+  // Data-parallel: this rank's positions r, r + N, ... of the epoch's order (the same on every rank).
+  if (dist_) batches = dist::shard(batches);
   batches = batches.batch(options_.batch_size);
   if (first > 0) batches = batches.skip(first);
   if (options_.augment) {  // a seed of (seed, epoch, batch) for each batch
@@ -153,7 +160,11 @@ Logs Trainer::run_epoch(const Tensor& x, const Tensor& y) {
     if (!std::isfinite(lv)) diverged(b, lv, xb, yb);
     if (first_loss_ == 0.0) first_loss_ = static_cast<double>(lv);
     loss.backward();
-    opt_.step();
+    if (dist_) {
+      dist_->step();
+    } else {
+      opt_.step();
+    }
     opt_.zero_grad();
 
     loss_sum += static_cast<double>(lv) * static_cast<double>(xb.dim(0));
@@ -163,6 +174,17 @@ Logs Trainer::run_epoch(const Tensor& x, const Tensor& y) {
     logs["loss"] = loss_sum / static_cast<double>(seen);
     if (classification) logs["accuracy"] = acc.result();
     for (auto& cb : options_.callbacks) cb->on_batch_end(*this, b, logs);
+    // A stop asked on any rank (a time limit runs out at different steps) stops every rank here.
+    if (dist_ && dist::allreduce(std::vector<double>{stop_ ? 1.0 : 0.0})[0] > 0 && !stop_)
+      stop("another rank stopped training");
+  }
+  if (dist_) {  // the epoch's logs over every rank's examples
+    const double correct = classification ? std::round(acc.result() * static_cast<double>(seen)) : 0.0;
+    const std::vector<double> sums = dist::allreduce({loss_sum, static_cast<double>(seen), correct});
+    if (sums[1] > 0) {
+      logs["loss"] = sums[0] / sums[1];
+      if (classification) logs["accuracy"] = sums[2] / sums[1];
+    }
   }
   logs["lr"] = opt_.learning_rate();
   return logs;
@@ -173,7 +195,17 @@ History Trainer::fit(const Tensor& x, const Tensor& y) {
             "fit: inputs {} and targets {} hold different numbers of examples", to_string(x.shape()), to_string(y.shape()));
   SYN_CHECK(x.dim(0) > 0, "fit: no training examples");
   const MatmulPrecisionGuard precision(options_.precision);
-  steps_per_epoch_ = (x.dim(0) + options_.batch_size - 1) / options_.batch_size;
+  dist_.reset();
+  std::int64_t rows = x.dim(0);
+  if (parallel()) {  // everyone starts where rank 0 is (fresh or resumed), then averages gradients
+    dist::broadcast_parameters(model_);
+    dist::broadcast_optimizer_state(opt_);
+    options_.initial_epoch = static_cast<int>(dist::broadcast(options_.initial_epoch));
+    dist_ = std::make_unique<dist::DistributedOptimizer>(opt_);
+    SYN_CHECK(rows >= dist::size(), "fit: {} training examples cannot give each of {} ranks one", rows, dist::size());
+    rows /= dist::size();
+  }
+  steps_per_epoch_ = (rows + options_.batch_size - 1) / options_.batch_size;
   history_ = History{};
   stop_ = false;
   first_loss_ = 0.0;
@@ -208,13 +240,27 @@ Logs Trainer::evaluate(const Tensor& x, const Tensor& y, int batch_size) {
   double loss_sum = 0.0;
   Accuracy acc;
   bool classification = false;
-  for_each_batch(x, batch_size, std::ref(model_), [&](const Tensor& out, std::int64_t lo, std::int64_t hi) {
-    const Tensor yb = data::internal::rows_view(y, lo, hi);
+  // Data-parallel: each rank evaluates its own contiguous share of the rows, the sums are combined.
+  std::int64_t begin = 0, end = x.dim(0);
+  if (parallel()) {
+    begin = x.dim(0) * dist::rank() / dist::size();
+    end = x.dim(0) * (dist::rank() + 1) / dist::size();
+  }
+  const Tensor xs = data::internal::rows_view(x, begin, end);
+  for_each_batch(xs, batch_size, std::ref(model_), [&](const Tensor& out, std::int64_t lo, std::int64_t hi) {
+    const Tensor yb = data::internal::rows_view(y, begin + lo, begin + hi);
     loss_sum += static_cast<double>(loss_(out, yb).item<float>()) * static_cast<double>(hi - lo);
     classification = is_classification(out, yb);
     if (classification) acc.update(out, yb);
   });
   model_.train(was_training);
+  if (parallel()) {
+    const std::vector<double> sums =
+        dist::allreduce({loss_sum, std::round(acc.result() * static_cast<double>(end - begin)), classification ? 1.0 : 0.0});
+    Logs logs{{"loss", sums[0] / static_cast<double>(x.dim(0))}};
+    if (sums[2] > 0) logs["accuracy"] = sums[1] / static_cast<double>(x.dim(0));
+    return logs;
+  }
   Logs logs{{"loss", loss_sum / static_cast<double>(x.dim(0))}};
   if (classification) logs["accuracy"] = acc.result();
   return logs;

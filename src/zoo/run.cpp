@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "synapse/data.h"
+#include "synapse/dist.h"
 #include "synapse/report.h"
 #include "synapse/version.h"
 #include "synapse/zoo.h"
@@ -87,7 +88,9 @@ void remove_old_events(const std::string& logdir) {
 
 TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   const auto t0 = std::chrono::steady_clock::now();
-  const auto log = run.log ? run.log : [](const std::string& line) { fmt::print("{}\n", line); };
+  const bool root = dist::rank() == 0;  // data-parallel: only rank 0 prints and writes
+  std::function<void(const std::string&)> log = [](const std::string&) {};
+  if (root) log = run.log ? run.log : [](const std::string& line) { fmt::print("{}\n", line); };
   const int epochs = run.epochs > 0 ? run.epochs : r.epochs;
   const int batch = run.batch > 0 ? run.batch : r.batch_size;
   const double lr = run.learning_rate > 0 ? run.learning_rate : r.learning_rate;
@@ -95,7 +98,7 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   const std::int64_t max_steps = run.max_steps >= 0 ? run.max_steps : r.max_steps;
   const int shift = run.augment_shift >= 0 ? run.augment_shift : r.augment_shift;
   const std::string logdir = run.logdir.empty() ? "runs/" + r.name : run.logdir;
-  fs::create_directories(logdir);
+  if (root) fs::create_directories(logdir);
 
   MnistSplit d = load_mnist_split(run.data_dir);
   log(fmt::format("{}: {}", r.name, r.description));
@@ -119,8 +122,12 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
           ? "precision: bf16 matrix products (bf16 operands, fp32 accumulation; weights, optimizer and loss in fp32)"
           : "precision: fp32");
   fo.validation = std::make_pair(d.val_x, d.val_y);
-  fo.callbacks.push_back(train::callbacks::progress_bar());
-  if (run.profile_steps > 0) fo.callbacks.push_back(train::callbacks::profile_steps(run.profile_steps, log));
+  if (dist::size() > 1)
+    log(fmt::format("data-parallel over {} MPI ranks: batch {} per rank, {} in all; each rank reads 1/{} of every "
+                    "epoch", dist::size(), batch, batch * dist::size(), dist::size()));
+  fo.verbose = root ? 1 : 0;
+  if (root) fo.callbacks.push_back(train::callbacks::progress_bar());
+  if (root && run.profile_steps > 0) fo.callbacks.push_back(train::callbacks::profile_steps(run.profile_steps, log));
   if (shift > 0) {
     fo.augment = [shift](const Tensor& x, std::uint64_t seed) { return data::random_translate(x, shift, seed); };
     log(fmt::format("augmentation: each training image moved by up to {} pixel{} (--augment 0: off)", shift,
@@ -149,28 +156,33 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   io::TensorMap ema_state;  // the shadows, saved as "ema/<name>" so a resumed run continues the average
   if (ema)
     for (const auto& [name, t] : ema->state_dict()) ema_state["ema/" + name] = t;
-  fo.callbacks.push_back(train::callbacks::model_checkpoint(ckpt_dir, 1, 0, 3, {{"model", r.name}, {"precision", std::string(precision_name(run.precision))}}, ema_state));
-  fo.callbacks.push_back(train::callbacks::metrics_logger((fs::path(logdir) / "metrics.csv").string()));
-  // TensorBoard logs in LOGDIR/train and LOGDIR/validation; history.json feeds the HTML report.
-  if (!run.resume) remove_old_events(logdir);
-  fo.callbacks.push_back(train::callbacks::tensorboard(logdir));
-  auto history = std::make_shared<report::HistoryLog>((fs::path(logdir) / "history.json").string());
-  history->set("model", r.name);
-  history->set("description", r.description);
-  history->set("epochs", static_cast<double>(epochs));
-  history->set("batch", static_cast<double>(batch));
-  history->set("optimizer", opt_name);
-  history->set("learning_rate", lr);
-  history->set("data", run.data_dir);
-  history->set("seed", static_cast<double>(run.seed));
-  if (max_steps > 0) history->set("max_steps", static_cast<double>(max_steps));
-  if (shift > 0) history->set("augment_shift", static_cast<double>(shift));
-  history->set("threads", static_cast<double>(num_threads()));
-  history->set("precision", std::string(precision_name(run.precision)));
-  history->set("synapse", std::string(version()));
-  fo.callbacks.push_back(history);
+  // The writers run on rank 0 only; the callbacks above (averages, schedules, stopping) on every rank.
+  std::shared_ptr<report::HistoryLog> history;
+  if (root) {
+    fo.callbacks.push_back(train::callbacks::model_checkpoint(ckpt_dir, 1, 0, 3, {{"model", r.name}, {"precision", std::string(precision_name(run.precision))}}, ema_state));
+    fo.callbacks.push_back(train::callbacks::metrics_logger((fs::path(logdir) / "metrics.csv").string()));
+    // TensorBoard logs in LOGDIR/train and LOGDIR/validation; history.json feeds the HTML report.
+    if (!run.resume) remove_old_events(logdir);
+    fo.callbacks.push_back(train::callbacks::tensorboard(logdir));
+    history = std::make_shared<report::HistoryLog>((fs::path(logdir) / "history.json").string());
+    history->set("model", r.name);
+    history->set("description", r.description);
+    history->set("epochs", static_cast<double>(epochs));
+    history->set("batch", static_cast<double>(batch));
+    history->set("optimizer", opt_name);
+    history->set("learning_rate", lr);
+    history->set("data", run.data_dir);
+    history->set("seed", static_cast<double>(run.seed));
+    if (max_steps > 0) history->set("max_steps", static_cast<double>(max_steps));
+    if (shift > 0) history->set("augment_shift", static_cast<double>(shift));
+    history->set("threads", static_cast<double>(num_threads()));
+    if (dist::size() > 1) history->set("mpi_ranks", static_cast<double>(dist::size()));
+    history->set("precision", std::string(precision_name(run.precision)));
+    history->set("synapse", std::string(version()));
+    fo.callbacks.push_back(history);
+  }
 
-  if (run.resume) {
+  if (run.resume && root) {  // rank 0 reads the checkpoint; fit broadcasts what it restored
     if (auto latest = io::latest_checkpoint(ckpt_dir)) {
       const io::Checkpoint c = io::load_checkpoint(*latest);
       train::restore_training_state(c, *model, opt.get());
@@ -186,16 +198,30 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
       log(fmt::format("no checkpoint in {}; starting from scratch", ckpt_dir));
     }
   }
+  if (ema && dist::size() > 1)  // the averages too start from rank 0's (fresh or resumed)
+    for (auto [name, t] : ema->state_dict()) dist::broadcast_(t);
 
   train::Trainer trainer(*model, *opt, train::losses::sparse_categorical_crossentropy(), fo);
   TrainResult result;
+  const auto fit_start = std::chrono::steady_clock::now();
   result.history = trainer.fit(d.train_x, d.train_y);
+  result.fit_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - fit_start).count();
+  result.ranks = dist::size();
+  if (const dist::DistributedOptimizer* dopt = trainer.distributed_optimizer()) {
+    const dist::DistributedStats& st = dopt->stats();
+    if (st.steps > 0) {
+      result.comm_wait_ms_per_step = 1e3 * st.wait_seconds / static_cast<double>(st.steps);
+      result.comm_launch_ms_per_step = 1e3 * st.launch_seconds / static_cast<double>(st.steps);
+    }
+    result.images = st.steps * batch * dist::size();
+  }
 
   if (ema) ema->swap();  // evaluate and save the averaged weights
   const train::Logs test = trainer.evaluate(d.test_x, d.test_y);
   result.test_accuracy = test.at("accuracy");
   result.test_loss = test.at("loss");
   result.steps = opt->iterations();
+  if (!root) return result;  // rank 0 saves the model, the history and the report
   io::Checkpoint final_ckpt = train::capture_training_state(*model, nullptr, trainer.epoch());
   final_ckpt.step = opt->iterations();
   final_ckpt.metadata["model"] = r.name;

@@ -11,7 +11,7 @@ file may include headers of its own layer and of the layers below it:
     backend   src/backend, synapse/pointwise.h
     ops       src/ops, synapse/{op,ops}.h
     graph     src/autograd, src/graph, synapse/{autograd,graph}.h
-    nn        src/{nn,optim,data,io,onnx}, synapse/{nn,optim,data,io,onnx,text,table}.h
+    nn        src/{nn,optim,data,io,onnx,dist}, synapse/{nn,optim,data,io,onnx,dist,text,table}.h
     train     src/{train,report,zoo,apps}, synapse/{train,tensorboard,report,zoo,poem,tabular}.h
     cli       src/{cli,serve}, synapse/synapse.h
 
@@ -25,11 +25,11 @@ import sys
 
 ORDER = ["core", "backend", "ops", "graph", "nn", "train", "cli"]
 SRC = {"core": "core", "backend": "backend", "ops": "ops", "autograd": "graph", "graph": "graph", "nn": "nn",
-       "optim": "nn", "data": "nn", "io": "nn", "onnx": "nn", "train": "train", "report": "train", "zoo": "train",
+       "optim": "nn", "data": "nn", "io": "nn", "onnx": "nn", "dist": "nn", "train": "train", "report": "train", "zoo": "train",
        "apps": "train", "cli": "cli", "serve": "cli"}
 HEADERS = {"dtype.h": "core", "shape.h": "core", "tensor.h": "core", "error.h": "core", "random.h": "core",
            "version.h": "core", "device.h": "core", "pointwise.h": "backend", "op.h": "ops", "ops.h": "ops", "profile.h": "ops", "autograd.h": "graph",
-           "graph.h": "graph", "nn.h": "nn", "optim.h": "nn", "solvers.h": "nn", "data.h": "nn", "io.h": "nn", "onnx.h": "nn",
+           "graph.h": "graph", "nn.h": "nn", "optim.h": "nn", "solvers.h": "nn", "data.h": "nn", "io.h": "nn", "onnx.h": "nn", "dist.h": "nn",
            "text.h": "nn", "table.h": "nn", "train.h": "train", "tensorboard.h": "train", "report.h": "train",
            "zoo.h": "train", "poem.h": "train", "tabular.h": "train", "synapse.h": "cli"}
 def layer_of(rel):
