@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "synapse/dist.h"
 #include "synapse/io.h"
 #include "synapse/nn.h"
 #include "synapse/optim.h"
@@ -90,11 +91,6 @@ class ConfusionMatrix : public Metric {
 using Logs = std::map<std::string, double>;
 
 class Trainer;
-}  // namespace synapse::train
-namespace synapse::dist {
-class DistributedOptimizer;
-}  // namespace synapse::dist
-namespace synapse::train {
 
 class Callback {
  public:
@@ -190,12 +186,15 @@ class Trainer {
   void stop(std::string reason);
   bool stopping() const { return stop_; }
   History& history() { return history_; }
-  // The gradient averaging of a data-parallel fit (null otherwise), e.g. for its communication stats.
-  const dist::DistributedOptimizer* distributed_optimizer() const { return dist_.get(); }
+  // The gradient averaging's statistics of the last fit when it ran data-parallel (null otherwise).
+  const dist::DistributedStats* distributed_stats() const { return dist_stats_ ? &*dist_stats_ : nullptr; }
 
  private:
   bool parallel() const;
+  // The gradient averaging during a data-parallel fit (its gradient hook must not outlive the fit: a
+  // later backward elsewhere would start reductions the other ranks never match).
   std::unique_ptr<dist::DistributedOptimizer> dist_;
+  std::optional<dist::DistributedStats> dist_stats_;
   nn::Module& model_;
   optim::Optimizer& opt_;
   Loss loss_;

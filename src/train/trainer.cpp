@@ -196,6 +196,14 @@ History Trainer::fit(const Tensor& x, const Tensor& y) {
   SYN_CHECK(x.dim(0) > 0, "fit: no training examples");
   const MatmulPrecisionGuard precision(options_.precision);
   dist_.reset();
+  dist_stats_.reset();
+  struct EndDistributed {  // on every way out of fit, keep the statistics and drop the hook
+    Trainer& t;
+    ~EndDistributed() {
+      if (t.dist_) t.dist_stats_ = t.dist_->stats();
+      t.dist_.reset();
+    }
+  } end_distributed{*this};
   std::int64_t rows = x.dim(0);
   if (parallel()) {  // everyone starts where rank 0 is (fresh or resumed), then averages gradients
     dist::broadcast_parameters(model_);

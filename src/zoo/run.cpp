@@ -207,8 +207,8 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   result.history = trainer.fit(d.train_x, d.train_y);
   result.fit_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - fit_start).count();
   result.ranks = dist::size();
-  if (const dist::DistributedOptimizer* dopt = trainer.distributed_optimizer()) {
-    const dist::DistributedStats& st = dopt->stats();
+  if (const dist::DistributedStats* stats = trainer.distributed_stats()) {
+    const dist::DistributedStats& st = *stats;
     if (st.steps > 0) {
       result.comm_wait_ms_per_step = 1e3 * st.wait_seconds / static_cast<double>(st.steps);
       result.comm_launch_ms_per_step = 1e3 * st.launch_seconds / static_cast<double>(st.steps);
