@@ -10,8 +10,8 @@
 //
 // The feature network is the abstraction: given an image [1, H, W, 3] (RGB in [0, 1]) it returns named
 // feature maps, differentiable with respect to the image (eager autograd). Two kinds exist: an nn::Module
-// (a Sequential taps the outputs of its children by name; a future functional Model plugs in the same
-// way, through module_features' tap of named outputs), and an ONNX file (any named tensor of the file,
+// (a Sequential taps the outputs of its children by name; a functional Model with named intermediate
+// outputs plugs in as another subclass, its run() returning them), and an ONNX file (any named tensor of the file,
 // computed by replaying the imported graph's ops eagerly on the image, so the image may have any size a
 // fully convolutional prefix allows). Preprocessing (scale, mean, std, RGB/BGR, NCHW) belongs to the
 // network, as its options.
