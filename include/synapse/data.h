@@ -262,6 +262,10 @@ Tensor decode_image(const void* bytes, std::size_t size, const std::string& name
 // A grey or colour image as PNG bytes / file: uint8 [H, W] or [H, W, C], or float32 [H, W] in [0, 1].
 std::string encode_png(const Tensor& image);
 void write_png(const std::string& path, const Tensor& image);
+// The same pixels as JPEG (quality 1..100, stb_image_write's baseline encoder; 1 or 3 channels).
+std::string encode_jpeg(const Tensor& image, int quality = 90);
+// PNG or JPEG by the file's extension (.png, .jpg, .jpeg; case-insensitive); throws for another.
+void write_image(const std::string& path, const Tensor& image, int jpeg_quality = 90);
 
 // A photographed, scanned or drawn digit brought into MNIST's form, following how MNIST was made:
 // the paper's brightness is estimated from the image's border (light or dark paper), paper texture and

@@ -109,6 +109,9 @@ struct Model {
   std::vector<Tensor> outputs;  // symbolic, or an ordinary tensor when the output is a constant
   std::vector<std::string> input_names, output_names;
   std::vector<std::string> op_types;  // distinct ONNX op types of the file's nodes, sorted
+  // Every named value the nodes compute (ONNX tensor name -> the graph tensor), in node order: the
+  // intermediate tensors a feature extractor taps (apps::onnx_features).
+  std::vector<std::pair<std::string, Tensor>> values;
   std::int64_t opset = 0;             // the ai.onnx opset the file imports
 };
 

@@ -253,6 +253,75 @@ class AdamW : public Adam {
 // listing the known names.
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, NamedTensors params, double learning_rate);
 
+// ---- L-BFGS (torch.optim.LBFGS) ----
+// A quasi-Newton optimizer for full-batch problems (style transfer, small exact fits). Unlike the
+// optimizers above it re-evaluates the loss inside a step, so step() takes a closure that zeroes the
+// gradients, computes the loss, calls backward() and returns the loss:
+//
+//   optim::LBFGS opt({{"image", image}}, {.max_iterations = 20});
+//   double loss = opt.step([&] { opt.zero_grad(); Tensor l = loss_of(image); l.backward(); return l; });
+//
+// Each step() runs up to max_iterations L-BFGS iterations (two-loop recursion over the last
+// history_size correction pairs; the same iteration minimize_lbfgs in solvers.h runs, src/optim/
+// lbfgs_core.h) with at most max_evaluations closure calls, and stops early when max |gradient| <=
+// tolerance_grad, or when the step (max |Δx|) or the loss change is below tolerance_change. The line
+// search is strong Wolfe (c1, c2; cubic interpolation, as PyTorch's line_search_fn="strong_wolfe") or
+// backtracking (Armijo condition c1, halving from the full step). PyTorch without a line search takes
+// fixed steps of lr instead; here learning_rate is the first trial step of each line search (the first
+// iteration's direction is the gradient scaled to unit length). The history persists across step()
+// calls. Parameters: float32 leaf tensors, contiguous, unique names; a parameter the closure's
+// backward does not reach counts as a zero gradient. Values are kept as float32 (as the parameters),
+// dot products accumulated in double.
+enum class LineSearch { StrongWolfe, Backtracking };
+struct LBFGSOptions {
+  double learning_rate = 1.0;
+  int max_iterations = 20;     // per step()
+  int max_evaluations = 0;     // closure calls per step(); 0: max_iterations * 5 / 4 (PyTorch's default)
+  double tolerance_grad = 1e-7;
+  double tolerance_change = 1e-9;
+  int history_size = 100;
+  LineSearch line_search = LineSearch::StrongWolfe;
+  double c1 = 1e-4, c2 = 0.9;  // sufficient decrease, curvature (strong Wolfe only)
+};
+class LBFGS {
+ public:
+  LBFGS(NamedTensors params, LBFGSOptions o = {});
+  ~LBFGS();
+  LBFGS(const LBFGS&) = delete;
+  LBFGS& operator=(const LBFGS&) = delete;
+
+  using Closure = std::function<Tensor()>;
+  // Runs the iterations and returns the loss at the parameters it leaves (PyTorch returns the loss
+  // of the first evaluation instead). Throws naming the parameter when a gradient has the wrong
+  // shape, or when the first loss is not a finite scalar.
+  double step(const Closure& closure);
+  void zero_grad();
+
+  const NamedTensors& params() const { return params_; }
+  std::int64_t iterations() const { return iterations_; }    // over all steps
+  std::int64_t evaluations() const { return evaluations_; }  // closure calls over all steps
+  // Why the last step() ended: "tolerance_grad", "tolerance_change", "max_iterations", "max_evaluations"
+  // or "no_decrease" (the line search found no lower loss).
+  const std::string& stop_reason() const { return stop_reason_; }
+  const LBFGSOptions& options() const { return o_; }
+  // Called after each iteration of step() with the new loss; the parameters hold the new point then.
+  std::function<void(double loss)> on_iteration;
+
+  // "s" and "y" [k, N] float32 (the k <= history_size newest correction pairs, oldest first, over the
+  // parameters flattened in order), "iterations" and "evaluations" (int64 scalars). Copies.
+  std::map<std::string, Tensor> state_dict() const;
+  // strict: all four names present and no others. Throws naming the slot whose shape differs.
+  void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
+
+ private:
+  struct State;
+  NamedTensors params_;
+  LBFGSOptions o_;
+  std::unique_ptr<State> st_;
+  std::int64_t numel_ = 0, iterations_ = 0, evaluations_ = 0;
+  std::string stop_reason_;
+};
+
 // ---- exponential moving average of weights (tf.train.ExponentialMovingAverage) ----
 // shadow -= (1 - decay')·(shadow - value), with decay' = min(decay, (1 + n) / (10 + n)) when
 // num_updates n >= 0 is given, else decay' = decay. Shadows start as copies of the values.

@@ -33,6 +33,7 @@ Command add_text(CLI::App& app);              // text.cpp: a character language 
 Command add_tabular(CLI::App& app);           // tabular.cpp: train on a CSV table, predict
 Command add_demo(CLI::App& app);              // demo.cpp: the small tabular lessons (xor, years, premium)
 Command add_serve(CLI::App& app);             // serve.cpp: the digit-drawing page and POST /predict
+Command add_stylize(CLI::App& app);           // stylize.cpp: neural style transfer
 
 // ---- flag checks ----
 // CLI11 refuses a value that fails a check with "FLAG: MESSAGE" and a non-zero exit; these messages

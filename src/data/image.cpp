@@ -3,6 +3,7 @@
 #include <stb/stb_image_write.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -57,27 +58,64 @@ Tensor read_image(const std::string& path) {
   return decode_image(bytes.data(), bytes.size(), path);
 }
 
+namespace {
+
+// uint8 pixels of an image [H, W] or [H, W, C] (float32 in [0, 1] is scaled and rounded; NaN -> 0).
+std::vector<unsigned char> pixels(const Tensor& image, const char* what) {
+  std::vector<unsigned char> px(static_cast<std::size_t>(image.numel()));
+  if (image.dtype() == DType::UInt8) {
+    std::copy(image.data<std::uint8_t>(), image.data<std::uint8_t>() + image.numel(), px.begin());
+  } else {
+    SYN_CHECK(image.dtype() == DType::Float32, "{}: expected uint8 or float32 pixels, got {}", what, dtype_name(image.dtype()));
+    const float* p = image.data<float>();
+    for (std::size_t i = 0; i < px.size(); ++i)
+      px[i] = static_cast<unsigned char>(std::lround(std::clamp(std::isfinite(p[i]) ? p[i] : 0.0f, 0.0f, 1.0f) * 255.0f));
+  }
+  return px;
+}
+
+}  // namespace
+
 std::string encode_png(const Tensor& image) {
   SYN_CHECK(image.defined() && (image.ndim() == 2 || image.ndim() == 3),
             "encode_png: expected an image [H, W] or [H, W, C], got {}", image.defined() ? to_string(image.shape()) : "undefined");
   const int h = static_cast<int>(image.dim(0)), w = static_cast<int>(image.dim(1));
   const int c = image.ndim() == 3 ? static_cast<int>(image.dim(2)) : 1;
   SYN_CHECK(c >= 1 && c <= 4, "encode_png: {} channels, expected 1 to 4", c);
-  std::vector<unsigned char> px(static_cast<std::size_t>(image.numel()));
-  if (image.dtype() == DType::UInt8) {
-    std::copy(image.data<std::uint8_t>(), image.data<std::uint8_t>() + image.numel(), px.begin());
-  } else {
-    SYN_CHECK(image.dtype() == DType::Float32, "encode_png: expected uint8 or float32 pixels, got {}", dtype_name(image.dtype()));
-    const float* p = image.data<float>();
-    for (std::size_t i = 0; i < px.size(); ++i)
-      px[i] = static_cast<unsigned char>(std::lround(std::clamp(std::isfinite(p[i]) ? p[i] : 0.0f, 0.0f, 1.0f) * 255.0f));
-  }
+  const std::vector<unsigned char> px = pixels(image, "encode_png");
   std::string png;
   const int ok = stbi_write_png_to_func(
       [](void* context, void* data, int size) { static_cast<std::string*>(context)->append(static_cast<const char*>(data), static_cast<std::size_t>(size)); },
       &png, w, h, c, px.data(), w * c);
   SYN_CHECK(ok != 0, "encode_png: cannot encode a {}x{} image", w, h);
   return png;
+}
+
+std::string encode_jpeg(const Tensor& image, int quality) {
+  SYN_CHECK(image.defined() && (image.ndim() == 2 || image.ndim() == 3),
+            "encode_jpeg: expected an image [H, W] or [H, W, C], got {}", image.defined() ? to_string(image.shape()) : "undefined");
+  SYN_CHECK(quality >= 1 && quality <= 100, "encode_jpeg: quality must be in 1..100, found {}", quality);
+  const int h = static_cast<int>(image.dim(0)), w = static_cast<int>(image.dim(1));
+  const int c = image.ndim() == 3 ? static_cast<int>(image.dim(2)) : 1;
+  SYN_CHECK(c == 1 || c == 3, "encode_jpeg: {} channels, expected 1 or 3", c);
+  const std::vector<unsigned char> px = pixels(image, "encode_jpeg");
+  std::string jpg;
+  const int ok = stbi_write_jpg_to_func(
+      [](void* context, void* data, int size) { static_cast<std::string*>(context)->append(static_cast<const char*>(data), static_cast<std::size_t>(size)); },
+      &jpg, w, h, c, px.data(), quality);
+  SYN_CHECK(ok != 0, "encode_jpeg: cannot encode a {}x{} image", w, h);
+  return jpg;
+}
+
+void write_image(const std::string& path, const Tensor& image, int jpeg_quality) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  SYN_CHECK(ext == ".png" || ext == ".jpg" || ext == ".jpeg",
+            "cannot write image '{}': unknown extension '{}', expected .png, .jpg or .jpeg", path, ext);
+  const std::string bytes = ext == ".png" ? encode_png(image) : encode_jpeg(image, jpeg_quality);
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  SYN_CHECK(out.good(), "cannot write '{}'", path);
 }
 
 void write_png(const std::string& path, const Tensor& image) {

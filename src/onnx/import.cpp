@@ -115,7 +115,14 @@ static Model import_proto(const ::onnx::ModelProto& m, const ImportOptions& opts
     out.inputs.push_back(p);
     out.input_names.push_back(vi.name());
   }
-  for (const auto& n : m.graph().node()) im.translate(n);
+  for (const auto& n : m.graph().node()) {
+    im.translate(n);
+    for (const auto& name : n.output()) {
+      if (name.empty()) continue;
+      ::onnx::NodeProto none;
+      out.values.emplace_back(name, im.value(name, none));
+    }
+  }
   for (const auto& vo : m.graph().output()) {
     ::onnx::NodeProto none;
     none.set_op_type("graph output");

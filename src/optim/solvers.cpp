@@ -3,10 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
 #include <limits>
 
 #include "core/check.h"
+#include "optim/lbfgs_core.h"
 #include "synapse/ops.h"
 
 namespace synapse::optim {
@@ -17,18 +17,6 @@ namespace {
 std::vector<double> to_doubles(const Tensor& x) {
   const std::vector<float> f = cast(x, DType::Float32).to_vector<float>();
   return {f.begin(), f.end()};
-}
-
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
-double max_abs(const std::vector<double>& a) {
-  double m = 0;
-  for (double v : a) m = std::max(m, std::fabs(v));
-  return m;
 }
 
 // Cholesky factor of the symmetric n x n matrix a in place (lower triangle); false if not positive definite.
@@ -136,70 +124,22 @@ LbfgsResult minimize_lbfgs(const Objective& f, std::vector<double> x0, const Lbf
             o.history, o.max_iterations);
   LbfgsResult r;
   r.x = std::move(x0);
-  const std::size_t n = r.x.size();
-  std::vector<double> g(n), g_new(n), d(n), x_new(n);
+  std::vector<double> g(r.x.size());
   r.value = f(r.x, g);
   SYN_CHECK(std::isfinite(r.value), "minimize_lbfgs: the objective is {} at the starting point", r.value);
-  std::deque<std::vector<double>> ss, ys;
-  std::deque<double> rhos;
-  std::vector<double> alpha(static_cast<std::size_t>(o.history));
+  detail::LbfgsState<double> st(o.history);
+  const detail::LineSearchSpec ls;  // backtracking from the full step, Armijo c1 = 1e-4, 60 halvings
   int stalled = 0;
   for (; r.iterations < o.max_iterations; ++r.iterations) {
-    r.gradient_max = max_abs(g);
+    r.gradient_max = detail::max_abs(g);
     if (r.gradient_max <= o.gradient_tolerance) break;
-    // Two-loop recursion: d = -H g.
-    d = g;
-    for (std::size_t i = ss.size(); i-- > 0;) {
-      alpha[i] = rhos[i] * dot(ss[i], d);
-      for (std::size_t j = 0; j < n; ++j) d[j] -= alpha[i] * ys[i][j];
-    }
-    double gamma = 1.0 / std::max(1.0, std::sqrt(dot(g, g)));  // first step: a unit-length move
-    if (!ss.empty()) gamma = dot(ss.back(), ys.back()) / dot(ys.back(), ys.back());
-    for (auto& v : d) v *= gamma;
-    for (std::size_t i = 0; i < ss.size(); ++i) {
-      const double beta = rhos[i] * dot(ys[i], d);
-      for (std::size_t j = 0; j < n; ++j) d[j] += ss[i][j] * (alpha[i] - beta);
-    }
-    for (auto& v : d) v = -v;
-    double slope = dot(g, d);
-    if (!(slope < 0)) {  // not a descent direction (numerical trouble): restart from steepest descent
-      ss.clear(), ys.clear(), rhos.clear();
-      for (std::size_t j = 0; j < n; ++j) d[j] = -g[j] * gamma;
-      slope = dot(g, d);
-    }
-    // Backtracking (Armijo) line search from the full step.
-    double step = 1, value = 0;
-    bool found = false;
-    for (int tries = 0; tries < 60; ++tries, step *= 0.5) {
-      for (std::size_t j = 0; j < n; ++j) x_new[j] = r.x[j] + step * d[j];
-      value = f(x_new, g_new);
-      if (std::isfinite(value) && value <= r.value + 1e-4 * step * slope) {
-        found = true;
-        break;
-      }
-    }
-    if (!found) break;  // no decrease representable in double: as close as it gets
-    std::vector<double> s(n), y(n);
-    for (std::size_t j = 0; j < n; ++j) {
-      s[j] = x_new[j] - r.x[j];
-      y[j] = g_new[j] - g[j];
-    }
-    const double sy = dot(s, y);
-    if (sy > 1e-300) {
-      ss.push_back(std::move(s));
-      ys.push_back(std::move(y));
-      rhos.push_back(1 / sy);
-      if (static_cast<int>(ss.size()) > o.history) ss.pop_front(), ys.pop_front(), rhos.pop_front();
-    }
-    const double decrease = r.value - value;
-    r.x.swap(x_new);
-    g.swap(g_new);
-    r.value = value;
+    const detail::IterationResult it = detail::lbfgs_iteration<double>(st, f, r.x, r.value, g, ls);
+    if (!it.moved) break;  // no decrease representable in double: as close as it gets
     // Stop when the objective no longer changes in double (ten times in a row).
-    stalled = decrease <= 4 * std::numeric_limits<double>::epsilon() * std::fabs(value) ? stalled + 1 : 0;
+    stalled = it.decrease <= 4 * std::numeric_limits<double>::epsilon() * std::fabs(r.value) ? stalled + 1 : 0;
     if (stalled >= 10) break;
   }
-  r.gradient_max = max_abs(g);
+  r.gradient_max = detail::max_abs(g);
   r.converged = r.gradient_max <= o.gradient_tolerance;
   return r;
 }

@@ -31,7 +31,7 @@ HEADERS = {"dtype.h": "core", "shape.h": "core", "tensor.h": "core", "error.h": 
            "version.h": "core", "device.h": "core", "pointwise.h": "backend", "op.h": "ops", "ops.h": "ops", "profile.h": "ops", "autograd.h": "graph",
            "graph.h": "graph", "nn.h": "nn", "optim.h": "nn", "solvers.h": "nn", "data.h": "nn", "io.h": "nn", "onnx.h": "nn", "dist.h": "nn",
            "text.h": "nn", "table.h": "nn", "train.h": "train", "tensorboard.h": "train", "report.h": "train",
-           "zoo.h": "train", "poem.h": "train", "tabular.h": "train", "synapse.h": "cli"}
+           "zoo.h": "train", "poem.h": "train", "tabular.h": "train", "stylize.h": "train", "synapse.h": "cli"}
 def layer_of(rel):
     parts = rel.split("/")
     if parts[0] == "src" and len(parts) > 2:

@@ -1,0 +1,30 @@
+# synapse stylize on two small pictures: 3 L-BFGS iterations at 32 px, an image saved every iteration; the
+# output and the intermediate images must be baseline JPEGs of 32x24 pixels (read from their SOF0 headers).
+file(REMOVE_RECURSE ${OUT})
+file(MAKE_DIRECTORY ${OUT})
+execute_process(COMMAND ${CLI} stylize ${IN}/content.png ${IN}/style.png -o ${OUT}/out.jpg --size 32 --iterations 3
+                        --save-every 1
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message("${out}${err}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "synapse stylize failed (exit ${rc})")
+endif()
+if(NOT out MATCHES "wrote .*out.jpg \\(32x24\\): 3 iterations, [0-9]+ evaluations, [0-9.]+ s per iteration; loss ([0-9.e+-]+) -> ")
+  message(FATAL_ERROR "the summary line is missing")
+endif()
+foreach(f out-0001.jpg out-0002.jpg out.jpg)
+  if(NOT EXISTS ${OUT}/${f})
+    message(FATAL_ERROR "${f} was not written")
+  endif()
+  # A baseline JPEG: starts with FF D8, and its SOF0 frame says 24 rows and 32 columns.
+  file(READ ${OUT}/${f} hex HEX)
+  if(NOT hex MATCHES "^ffd8")
+    message(FATAL_ERROR "${f} is not a JPEG")
+  endif()
+  if(NOT hex MATCHES "ffc0001108001800200301")
+    message(FATAL_ERROR "${f}: no SOF0 frame of 32x24 pixels, 3 components")
+  endif()
+endforeach()
+if(EXISTS ${OUT}/out-0003.jpg)
+  message(FATAL_ERROR "the last iteration is the output itself, not an intermediate image")
+endif()
