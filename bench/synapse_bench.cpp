@@ -101,8 +101,11 @@ Setup recipe_setup(const zoo::Recipe& r, nn::Module& model, std::int64_t n_train
   }
   if (r.l2 > 0) {
     std::vector<Tensor> kernels;
-    for (const auto& [name, t] : model.named_trainable_parameters())
-      if (name.ends_with("/kernel")) kernels.push_back(t);
+    for (const auto& [name, t] : model.named_trainable_parameters()) {
+      bool chosen = r.l2_layers.empty();  // cifar-cnn: only its two hidden dense layers
+      for (const auto& l : r.l2_layers) chosen = chosen || name.starts_with(l + "/");
+      if (name.ends_with("/kernel") && chosen) kernels.push_back(t);
+    }
     const float l2 = r.l2;
     s.fit.regularization = [kernels, l2] { return train::l2_regularization(kernels, l2); };
   }
@@ -156,15 +159,26 @@ int run(const Args& a) {
   const int steps = std::max(1, a.quick ? std::min(a.steps, 20) : a.steps);
   const int infer1 = a.quick ? std::min(a.infer1, 100) : a.infer1;
 
-  const data::Mnist m = data::load_mnist(a.data);
-  const Tensor x = data::scale(m.train_images).reshape({-1, 28, 28, 1});
-  const Tensor y = cast(m.train_labels, DType::Int64);
-  const Tensor test_x = data::scale(m.test_images).reshape({-1, 28, 28, 1});
+  // cifar-cnn: synthetic data of CIFAR-10's shape (standard-normal pixels, as after per-image
+  // standardisation; no augmentation, which torch_ref.py does not do either).
+  Tensor x, y, test_x;
+  if (r.data == "cifar10") {
+    Generator g(a.seed + 1);
+    x = random_normal({10240, 32, 32, 3}, 0.0f, 1.0f, &g);
+    test_x = random_normal({2000, 32, 32, 3}, 0.0f, 1.0f, &g);
+    y = Tensor::empty({10240}, DType::Int64);
+    for (std::int64_t i = 0; i < y.numel(); ++i) y.data<std::int64_t>()[i] = static_cast<std::int64_t>(g.next_u64() % 10);
+  } else {
+    const data::Mnist m = data::load_mnist(a.data);
+    x = data::scale(m.train_images).reshape({-1, 28, 28, 1});
+    y = cast(m.train_labels, DType::Int64);
+    test_x = data::scale(m.test_images).reshape({-1, 28, 28, 1});
+  }
 
   manual_seed(a.seed);
   nn::ModulePtr model = r.build();
   model->set_name(r.name);
-  model->build_for({1, 28, 28, 1});
+  model->build_for({1, x.dim(1), x.dim(2), x.dim(3)});
   Setup s = recipe_setup(r, *model, x.dim(0));
   const std::int64_t total = warmup + steps;
   s.fit.max_steps = total;

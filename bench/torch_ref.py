@@ -70,6 +70,16 @@ def build(name):
             nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
             nn.Linear(3136, 1024), nn.ReLU(), nn.Dropout(0.5), nn.Linear(1024, 10))
         return glorot(m), 50, lambda ps: torch.optim.Adam(ps, lr=1e-3, eps=1e-7), False
+    if name == "cifar-cnn":
+        # TF's CIFAR-10 tutorial model as the zoo builds it (32x32 inputs). torch's LocalResponseNorm divides
+        # alpha by the window size: alpha = TF's 0.001/9 times 9. Pool padding 1 on both sides gives TF
+        # SAME's 16x16 and 8x8 outputs (TF pads only after): the same arithmetic, marginally other windows.
+        lrn = lambda: nn.LocalResponseNorm(9, alpha=0.001, beta=0.75, k=1.0)
+        m = nn.Sequential(
+            nn.Conv2d(3, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2, padding=1), lrn(),
+            nn.Conv2d(64, 64, 5, padding=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2, padding=1), nn.Flatten(),
+            nn.Linear(4096, 384), nn.ReLU(), nn.Linear(384, 192), nn.ReLU(), nn.Linear(192, 10))
+        return glorot(m), 128, lambda ps: torch.optim.SGD(ps, lr=0.1), False
     if name == "lenet5":
         m = nn.Sequential(
             nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
@@ -153,17 +163,23 @@ def main():
     steps = max(1, min(a.steps, 20) if a.quick else a.steps)
     infer1 = min(a.infer1, 100) if a.quick else a.infer1
 
-    x = images(os.path.join(a.data, "train-images-idx3-ubyte"))
-    y = labels(os.path.join(a.data, "train-labels-idx1-ubyte"))
-    test_x = images(os.path.join(a.data, "t10k-images-idx3-ubyte"))
+    if a.model == "cifar-cnn":  # synthetic data of CIFAR-10's shape (synapse_bench draws the same shapes)
+        x, y, test_x = torch.randn(10240, 3, 32, 32), torch.randint(0, 10, (10240,)), torch.randn(2000, 3, 32, 32)
+    else:
+        x = images(os.path.join(a.data, "train-images-idx3-ubyte"))
+        y = labels(os.path.join(a.data, "train-labels-idx1-ubyte"))
+        test_x = images(os.path.join(a.data, "t10k-images-idx3-ubyte"))
     n = x.shape[0]
 
     model, batch, make_opt, mlp_extras = build(a.model)
     opt = make_opt(model.parameters())
     loss_fn = nn.CrossEntropyLoss()
     kernels = [p for name, p in model.named_parameters() if name.endswith("weight")]
+    cifar = a.model == "cifar-cnn"
+    if cifar:  # weight decay 0.004 on fc384 and fc192 (Sequential indices 9 and 11), EMA 0.9999 of all weights
+        kernels = [model[9].weight, model[11].weight]
     params = list(model.parameters())
-    shadows = [p.detach().clone() for p in params] if mlp_extras else []
+    shadows = [p.detach().clone() for p in params] if mlp_extras or cifar else []
     per_epoch = (n + batch - 1) // batch
 
     model.train()
@@ -180,14 +196,14 @@ def main():
         opt.zero_grad(set_to_none=True)
         with amp():
             loss = loss_fn(model(xb), yb)
-        if mlp_extras:
-            loss = loss + 1e-4 * 0.5 * sum(k.pow(2).sum() for k in kernels)
+        if mlp_extras or cifar:
+            loss = loss + (0.004 if cifar else 1e-4) * 0.5 * sum(k.pow(2).sum() for k in kernels)
         loss.backward()
         opt.step()
         loss.item()  # Synapse's trainer reads the loss every step too
-        if mlp_extras:
+        if mlp_extras or cifar:
             with torch.no_grad():
-                decay = min(0.99, (1.0 + step + 1) / (10.0 + step + 1))
+                decay = min(0.9999 if cifar else 0.99, (1.0 + step + 1) / (10.0 + step + 1))
                 torch._foreach_mul_(shadows, decay)
                 torch._foreach_add_(shadows, params, alpha=1.0 - decay)
         if step == 0:

@@ -278,3 +278,123 @@ void write_image(const std::string& path, const Tensor& image, int jpeg_quality 
 Tensor mnist_style(const Tensor& image);
 
 }  // namespace synapse::data
+
+// ================================ colour images: CIFAR, image folders, augmentation ================================
+// (src/data/cifar.cpp, src/data/image_folder.cpp, src/data/augment.cpp)
+namespace synapse::data {
+
+// ---- CIFAR-10 / CIFAR-100 binary files ----
+// A CIFAR-10 record is 1 label byte + 3072 pixel bytes (1024 red, 1024 green, 1024 blue, each 32x32 row
+// by row); a CIFAR-100 record has 2 label bytes (coarse, fine) first. Images come back channels last.
+struct CifarData {
+  Tensor images;         // float32 [N, 32, 32, 3] in [0, 1] (NHWC)
+  Tensor labels;         // int64 [N]: CIFAR-10's class, CIFAR-100's fine label (0..99)
+  Tensor coarse_labels;  // int64 [N]: CIFAR-100's superclass (0..19); undefined for CIFAR-10
+};
+// One file (data_batch_1.bin ... test_batch.bin, or CIFAR-100's train.bin / test.bin). Throws Error
+// naming the file for a missing or empty file, a size that is not a whole number of records (with the
+// byte counts) and a label out of range (with the record and the value).
+CifarData read_cifar10(const std::string& path);
+CifarData read_cifar100(const std::string& path);
+
+struct Cifar {
+  CifarData train, test;
+};
+// CIFAR-10's data_batch_1..5.bin (concatenated in order) and test_batch.bin from `dir` or from its
+// subfolder cifar-10-batches-bin (what the official tarball unpacks to); CIFAR-100's train.bin and
+// test.bin from `dir` or cifar-100-binary. Errors name the folder and the missing file.
+Cifar load_cifar10(const std::string& dir);
+Cifar load_cifar100(const std::string& dir);
+
+// ---- a folder of images per class (Keras's image_dataset_from_directory) ----
+//   root/cat/1.png, root/cat/2.jpg, root/dog/a.png, ...  ->  classes {"cat", "dog"}, labels 0 and 1
+// Classes are the sub-folders, sorted by name; files with the extensions png, jpg, jpeg, bmp, gif (any
+// case) are taken, sorted by name within a class. Every image is decoded, converted to `channels` (grey:
+// TF's luminance 0.2989 R + 0.587 G + 0.114 B; alpha dropped; grey repeated for RGB) and resized to
+// height x width with bilinear interpolation (half-pixel centres, TF2's resize), as float32 in [0, 1].
+struct ImageFolderOptions {
+  std::int64_t height = 256, width = 256;
+  int channels = 3;               // 1 (grayscale) or 3 (rgb)
+  double validation_split = 0.0;  // the fraction of the files held out, after a seeded shuffle
+  std::uint64_t seed = 0;
+};
+enum class Subset { Training, Validation, All };
+
+class ImageFolder {
+ public:
+  // Lists the files (nothing is decoded yet). Throws Error naming the root when it is missing or has no
+  // class folder with images, or naming the class folder that has none.
+  ImageFolder(std::string root, ImageFolderOptions options = {});
+  const std::vector<std::string>& class_names() const { return classes_; }
+  const ImageFolderOptions& options() const { return options_; }
+  // The files of a subset and their labels. The shuffle is permutation(N, seed): the last
+  // round(N * validation_split) files are the validation subset, the others the training subset, in
+  // the permutation's order; All is every file in sorted order.
+  std::vector<std::string> files(Subset s = Subset::All) const;
+  std::vector<std::int64_t> labels(Subset s = Subset::All) const;
+  // Examples {float32 [height, width, channels], int64 label}, each file decoded when the example is
+  // produced: after .batch(n).prefetch(k) that is on the prefetch thread. A file that cannot be
+  // decoded throws Error naming it.
+  Dataset dataset(Subset s = Subset::All) const;
+  // The whole subset decoded into {images [N, H, W, C], labels int64 [N]} (through dataset().prefetch).
+  std::pair<Tensor, Tensor> load(Subset s = Subset::All) const;
+
+ private:
+  std::vector<std::size_t> indices(Subset s) const;
+  std::string root_;
+  ImageFolderOptions options_;
+  std::vector<std::string> classes_, files_;
+  std::vector<std::int64_t> labels_;
+};
+
+// One decoded image (read_image's uint8 or 16-bit int32 [H, W, C]) as float32 [height, width, channels]
+// in [0, 1]: the conversion and resize ImageFolder applies.
+Tensor to_float_image(const Tensor& image, std::int64_t height, std::int64_t width, int channels,
+                      const std::string& name = "image");
+// Bilinear resize of float32 [H, W, C] (half-pixel centres, TF2's tf.image.resize "bilinear").
+Tensor resize_bilinear(const Tensor& image, std::int64_t height, std::int64_t width);
+
+// ---- augmentation: seeded, batched transforms of float32 images [N, H, W, C] ----
+// Each draws its random numbers per image, in order, from Generator(seed) alone: the same seed gives the
+// same batch on any thread count. A Transform has FitOptions::augment's signature, so a composition can
+// be passed to the trainer directly; compose() gives stage k the seed mix(seed, k).
+//   auto aug = data::compose({data::augment::random_crop(32, 32, 4), data::augment::random_flip(),
+//                             data::augment::random_brightness(0.25f)});
+//   fo.augment = aug;   // runs on the trainer's prefetch thread
+using Transform = std::function<Tensor(const Tensor& images, std::uint64_t seed)>;
+Transform compose(std::vector<Transform> stages);
+
+// Zero-pads each side by `padding`, then cuts a height x width window at a random offset (TF's
+// random_crop after pad_to_bounding_box; the classic CIFAR crop is (32, 32, 4)).
+Tensor random_crop(const Tensor& images, std::int64_t height, std::int64_t width, std::int64_t padding, std::uint64_t seed);
+// Mirrors each image left-right (and/or top-bottom) with probability 1/2.
+Tensor random_flip(const Tensor& images, std::uint64_t seed, bool horizontal = true, bool vertical = false);
+// x + delta, delta uniform in [-max_delta, max_delta] per image (tf.image.random_brightness; no clipping).
+Tensor random_brightness(const Tensor& images, float max_delta, std::uint64_t seed);
+// (x - mean) * f + mean per image and channel, f uniform in [lower, upper] (tf.image.random_contrast).
+Tensor random_contrast(const Tensor& images, float lower, float upper, std::uint64_t seed);
+// RGB only: saturation times f uniform in [lower, upper], clipped to [0, 1] (tf.image.random_saturation).
+Tensor random_saturation(const Tensor& images, float lower, float upper, std::uint64_t seed);
+// RGB only: hue plus delta uniform in [-max_delta, max_delta] (in turns, max_delta <= 0.5), wrapping.
+Tensor random_hue(const Tensor& images, float max_delta, std::uint64_t seed);
+// (x - mean) / max(std, 1 / sqrt(H W C)) per image (tf.image.per_image_standardization; no randomness).
+Tensor per_image_standardization(const Tensor& images);
+// Rotation about the centre by an angle uniform in [-max_radians, max_radians]; zoom by a factor uniform
+// in [lower, upper] (> 1 enlarges); both bilinear, what comes from outside the image is 0.
+Tensor random_rotation(const Tensor& images, float max_radians, std::uint64_t seed);
+Tensor random_zoom(const Tensor& images, float lower, float upper, std::uint64_t seed);
+
+// The same transforms as Transform values, for compose() (Keras's preprocessing layers).
+namespace augment {
+Transform random_crop(std::int64_t height, std::int64_t width, std::int64_t padding);
+Transform random_flip(bool horizontal = true, bool vertical = false);
+Transform random_brightness(float max_delta);
+Transform random_contrast(float lower, float upper);
+Transform random_saturation(float lower, float upper);
+Transform random_hue(float max_delta);
+Transform per_image_standardization();
+Transform random_rotation(float max_radians);
+Transform random_zoom(float lower, float upper);
+}  // namespace augment
+
+}  // namespace synapse::data

@@ -603,3 +603,27 @@ std::shared_ptr<layers::Bidirectional> Bidirectional(std::shared_ptr<layers::Rec
                                                      MergeMode merge_mode = MergeMode::Concat, std::string name = {});
 
 }  // namespace synapse::nn
+
+// ---- local response normalisation (src/nn/lrn.cpp; the TF CIFAR-10 tutorial's norm1/norm2) ----
+namespace synapse::nn {
+struct LocalResponseNormalizationOptions {
+  SYNAPSE_OPTION(std::int64_t, depth_radius) = 5;  // tf.nn.lrn's defaults
+  SYNAPSE_OPTION(float, bias) = 1.0f;
+  SYNAPSE_OPTION(float, alpha) = 1.0f;
+  SYNAPSE_OPTION(float, beta) = 0.5f;
+  SYNAPSE_OPTION(std::string, name);
+};
+namespace layers {
+// [..., C] -> same shape: synapse::lrn over the channel axis; no parameters.
+class LocalResponseNormalization : public Module {
+ public:
+  explicit LocalResponseNormalization(LocalResponseNormalizationOptions o);
+  Tensor forward(const Tensor& x) override;
+  const LocalResponseNormalizationOptions& options() const { return o_; }
+
+ private:
+  LocalResponseNormalizationOptions o_;
+};
+}  // namespace layers
+std::shared_ptr<layers::LocalResponseNormalization> LocalResponseNormalization(LocalResponseNormalizationOptions o = {});
+}  // namespace synapse::nn

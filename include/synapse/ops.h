@@ -148,6 +148,10 @@ struct Pool2DAttrs {
 Tensor max_pool2d(const Tensor& x, const Pool2DAttrs& opts = {});
 Tensor avg_pool2d(const Tensor& x, const Pool2DAttrs& opts = {});
 
+// Local response normalisation over the last axis (tf.nn.lrn; the defaults are TF's):
+// y = x / (bias + alpha * sum(x[..., d - r .. d + r]^2))^beta, the window clipped to the channels.
+Tensor lrn(const Tensor& x, std::int64_t depth_radius = 5, float bias = 1.0f, float alpha = 1.0f, float beta = 0.5f);
+
 // Inverted dropout: in training, zeroes each element with probability `rate` and scales the rest by
 // 1/(1-rate); otherwise returns x unchanged. Random bits come from `gen` (the default generator if null).
 Tensor dropout(const Tensor& x, float rate, bool training = true, Generator* gen = nullptr);

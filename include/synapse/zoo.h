@@ -29,9 +29,18 @@ struct Recipe {
   double ema_decay = 0.0;           // > 0: moving average of the weights, used for evaluation
   int early_stopping_patience = 0;  // > 0: early stopping on val_loss, restoring the best weights
   int augment_shift = 0;            // > 0: training images moved by up to this many pixels (data::random_translate)
+  // Colour images (src/zoo/images.cpp):
+  std::string data = "mnist";       // "mnist" (IDX files), "cifar10" (binary batches) or "image-folder"
+  std::vector<std::string> l2_layers;  // non-empty: l2 only on the kernels of these layers
+  // Built for the data's number of classes (image-folder models); when set, build() is build_classes(10).
+  std::function<nn::ModulePtr(std::int64_t classes)> build_classes;
+  // Augmentation of the training batches (on the prefetch thread), e.g. data::compose({...}).
+  std::function<Tensor(const Tensor&, std::uint64_t)> augment;
+  bool standardize = false;         // data::per_image_standardization of validation, test and predicted
+                                    // images (training images: `augment` ends with it)
 };
 
-// Known names: softmax, mlp, cnn, lenet5, keras-small.
+// Known names: softmax, mlp, cnn, lenet5, keras-small, cifar-cnn; small-cnn (for image-folder).
 const Recipe& recipe(const std::string& name);
 std::vector<std::string> names();
 
@@ -40,7 +49,7 @@ struct MnistSplit {
   Tensor train_x, train_y, val_x, val_y, test_x, test_y;  // images [N,28,28,1] in [0,1], labels int64
 };
 // Loads MNIST (or Fashion-MNIST) IDX files from `dir`; the last `validation` training images become
-// the validation set (MNIST's classic 55,000 / 5,000).
+// the validation set (MNIST's classic 55,000 / 5,000), at most a tenth of a smaller set.
 MnistSplit load_mnist_split(const std::string& dir, std::int64_t validation = 5000);
 // uint8 images [N,H,W] -> float32 [N,H,W,1] / 255.
 Tensor images_to_float(const Tensor& images);
@@ -61,6 +70,11 @@ struct TrainRun {
   bool resume = false;  // continue from the newest checkpoint in LOGDIR/checkpoints
   std::int64_t profile_steps = 0;  // > 0: print a per-op profile of this many steps (after 5 warm-up steps)
   MatmulPrecision precision = MatmulPrecision::fp32;  // of the matrix products (train::FitOptions::precision)
+  // Image folders (recipe data "image-folder"): the images' size and channels (1 grey, 3 RGB) and the
+  // fraction held out for validation (seeded with `seed`).
+  std::int64_t image_size = 32;
+  int channels = 3;
+  double validation_split = 0.2;
   // Where the run's one-line messages go (what it trains, on what data, resumed from where); the
   // progress bar prints to stdout. Default: stdout.
   std::function<void(const std::string&)> log;
@@ -97,5 +111,22 @@ struct Trained {
   std::string name;  // the recipe's name
 };
 Trained load_trained(const std::string& path);
+
+// ---- colour images (src/zoo/images.cpp) ----
+// A recipe's data: MNIST IDX files, CIFAR-10 binary batches (the last 5,000 training images validate) or
+// an image folder (DIR/CLASS/*.png; with DIR/train and DIR/test sub-folders those are the training and
+// test sets, else the held-out part of DIR is both validation and test set).
+struct RecipeData {
+  MnistSplit split;                      // images [N, H, W, C] float32, labels int64
+  std::int64_t classes = 10;
+  std::vector<std::string> class_names;  // image folders: the class folders' names
+  Shape input;                           // one image's shape [H, W, C]
+};
+RecipeData load_recipe_data(const Recipe& recipe, const TrainRun& run);
+// The model a recipe trains on `classes` classes.
+nn::ModulePtr build_model(const Recipe& recipe, std::int64_t classes);
+// The test images and labels a trained model is evaluated on, read from `dir` as it was trained
+// (its metadata names the data format, image size and classes); standardised when the recipe says so.
+std::pair<Tensor, Tensor> load_test_set(const Trained& trained, const std::string& dir);
 
 }  // namespace synapse::zoo

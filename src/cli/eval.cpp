@@ -17,10 +17,10 @@ Command add_eval(CLI::App& app) {
   return {sub, [a] {
             const MatmulPrecisionGuard precision(precision_flag(a->precision));
             const zoo::Trained t = zoo::load_trained(a->checkpoint);
-            const data::Mnist m = data::load_mnist(a->data);
-            const Tensor x = zoo::images_to_float(m.test_images);
-            train::ConfusionMatrix cm(10);
-            cm.update(train::predict(*t.model, x), cast(m.test_labels, DType::Int64));
+            const auto [x, y] = zoo::load_test_set(t, a->data);  // MNIST, CIFAR-10 or an image folder
+            const auto classes = t.checkpoint.metadata.find("classes");
+            train::ConfusionMatrix cm(classes == t.checkpoint.metadata.end() ? 10 : std::stoi(classes->second));
+            cm.update(train::predict(*t.model, x), y);
             const auto trained = t.checkpoint.metadata.find("precision");
             fmt::print("model: {} ({}), trained in {}, evaluated in {}\n", t.name, t.path,
                        trained != t.checkpoint.metadata.end() ? trained->second : "fp32", a->precision);

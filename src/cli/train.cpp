@@ -13,10 +13,15 @@ struct TrainArgs {
   zoo::TrainRun run;
   int threads = 0;
   std::string precision = "fp32";
+  std::string architecture = "small-cnn";  // image-folder's --model
+  bool grayscale = false;
 };
 
 int run_train(const TrainArgs& a) {
-  const zoo::Recipe& r = zoo::recipe(a.model);
+  // `train image-folder --model M`: the user's own folders (DIR/CLASS/*.png) with an image-folder recipe.
+  // Any zoo model can train on folders (those but small-cnn need 10 classes).
+  zoo::Recipe r = zoo::recipe(a.model == "image-folder" ? a.architecture : a.model);
+  if (a.model == "image-folder") r.data = "image-folder";
   if (a.threads > 0) {
     set_num_threads(a.threads);
   } else if (dist::size() > 1) {  // ranks on one machine share its cores
@@ -25,6 +30,7 @@ int run_train(const TrainArgs& a) {
     set_num_threads(std::max(1, num_threads() / ranks_here));
   }
   zoo::TrainRun run = a.run;
+  run.channels = a.grayscale ? 1 : 3;
   run.precision = precision_flag(a.precision);
   const zoo::TrainResult res = zoo::train_recipe(r, run);
   if (!dist::is_root()) return 0;  // data-parallel: rank 0 reports
@@ -50,8 +56,16 @@ int run_train(const TrainArgs& a) {
 Command add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   auto* sub = app.add_subcommand("train", "Train a zoo model on MNIST and print its test accuracy");
-  sub->add_option("model", a->model, fmt::format("Zoo model: {}", fmt::join(zoo::names(), ", ")))->required();
-  sub->add_option("--data", a->run.data_dir, "Folder with the MNIST IDX files")->capture_default_str();
+  sub->add_option("model", a->model, fmt::format("Zoo model: {}, or image-folder", fmt::join(zoo::names(), ", ")))->required();
+  sub->add_option("--model", a->architecture, "image-folder: the model to train on the folders")->capture_default_str();
+  sub->add_option("--image-size", a->run.image_size, "image-folder: images are resized to N x N")
+      ->capture_default_str()
+      ->check(integer_in(1, 4096));
+  sub->add_flag("--grayscale", a->grayscale, "image-folder: read the images as grey (default RGB)");
+  sub->add_option("--validation-split", a->run.validation_split, "image-folder: the fraction held out for validation")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.9));
+  sub->add_option("--data", a->run.data_dir, "Folder with the MNIST IDX files, the CIFAR-10 binary batches (cifar-cnn) or the class folders (image-folder)")->capture_default_str();
   sub->add_option("--logdir", a->run.logdir, "Run folder for checkpoints, metrics and the model (default runs/MODEL)");
   sub->add_option("--epochs", a->run.epochs, "Epochs (default: the model's)")->check(integer_in(1, 100000));
   sub->add_option("--batch", a->run.batch, "Batch size, per rank under mpirun (default: the model's)")->check(integer_in(1, 1 << 20));

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "core/check.h"
+#include "data/file_bytes.h"
 #include "synapse/data.h"
 
 namespace synapse::data {
@@ -46,15 +47,7 @@ Tensor decode_image(const void* bytes, std::size_t size, const std::string& name
 }
 
 Tensor read_image(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  SYN_CHECK(fs::exists(path, ec), "cannot read image '{}': no such file", path);
-  SYN_CHECK(!fs::is_directory(path, ec), "cannot read image '{}': it is a folder", path);
-  std::ifstream in(path, std::ios::binary);
-  SYN_CHECK(in.good(), "cannot read image '{}': cannot open it", path);
-  std::string bytes(static_cast<std::size_t>(fs::file_size(path, ec)), '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  SYN_CHECK(!ec && in.gcount() == static_cast<std::streamsize>(bytes.size()), "cannot read image '{}': reading it failed", path);
+  const std::string bytes = internal::read_file_bytes(path, "image");
   return decode_image(bytes.data(), bytes.size(), path);
 }
 

@@ -16,4 +16,5 @@ void register_conv_pool_ops();
 void register_nn_ops();
 void register_random_ops();
 void register_rnn_ops();
+void register_lrn_ops();  // lrn.cpp: local response normalisation (colour images, issue 24)
 }  // namespace synapse::ops

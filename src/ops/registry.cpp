@@ -106,6 +106,7 @@ Registry& registry() {
     ops::register_nn_ops();
     ops::register_random_ops();
     ops::register_rnn_ops();
+    ops::register_lrn_ops();
   });
   return raw_registry();
 }

@@ -26,6 +26,7 @@ MnistSplit load_mnist_split(const std::string& dir, std::int64_t validation) {
   const Tensor x = images_to_float(m.train_images);
   const Tensor y = cast(m.train_labels, DType::Int64);
   const std::int64_t n = x.dim(0);
+  validation = std::min(validation, n / 10);  // a small subset (tests, image-folder comparisons) keeps 90%
   SYN_CHECK(validation >= 0 && validation < n, "validation size {} must be below the {} training images", validation, n);
   auto [train, val] = data::split({x, y}, n - validation);
   MnistSplit s;
@@ -46,8 +47,23 @@ Trained load_trained(const std::string& path) {
   SYN_CHECK(it != t.checkpoint.metadata.end(), "'{}' does not say which model it holds (no 'model' metadata)", t.path);
   t.name = it->second;
   const Recipe& r = recipe(t.name);
-  t.model = r.build();
-  t.model->build_for({1, 28, 28, 1});
+  // Colour-image runs record their input shape and classes (images.cpp); MNIST runs are 28x28x1, 10.
+  const auto meta = [&](const char* key) {
+    auto m = t.checkpoint.metadata.find(key);
+    return m == t.checkpoint.metadata.end() ? std::string() : m->second;
+  };
+  const std::string classes = meta("classes"), input = meta("input_shape");
+  t.model = build_model(r, classes.empty() ? 10 : std::stoll(classes));
+  Shape shape{1, 28, 28, 1};
+  if (!input.empty()) {
+    shape = {1};
+    for (std::size_t at = 0; at < input.size();) {
+      const std::size_t x = std::min(input.find('x', at), input.size());
+      shape.push_back(std::stoll(input.substr(at, x - at)));
+      at = x + 1;
+    }
+  }
+  t.model->build_for(shape);
   try {
     train::restore_training_state(t.checkpoint, *t.model, nullptr);
   } catch (const Error& e) {
@@ -100,15 +116,33 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   const std::string logdir = run.logdir.empty() ? "runs/" + r.name : run.logdir;
   if (root) fs::create_directories(logdir);
 
-  MnistSplit d = load_mnist_split(run.data_dir);
+  const RecipeData data = load_recipe_data(r, run);
+  const MnistSplit& d = data.split;
   log(fmt::format("{}: {}", r.name, r.description));
   log(fmt::format("data: {} train, {} validation, {} test images from {}", d.train_x.dim(0), d.val_x.dim(0),
                   d.test_x.dim(0), run.data_dir));
 
   manual_seed(run.seed);
-  nn::ModulePtr model = r.build();
+  nn::ModulePtr model = build_model(r, data.classes);
   model->set_name(r.name);
-  model->build_for({1, 28, 28, 1});
+  Shape input{1};
+  input.insert(input.end(), data.input.begin(), data.input.end());
+  model->build_for(input);
+  // What load_trained needs to rebuild the model, and eval to read the test set as in training.
+  std::map<std::string, std::string> data_meta;
+  if (r.data != "mnist") {
+    data_meta["data"] = r.data;
+    data_meta["input_shape"] = fmt::format("{}", fmt::join(data.input, "x"));
+    data_meta["classes"] = std::to_string(data.classes);
+  }
+  if (r.data == "image-folder") {
+    data_meta["class_names"] = fmt::format("{}", fmt::join(data.class_names, ","));
+    data_meta["image_size"] = std::to_string(run.image_size);
+    data_meta["channels"] = std::to_string(run.channels);
+    data_meta["validation_split"] = fmt::format("{}", run.validation_split);
+    data_meta["seed"] = std::to_string(run.seed);
+    log(fmt::format("classes: {}", fmt::join(data.class_names, ", ")));
+  }
   const std::int64_t steps_per_epoch = (d.train_x.dim(0) + batch - 1) / batch;
   std::unique_ptr<optim::Optimizer> opt = make_optimizer(r, opt_name, *model, lr, steps_per_epoch);
 
@@ -121,7 +155,7 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   log(run.precision == MatmulPrecision::bf16
           ? "precision: bf16 matrix products (bf16 operands, fp32 accumulation; weights, optimizer and loss in fp32)"
           : "precision: fp32");
-  fo.validation = std::make_pair(d.val_x, d.val_y);
+  if (d.val_x.defined()) fo.validation = std::make_pair(d.val_x, d.val_y);
   if (dist::size() > 1)
     log(fmt::format("data-parallel over {} MPI ranks: batch {} per rank, {} in all; each rank reads 1/{} of every "
                     "epoch", dist::size(), batch, batch * dist::size(), dist::size()));
@@ -133,10 +167,20 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
     log(fmt::format("augmentation: each training image moved by up to {} pixel{} (--augment 0: off)", shift,
                     shift == 1 ? "" : "s"));
   }
+  if (r.augment) {
+    fo.augment = r.augment;
+    log(fmt::format("augmentation: the recipe's ({})", r.standardize ? "ending with per-image standardisation" : "as is"));
+  }
   if (r.l2 > 0) {  // on the kernels (weights), not on biases or normalisation parameters
     std::vector<Tensor> kernels;
+    const auto chosen = [&](const std::string& name) {
+      if (r.l2_layers.empty()) return true;
+      for (const auto& l : r.l2_layers)
+        if (name.starts_with(l + "/")) return true;
+      return false;
+    };
     for (const auto& [name, t] : model->named_trainable_parameters())
-      if (name.ends_with("/kernel")) kernels.push_back(t);
+      if (name.ends_with("/kernel") && chosen(name)) kernels.push_back(t);
     const float l2 = r.l2;
     fo.regularization = [kernels, l2] { return train::l2_regularization(kernels, l2); };
   }
@@ -153,13 +197,16 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   if (r.early_stopping_patience > 0)
     fo.callbacks.push_back(train::callbacks::early_stopping("val_loss", r.early_stopping_patience));
   const std::string ckpt_dir = (fs::path(logdir) / "checkpoints").string();
+  std::map<std::string, std::string> ckpt_meta = data_meta;
+  ckpt_meta["model"] = r.name;
+  ckpt_meta["precision"] = std::string(precision_name(run.precision));
   io::TensorMap ema_state;  // the shadows, saved as "ema/<name>" so a resumed run continues the average
   if (ema)
     for (const auto& [name, t] : ema->state_dict()) ema_state["ema/" + name] = t;
   // The writers run on rank 0 only; the callbacks above (averages, schedules, stopping) on every rank.
   std::shared_ptr<report::HistoryLog> history;
   if (root) {
-    fo.callbacks.push_back(train::callbacks::model_checkpoint(ckpt_dir, 1, 0, 3, {{"model", r.name}, {"precision", std::string(precision_name(run.precision))}}, ema_state));
+    fo.callbacks.push_back(train::callbacks::model_checkpoint(ckpt_dir, 1, 0, 3, ckpt_meta, ema_state));
     fo.callbacks.push_back(train::callbacks::metrics_logger((fs::path(logdir) / "metrics.csv").string()));
     // TensorBoard logs in LOGDIR/train and LOGDIR/validation; history.json feeds the HTML report.
     if (!run.resume) remove_old_events(logdir);
@@ -224,6 +271,7 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   if (!root) return result;  // rank 0 saves the model, the history and the report
   io::Checkpoint final_ckpt = train::capture_training_state(*model, nullptr, trainer.epoch());
   final_ckpt.step = opt->iterations();
+  for (const auto& [k, v] : data_meta) final_ckpt.metadata[k] = v;
   final_ckpt.metadata["model"] = r.name;
   final_ckpt.metadata["precision"] = std::string(precision_name(run.precision));  // what it was trained with
   final_ckpt.metadata["test_accuracy"] = fmt::format("{:.4f}", result.test_accuracy);
@@ -235,13 +283,17 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   history->set("steps", static_cast<double>(result.steps));
   history->set("seconds", result.seconds);
   history->write();
-  try {
-    report::ReportOptions ro;
-    ro.data_dir = run.data_dir;
-    ro.model = model.get();
-    result.report_path = report::write_report(logdir, ro);
-  } catch (const Error& e) {  // the trained model is saved; a report that fails is only a warning
-    result.report_error = e.what();
+  if (r.data != "mnist") {
+    result.report_error = "the HTML report reads MNIST test files only; none for " + r.data + " data yet";
+  } else {
+    try {
+      report::ReportOptions ro;
+      ro.data_dir = run.data_dir;
+      ro.model = model.get();
+      result.report_path = report::write_report(logdir, ro);
+    } catch (const Error& e) {  // the trained model is saved; a report that fails is only a warning
+      result.report_error = e.what();
+    }
   }
   return result;
 }

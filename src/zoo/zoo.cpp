@@ -3,6 +3,8 @@
 #include "core/check.h"
 
 namespace synapse::zoo {
+void add_colour_image_recipes(std::vector<Recipe>& recipes);  // images.cpp: cifar-cnn, small-cnn
+
 namespace {
 
 using nn::Activation;
@@ -109,6 +111,7 @@ std::vector<Recipe> make_recipes() {
   ks.lr_epoch_factor = 0.9;
   ks.early_stopping_patience = 2;
   r.push_back(ks);
+  add_colour_image_recipes(r);
   return r;
 }
 

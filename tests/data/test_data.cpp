@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "synapse/data.h"
+#include "tmp_dir.h"
 #include "synapse/random.h"
 
 using namespace synapse;
@@ -22,27 +23,12 @@ namespace fs = std::filesystem;
 namespace {
 
 // A fresh temporary directory per test, removed afterwards.
-class TmpDir {
+class TmpDir : public synapse::testing::TmpDir {
  public:
-  TmpDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("synapse_data_" + std::to_string(::getpid()) + "_" + info->test_suite_name() + "_" + info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TmpDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TmpDir() : synapse::testing::TmpDir("synapse_data_") {}
 };
 
-void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
+using synapse::testing::write_bytes;
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary);
