@@ -262,6 +262,11 @@ class Model : public Module {
   const std::vector<SymbolicTensor>& outputs() const { return outputs_; }
   // The symbolic output of a layer's first call (throws listing the layers when there is none).
   SymbolicTensor output_of(const std::string& layer_name) const;
+  // For inference and export: a new model in which every BatchNormalization whose input is a Conv2D or
+  // DepthwiseConv2D without activation (called once, read by nothing else) is folded into a new copy
+  // of that convolution: kernel * gamma / sqrt(moving_variance + epsilon) per output channel, bias
+  // (bias - moving_mean) * that + beta. The other layers are shared with this model.
+  std::shared_ptr<Model> fold_batch_norm() const;
   // Keras' summary with the "Connected to" column: "layer[call][output]" of each inbound tensor.
   void summary(std::ostream& os) const override;
   using Module::summary;

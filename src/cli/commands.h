@@ -32,7 +32,8 @@ Command add_poem(CLI::App& app);              // poem.cpp: train the Tang-poem L
 Command add_text(CLI::App& app);              // text.cpp: a character language model on any text
 Command add_tabular(CLI::App& app);           // tabular.cpp: train on a CSV table, predict
 Command add_demo(CLI::App& app);              // demo.cpp: the small tabular lessons (xor, years, premium)
-Command add_serve(CLI::App& app);             // serve.cpp: the digit-drawing page and POST /predict
+Command add_serve(CLI::App& app);
+Command add_import_keras(CLI::App& app);      // keras.cpp: a Keras / TF.js layers-model into a .syn (and ONNX)             // serve.cpp: the digit-drawing page and POST /predict
 
 // ---- flag checks ----
 // CLI11 refuses a value that fails a check with "FLAG: MESSAGE" and a non-zero exit; these messages

@@ -269,6 +269,80 @@ std::map<std::string, Tensor> Model::outputs_of(const std::vector<std::string>& 
   return out;
 }
 
+namespace {
+
+// The convolution's kernel and bias with the batch normalisation after it folded in.
+std::pair<Tensor, Tensor> folded(const Tensor& kernel, const Tensor& bias, const BatchNormalization& bn) {
+  NoGradGuard no_grad;
+  const std::int64_t out = bn.moving_mean().dim(0);
+  Tensor scale = 1.0f / sqrt(bn.moving_variance() + bn.options().epsilon());
+  if (bn.gamma().defined()) scale = scale * bn.gamma();
+  Tensor b = bias.defined() ? bias : zeros({out});
+  b = (b - bn.moving_mean()) * scale;
+  if (bn.beta().defined()) b = b + bn.beta();
+  // Output channels are the kernel's last axis (Conv2D) or its last two (depthwise: c*M + m).
+  Tensor k = reshape(kernel, {-1, out}) * scale;
+  return {reshape(k, kernel.shape()).detach(), b.detach()};
+}
+
+}  // namespace
+
+std::shared_ptr<Model> Model::fold_batch_norm() const {
+  // Consumers of each call, to find convolutions read by their batch normalisation only.
+  std::unordered_map<const internal::LayerCall*, int> readers;
+  std::unordered_map<const Module*, int> calls_of;
+  for (const auto& c : calls_) {
+    ++calls_of[c->layer.get()];
+    for (const auto& x : c->inputs) ++readers[x.call().get()];
+  }
+  for (const auto& o : outputs_) ++readers[o.call().get()];
+  std::unordered_map<const internal::LayerCall*, const internal::LayerCall*> fold;  // conv call -> bn call
+  for (const auto& c : calls_) {
+    auto* bn = dynamic_cast<BatchNormalization*>(c->layer.get());
+    if (!bn || c->inputs.size() != 1 || calls_of[bn] != 1) continue;
+    const internal::LayerCall* conv = c->inputs[0].call().get();
+    const Module* l = conv->layer.get();
+    const bool rank4_last = c->output.shape.size() == 4 && (bn->options().axis() == -1 || bn->options().axis() == 3);
+    const auto* c2 = dynamic_cast<const Conv2D*>(l);
+    const auto* dw = dynamic_cast<const DepthwiseConv2D*>(l);
+    const bool plain = (c2 && c2->options().activation() == nn::Activation::None) ||
+                       (dw && dw->options().activation() == nn::Activation::None);
+    if (plain && rank4_last && readers[conv] == 1 && calls_of[l] == 1) fold[conv] = c.get();
+  }
+  std::unordered_map<const internal::LayerCall*, SymbolicTensor> made;
+  for (const auto& in : inputs_) made[in.call().get()] = in;
+  for (const auto& c : calls_) {
+    if (made.contains(c.get())) continue;
+    std::vector<SymbolicTensor> xs;
+    for (const auto& x : c->inputs) xs.push_back(made.at(x.call().get()));
+    if (auto it = fold.find(c.get()); it != fold.end()) {
+      const auto& bn = dynamic_cast<const BatchNormalization&>(*it->second->layer);
+      ModulePtr conv;
+      std::pair<Tensor, Tensor> kb;
+      if (const auto* c2 = dynamic_cast<const Conv2D*>(c->layer.get())) {
+        Conv2DOptions o = c2->options();
+        conv = std::make_shared<Conv2D>(o.use_bias(true).name(c2->name()));
+        kb = folded(c2->kernel(), c2->bias(), bn);
+      } else {
+        const auto& d = dynamic_cast<const DepthwiseConv2D&>(*c->layer);
+        DepthwiseConv2DOptions o = d.options();
+        conv = std::make_shared<DepthwiseConv2D>(o.use_bias(true).name(d.name()));
+        kb = folded(d.kernel(), d.bias(), bn);
+      }
+      SymbolicTensor y = (*conv)(xs[0]);
+      const bool depthwise = dynamic_cast<const DepthwiseConv2D*>(c->layer.get()) != nullptr;
+      conv->load_state_dict({{"bias", kb.second}, {depthwise ? "depthwise_kernel" : "kernel", kb.first}});
+      made[c.get()] = y;
+      made[it->second] = y;  // the batch normalisation's output is the folded convolution's
+      continue;
+    }
+    made[c.get()] = xs.size() == 1 && !dynamic_cast<MergeLayer*>(c->layer.get()) ? (*c->layer)(xs[0]) : (*c->layer)(xs);
+  }
+  std::vector<SymbolicTensor> outs;
+  for (const auto& o : outputs_) outs.push_back(made.at(o.call().get()));
+  return std::make_shared<Model>(inputs_, outs, name());
+}
+
 void Model::summary(std::ostream& os) const {
   // Which call of its layer each call is (for "name[call][output]").
   std::unordered_map<const internal::LayerCall*, int> call_index;

@@ -2,6 +2,8 @@
 // layers, summary, named state and checkpoints, graph mode, ONNX export, gradients through merges.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -181,4 +183,38 @@ TEST(Functional, ErrorsNameTheProblem) {
   EXPECT_EQ(error_of([&] { m->call({zeros({2, 4})}); }), "Model 'm2': expected 2 input(s), got 1");
   EXPECT_EQ(error_of([&] { m->call({zeros({2, 4}), zeros({2, 3})}); }),
             "InputLayer 'b': expected inputs (None, 4) (batch first), got shape [2,3]");
+}
+
+TEST(Functional, FoldBatchNormIntoTheConvolutions) {
+  // conv -> bn -> relu6 -> depthwise -> bn -> add(relu6 output): both batch normalisations fold.
+  Generator gen(21);
+  auto in = nn::Input({7, 7, 3}, "x");
+  auto c = (*nn::Conv2D(nn::Conv2DOptions(4, 3).strides({2, 2}).use_bias(false).name("c")))(in);
+  auto r = (*nn::ReLU6("r"))((*nn::BatchNormalization(nn::BatchNormalizationOptions().name("bn1")))(c));
+  auto d = (*nn::DepthwiseConv2D(nn::DepthwiseConv2DOptions(3).depth_multiplier(2).padding(Padding::Same).name("d")))(r);
+  auto b2 = (*nn::BatchNormalization(nn::BatchNormalizationOptions().epsilon(1e-5f).name("bn2")))(d);
+  auto model = nn::Model({in}, {(*nn::Add("add"))({b2, (*nn::Concatenate(-1, "cat"))({r, r})})}, "m");
+  // Non-trivial statistics.
+  for (auto& [name, t] : model->state_dict()) {
+    Tensor v = random_uniform(t.shape(), 0.5f, 1.5f, &gen);
+    std::memcpy(t.raw_data(), v.raw_data(), t.nbytes());
+  }
+  model->eval();
+  auto folded = model->fold_batch_norm();
+  folded->eval();
+  std::vector<std::string> names;
+  for (const auto& ch : folded->children()) names.push_back(ch->name());
+  EXPECT_EQ(names, (std::vector<std::string>{"x", "c", "r", "d", "cat", "add"}));
+  Tensor x = random_normal({2, 7, 7, 3}, 0, 1, &gen);
+  EXPECT_LT(max_abs_diff((*folded)(x), (*model)(x)), 1e-5);
+  // The export has no per-channel Sub/Mul/Add left for the batch normalisations.
+  const auto path = std::filesystem::temp_directory_path() / "synapse_folded.onnx";
+  onnx::ExportInfo plain = onnx::export_model(*model, {-1, 7, 7, 3}, path.string());
+  onnx::ExportInfo info = onnx::export_model(*folded, {-1, 7, 7, 3}, path.string());
+  EXPECT_LT(info.node_count, plain.node_count);
+  EXPECT_EQ(std::count(info.op_types.begin(), info.op_types.end(), "Mul"), 0);
+  onnx::Model m = onnx::import_model(path.string());
+  graph::Session s(*m.graph);
+  EXPECT_LT(max_abs_diff(s.run(m.outputs[0], {{m.inputs[0], x}}), (*model)(x)), 1e-5);
+  std::filesystem::remove(path);
 }

@@ -226,6 +226,13 @@ TEST_F(Nsfwjs, MobileNetV2MatchesTfjsOnRealPhotos) {
   std::cout << "nsfwjs MobileNetV2 vs TF.js: max |difference| " << diff << " over " << got.numel() << " outputs\n";
   EXPECT_LT(diff, 1e-4);
   EXPECT_EQ(argmax(got, -1).to_vector<std::int64_t>(), (std::vector<std::int64_t>{2, 2}));  // both "Neutral"
+  // Its 52 batch normalisations folded into the convolutions before them: the same outputs.
+  auto folded = m.model->fold_batch_norm();
+  folded->eval();
+  EXPECT_EQ(folded->children().size(), m.model->children().size() - 52);
+  const double fdiff = max_abs_diff((*folded)(x), want);
+  std::cout << "with batch normalisation folded: max |difference| " << fdiff << "\n";
+  EXPECT_LT(fdiff, 1e-4);
 }
 
 TEST_F(Nsfwjs, FineTuneANewHeadOnTheFrozenBackboneThenOnnxRoundTrip) {
