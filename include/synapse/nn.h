@@ -114,7 +114,9 @@ const char* activation_name(Activation a);
 std::string snake_case(const std::string& type);
 
 // ---- Module ----
-class Module {
+class SymbolicTensor;  // functional.h: a layer's output in a functional model's graph of layer calls
+
+class Module : public std::enable_shared_from_this<Module> {
  public:
   // `type` is the class name shown by summary ("Conv2D"); the default name is its snake_case.
   explicit Module(std::string type);
@@ -125,6 +127,9 @@ class Module {
   // Builds on first use (build(input shape)), runs forward and records the output shape.
   Tensor operator()(const Tensor& x);
   virtual Tensor forward(const Tensor& x) = 0;
+  // Functional API (functional.h): calling a layer on symbolic tensors records a layer call.
+  SymbolicTensor operator()(const SymbolicTensor& x);
+  SymbolicTensor operator()(const std::vector<SymbolicTensor>& xs);
   // Creates parameters once the input shape is known; the default does nothing. Called by
   // operator() on the first call; to build a whole model, use build_for.
   virtual void build(const Shape& input_shape);
@@ -158,6 +163,10 @@ class Module {
   // Forgets the state that stateful layers carry from one call to the next (Keras' reset_states);
   // recursive. build_for calls it after its zero batch.
   virtual void reset_states();
+  // Freezes (false) or unfreezes the parameters of this module and its sub-modules (Keras'
+  // layer.trainable): frozen parameters get no gradient and leave trainable_parameters(), but stay in
+  // the state dict. Unlike Keras, a frozen BatchNormalization still follows train()/eval().
+  void set_trainable(bool on);
   // Training mode (dropout active, batch statistics) or inference mode; recursive.
   void train(bool on = true);
   void eval() { train(false); }
@@ -627,3 +636,5 @@ class LocalResponseNormalization : public Module {
 }  // namespace layers
 std::shared_ptr<layers::LocalResponseNormalization> LocalResponseNormalization(LocalResponseNormalizationOptions o = {});
 }  // namespace synapse::nn
+
+#include "synapse/functional.h"

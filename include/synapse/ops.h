@@ -138,6 +138,11 @@ struct Conv2DAttrs {
 Tensor conv2d(const Tensor& x, const Tensor& filter, const Conv2DAttrs& opts = {});
 Tensor conv2d(const Tensor& x, const Tensor& filter, const Tensor& bias, const Conv2DAttrs& opts = {});
 
+// Depthwise convolution (TensorFlow's depthwise_conv2d): x [N,H,W,C] * filter [KH,KW,C,M] -> [N,OH,OW,C*M],
+// each input channel c convolved with its own M filters into output channels c*M .. c*M+M-1; strides,
+// dilations and SAME/VALID padding as conv2d (opts.relu must be false). bias [C*M] when defined.
+Tensor depthwise_conv2d(const Tensor& x, const Tensor& filter, const Tensor& bias = {}, const Conv2DAttrs& opts = {});
+
 // The pooling ops' attributes (nn::Pool2DOptions has the same fields, plus a name).
 struct Pool2DAttrs {
   std::vector<std::int64_t> pool_size{2, 2};  // (h, w)

@@ -9,6 +9,7 @@
 #include "synapse/error.h"
 #include "synapse/graph.h"
 #include "synapse/io.h"
+#include "synapse/keras.h"
 #include "synapse/nn.h"
 #include "synapse/onnx.h"
 #include "synapse/op.h"

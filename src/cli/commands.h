@@ -34,6 +34,7 @@ Command add_tabular(CLI::App& app);           // tabular.cpp: train on a CSV tab
 Command add_demo(CLI::App& app);              // demo.cpp: the small tabular lessons (xor, years, premium)
 Command add_serve(CLI::App& app);             // serve.cpp: the digit-drawing page and POST /predict
 Command add_stylize(CLI::App& app);           // stylize.cpp: neural style transfer
+Command add_import_keras(CLI::App& app);      // keras.cpp: a Keras / TF.js layers-model into a .syn (and ONNX)
 
 // ---- flag checks ----
 // CLI11 refuses a value that fails a check with "FLAG: MESSAGE" and a non-zero exit; these messages

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
                                       add_ops(app),    add_graph(app),  add_export(app),  add_run(app),
                                       add_onnx_conformance(app), add_report(app), add_data(app),
                                       add_poem(app),   add_text(app),   add_tabular(app), add_demo(app),
-                                      add_serve(app),  add_stylize(app)};
+                                      add_serve(app),  add_stylize(app), add_import_keras(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

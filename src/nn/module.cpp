@@ -247,6 +247,14 @@ std::int64_t Module::count_parameters(bool trainable_only) const {
   return n;
 }
 
+void Module::set_trainable(bool on) {
+  for (auto& e : params_) {
+    e.trainable = on;
+    e.value.requires_grad_(on);
+  }
+  for (auto& c : children_) c->set_trainable(on);
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& c : children_) c->train(on);

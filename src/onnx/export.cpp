@@ -142,13 +142,15 @@ class Exporter {
   // needed[i]: node i is reachable from the outputs (walking inputs; folded nodes end the walk).
   void mark_needed(std::vector<bool>& needed, const std::vector<Tensor>& outputs) const;
   void emit(int index, const std::string& out);
-  void emit_window(const graph::Node& n, const std::string& out, const std::string& op_type);
+  // Conv (depthwise: a grouped Conv, group = channels), MaxPool or AveragePool between NHWC<->NCHW Transposes.
+  void emit_window(const graph::Node& n, const std::string& out, const std::string& op_type, bool depthwise = false);
   // lstm, gru, simple_rnn as ONNX's LSTM, GRU, RNN (constant weights only).
   void emit_recurrent(int index, const std::string& out);
   // y = op(x) kernel + bias as a Gemm, x and kernel being node n's inputs 0 and 1.
   void emit_gemm(const graph::Node& n, bool trans_a, bool trans_b, const std::string& bias, const std::string& y);
   // A conv filter [kh,kw,in,out] as an OIHW initializer (constant filters) or a Transpose.
-  std::string oihw(const Tensor& w, const std::string& node_name);
+  // A depthwise filter [kh,kw,C,M] becomes the grouped Conv's [C*M, 1, kh, kw] (constant filters only).
+  std::string oihw(const Tensor& w, const std::string& node_name, bool depthwise = false);
   void optimize_transposes(const std::set<std::string>& keep_names);
 
   const graph::Graph& g_;
@@ -163,11 +165,13 @@ class Exporter {
   std::vector<int> consumers_;
 };
 
-std::string Exporter::oihw(const Tensor& w, const std::string& node_name) {
+std::string Exporter::oihw(const Tensor& w, const std::string& node_name, bool depthwise) {
   auto [node, out] = graph::Graph::producer(w);
   if (auto v = const_value(node); v && out == 0) {
     NoGradGuard no_grad;
-    Tensor value = permute(v->detach(), {3, 2, 0, 1}).clone();
+    Tensor hwio = v->detach();
+    if (depthwise) hwio = reshape(hwio, {hwio.dim(0), hwio.dim(1), 1, hwio.dim(2) * hwio.dim(3)});
+    Tensor value = permute(hwio, {3, 2, 0, 1}).clone();
     const std::string name = tensor_name(node, 0);
     if (consumers_[static_cast<std::size_t>(node)] == 1 && !emitted_.contains(name)) {
       // The filter's only use: the initializer keeps the variable's name ("conv1/kernel").
@@ -177,10 +181,13 @@ std::string Exporter::oihw(const Tensor& w, const std::string& node_name) {
     }
     return init(value, name + "/oihw");
   }
+  if (depthwise)
+    throw Error(fmt::format("ONNX export: node '{}' (op 'depthwise_conv2d'): the filter must be a variable or constant",
+                            node_name));
   return transpose(ref(w), {3, 2, 0, 1}, node_name + "/filter_oihw");
 }
 
-void Exporter::emit_window(const graph::Node& n, const std::string& out, const std::string& op_type) {
+void Exporter::emit_window(const graph::Node& n, const std::string& out, const std::string& op_type, bool depthwise) {
   const Shape& xs = n.inputs[0].shape();  // NHWC
   const bool conv = op_type == "Conv";
   const Ints ksize = conv ? Ints{n.inputs[1].shape()[0], n.inputs[1].shape()[1]} : n.attrs.ints("ksize");
@@ -189,7 +196,7 @@ void Exporter::emit_window(const graph::Node& n, const std::string& out, const s
   const std::string x = transpose(ref(n.inputs[0]), {0, 3, 1, 2}, n.name + "/to_nchw");
   std::vector<std::string> ins{x};
   if (conv) {
-    ins.push_back(oihw(n.inputs[1], n.name));
+    ins.push_back(oihw(n.inputs[1], n.name, depthwise));
     if (n.inputs.size() == 3) ins.push_back(ref(n.inputs[2]));
   }
   const std::string y = fresh(n.name + "/nchw");
@@ -197,6 +204,7 @@ void Exporter::emit_window(const graph::Node& n, const std::string& out, const s
   set_attr(node, "kernel_shape", ksize);
   set_attr(node, "strides", strides);
   if (conv) set_attr(node, "dilations", dil);
+  if (depthwise) set_attr(node, "group", xs[3]);
   if (n.attrs.s("padding") == "SAME") {
     if (xs[1] < 0 || xs[2] < 0) {
       set_attr(node, "auto_pad", std::string("SAME_UPPER"));
@@ -354,6 +362,8 @@ void Exporter::emit(int index, const std::string& out) {
     set_attr(add(op == "softmax" ? "Softmax" : "LogSoftmax", {in(0)}, {out}, n.name), "axis", n.attrs.i("axis"));
   } else if (op == "conv2d") {
     emit_window(n, out, "Conv");
+  } else if (op == "depthwise_conv2d") {
+    emit_window(n, out, "Conv", /*depthwise=*/true);
   } else if (op == "max_pool2d") {
     emit_window(n, out, "MaxPool");
   } else if (op == "avg_pool2d") {

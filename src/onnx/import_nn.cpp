@@ -88,7 +88,11 @@ Outputs conv(Ctx& c) {
   c.require_float(x);
   c.require_rank(x, 4);
   c.require_rank(w, 4);
-  if (c.i("group", 1) != 1) c.unsupported(fmt::format("group={} (grouped convolution)", c.i("group", 1)));
+  // group 1, or depthwise: one group per input channel (weights [C*M, 1, kh, kw]).
+  const std::int64_t group = c.i("group", 1);
+  const bool depthwise = group != 1 && group == x.dim(1) && w.dim(1) == 1 && w.dim(0) % group == 0;
+  if (group != 1 && !depthwise)
+    c.unsupported(fmt::format("group={} (grouped convolution other than depthwise)", group));
   Window win = window(c, x, kernel_of(c, w), false);
   if (win.kernel[0] != w.dim(2) || win.kernel[1] != w.dim(3)) c.unsupported("kernel_shape differs from the weights'");
   Tensor xh = c.im.to_nhwc(x);
@@ -96,6 +100,10 @@ Outputs conv(Ctx& c) {
   Conv2DAttrs o{
       .strides = win.strides, .dilation_rate = win.dilations, .padding = win.same_upper ? Padding::Same : Padding::Valid};
   if (has_padding(win)) xh = pad_nhwc(xh, win, 0.0f);
+  if (depthwise) {
+    filt = reshape(filt, {w.dim(2), w.dim(3), group, w.dim(0) / group});  // [kh, kw, 1, C*M] -> [kh, kw, C, M]
+    return {c.im.to_nchw(depthwise_conv2d(xh, filt, c.has(2) ? c.in(2) : Tensor(), o))};
+  }
   Tensor y = c.has(2) ? conv2d(xh, filt, c.in(2), o) : conv2d(xh, filt, o);
   return {c.im.to_nchw(y)};
 }

@@ -14,9 +14,14 @@
 //   max_pool2d_grad(x, dy) -> dx, max_pool2d_grad_grad(x, gx) -> [N,OH,OW,C]
 //   avg_pool2d_grad(dy) -> dx                   (attribute "input_shape")
 // All of them are linear in their gradient argument, so their gradients are each other.
+//
+// Depthwise convolution (each input channel with its own M filters, TensorFlow's depthwise_conv2d_native):
+//   depthwise_conv2d(x [N,H,W,C], filter [KH,KW,C,M] (, bias [C*M])) -> [N,OH,OW,C*M], channel c*M + m
+//   depthwise_conv2d_backprop_input(dy, filter), depthwise_conv2d_backprop_filter(x, dy): as conv2d's.
 #include <optional>
 
 #include "backend/cpu/conv.h"
+#include "backend/cpu/depthwise.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/pool.h"
 #include "core/check.h"
@@ -265,6 +270,107 @@ void register_conv2d() {
       });
 }
 
+// ---- depthwise_conv2d and its backprops (the geometry is conv's with o = M, the depth multiplier) ----
+
+Shape depthwise_output_shape(const cpu::Conv2DGeometry& g) { return {g.n, g.oh, g.ow, g.c * g.o}; }
+
+void check_depthwise_dy(const Shape& dy, const cpu::Conv2DGeometry& g, const Shape& x_shape, const Shape& w_shape) {
+  SYN_CHECK(dy == depthwise_output_shape(g), "gradient {} does not match the output {} of input {} and filter {}",
+            to_string(dy), to_string(depthwise_output_shape(g)), to_string(x_shape), to_string(w_shape));
+}
+
+Tensor depthwise_op(const Tensor& x, const Tensor& w, const Attrs& a) {
+  static const OpDef& op = op_def("depthwise_conv2d");
+  return apply1(op, {x, w}, conv_attrs(a));
+}
+Tensor depthwise_backprop_input(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Attrs& a) {
+  static const OpDef& op = op_def("depthwise_conv2d_backprop_input");
+  return apply1(op, {dy, w}, conv_attrs(a).set("input_shape", x_shape));
+}
+Tensor depthwise_backprop_filter(const Tensor& x, const Tensor& dy, const Shape& w_shape, const Attrs& a) {
+  static const OpDef& op = op_def("depthwise_conv2d_backprop_filter");
+  return apply1(op, {x, dy}, conv_attrs(a).set("filter_shape", w_shape));
+}
+
+KernelFn depthwise_kernel(ConvForwardFn fn) { return conv2d_kernel(fn); }
+
+double depthwise_flops(const cpu::Conv2DGeometry& g) {
+  return 2.0 * static_cast<double>(g.rows()) * static_cast<double>(g.kh * g.kw) * static_cast<double>(g.c * g.o);
+}
+
+// The depthwise kernels take no relu flag; adapters give them conv's function types.
+template <void (*F)(const cpu::Conv2DGeometry&, const float*, const float*, const float*, float*)>
+void no_relu(const cpu::Conv2DGeometry& g, const float* x, const float* w, const float* b, float* y, bool) {
+  F(g, x, w, b, y);
+}
+
+void register_depthwise() {
+  define_op("depthwise_conv2d")
+      .inputs(-1)
+      .shape([](const Metas& in, const Attrs& a) {
+        SYN_CHECK(in.size() == 2 || in.size() == 3, "expects inputs (x, filter) or (x, filter, bias), got {} inputs",
+                  in.size());
+        require_floats(in);
+        const auto g = conv_geometry(in[0].shape, in[1].shape, a);
+        if (in.size() == 3)
+          SYN_CHECK(in[2].shape == Shape{g.c * g.o}, "bias must have shape [{}] to match filter {}, got {}", g.c * g.o,
+                    to_string(in[1].shape), to_string(in[2].shape));
+        return one_output(depthwise_output_shape(g), DType::Float32);
+      })
+      .kernel(Device::CPU, depthwise_kernel(no_relu<cpu::depthwise_conv2d_forward>))
+      .reference(depthwise_kernel(no_relu<cpu::depthwise_conv2d_forward_reference>))
+      .flops([](const KernelContext& c) {
+        return depthwise_flops(conv_geometry(c.in(0).shape(), c.in(1).shape(), c.attrs));
+      })
+      .grad([](const GradCtx& g) {
+        const Tensor &x = g.x(0), &w = g.x(1);
+        std::vector<Tensor> out{if_needed(x, [&] { return depthwise_backprop_input(g.dy(), w, x.shape(), g.attrs); }),
+                                if_needed(w, [&] { return depthwise_backprop_filter(x, g.dy(), w.shape(), g.attrs); })};
+        if (g.inputs.size() == 3) out.push_back(if_needed(g.x(2), [&] { return sum(g.dy(), {0, 1, 2}); }));
+        return out;
+      });
+
+  define_op("depthwise_conv2d_backprop_input")
+      .inputs(2)
+      .shape([](const Metas& in, const Attrs& a) {
+        require_floats(in);
+        const Shape& xs = a.ints("input_shape");
+        const auto g = conv_geometry(xs, in[1].shape, a);
+        check_depthwise_dy(in[0].shape, g, xs, in[1].shape);
+        return Metas{{xs, DType::Float32}};
+      })
+      .kernel(Device::CPU, backprop_input_kernel(cpu::depthwise_conv2d_backprop_input))
+      .reference(backprop_input_kernel(cpu::depthwise_conv2d_backprop_input_reference))
+      .flops([](const KernelContext& c) {
+        return depthwise_flops(conv_geometry(c.attrs.ints("input_shape"), c.in(1).shape(), c.attrs));
+      })
+      .grad([](const GradCtx& g) {
+        const Tensor &dy = g.x(0), &w = g.x(1);
+        return grads(if_needed(dy, [&] { return depthwise_op(g.dy(), w, g.attrs); }),
+                     if_needed(w, [&] { return depthwise_backprop_filter(g.dy(), dy, w.shape(), g.attrs); }));
+      });
+
+  define_op("depthwise_conv2d_backprop_filter")
+      .inputs(2)
+      .shape([](const Metas& in, const Attrs& a) {
+        require_floats(in);
+        const Shape& ws = a.ints("filter_shape");
+        const auto g = conv_geometry(in[0].shape, ws, a);
+        check_depthwise_dy(in[1].shape, g, in[0].shape, ws);
+        return Metas{{ws, DType::Float32}};
+      })
+      .kernel(Device::CPU, backprop_filter_kernel(cpu::depthwise_conv2d_backprop_filter))
+      .reference(backprop_filter_kernel(cpu::depthwise_conv2d_backprop_filter_reference))
+      .flops([](const KernelContext& c) {
+        return depthwise_flops(conv_geometry(c.in(0).shape(), c.attrs.ints("filter_shape"), c.attrs));
+      })
+      .grad([](const GradCtx& g) {
+        const Tensor &x = g.x(0), &dy = g.x(1);
+        return grads(if_needed(x, [&] { return depthwise_backprop_input(dy, g.dy(), x.shape(), g.attrs); }),
+                     if_needed(dy, [&] { return depthwise_op(x, g.dy(), g.attrs); }));
+      });
+}
+
 // ---- pooling ----
 
 using PoolFn = void (*)(const cpu::Pool2DGeometry&, const float*, float*);
@@ -361,6 +467,7 @@ void register_avg_pool() {
 
 void register_conv_pool_ops() {
   register_conv2d();
+  register_depthwise();
   register_max_pool();
   register_avg_pool();
 }
@@ -389,6 +496,13 @@ Tensor conv2d(const Tensor& x, const Tensor& filter, const Conv2DAttrs& opts) {
 Tensor conv2d(const Tensor& x, const Tensor& filter, const Tensor& bias, const Conv2DAttrs& opts) {
   if (!bias.defined()) return conv2d(x, filter, opts);
   static const OpDef& op = op_def("conv2d");
+  return apply1(op, {x, filter, bias}, conv_options(opts));
+}
+
+Tensor depthwise_conv2d(const Tensor& x, const Tensor& filter, const Tensor& bias, const Conv2DAttrs& opts) {
+  SYN_CHECK(!opts.relu, "depthwise_conv2d: the relu flag is not supported (apply relu after)");
+  static const OpDef& op = op_def("depthwise_conv2d");
+  if (!bias.defined()) return apply1(op, {x, filter}, conv_options(opts));
   return apply1(op, {x, filter, bias}, conv_options(opts));
 }
 
