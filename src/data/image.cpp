@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 
+#include "core/budget.h"
 #include "core/check.h"
 #include "synapse/data.h"
 
@@ -22,7 +24,20 @@ Tensor decode(const stbi_uc* bytes, int size, const std::string& name) {
             stbi_failure_reason());
   SYN_CHECK(static_cast<std::int64_t>(w) * h <= (std::int64_t{1} << 28), "image '{}' is {}x{} pixels, more than 2^28", name, w, h);
   const Shape shape{h, w, c};
-  if (stbi_is_16_bit_from_memory(bytes, size)) {
+  const bool wide = stbi_is_16_bit_from_memory(bytes, size) != 0;
+  // stb_image's pixels plus the tensor's, against the read budget, before stb_image allocates.
+  const auto pixels = static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) * static_cast<std::uint64_t>(c);
+  // A PNG's rows come out of deflate, which expands at most 1032:1, and hold at least one bit per pixel: a small
+  // file cannot hold a huge image.
+  const bool png = size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
+  const std::uint64_t area = static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h);
+  const std::uint64_t most = static_cast<std::uint64_t>(size) * 1032 + 1024;
+  SYN_CHECK(!png || area / 8 <= most,
+            "cannot read image '{}': its header declares {}x{} pixels (at least {} bytes of rows), but {} bytes of PNG "
+            "inflate to at most {}", name, w, h, area / 8, size, most);
+  ::synapse::detail::check_declared_size("read_image", name, fmt::format("the header ({}x{} pixels, {} channels)", w, h, c),
+                                         pixels * (wide ? 2 + 4 : 1 + 1));
+  if (wide) {
     std::unique_ptr<stbi_us, void (*)(void*)> p(stbi_load_16_from_memory(bytes, size, &w, &h, &c, 0), stbi_image_free);
     SYN_CHECK(p != nullptr, "cannot decode image '{}': {}", name, stbi_failure_reason());
     Tensor t = Tensor::empty(shape, DType::Int32);

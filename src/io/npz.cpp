@@ -13,6 +13,7 @@
 #include <set>
 #include <string_view>
 
+#include "core/budget.h"
 #include "core/check.h"
 #include "io/binary.h"
 
@@ -495,11 +496,18 @@ class NpzReader {
               "{}: compression method {} is not supported (only stored and deflate)", where, e.method);
     SYN_CHECK(e.method != 0 || e.csize == e.usize, "{}: corrupt zip (stored member with compressed size {} and size {})",
               where, e.csize, e.usize);
+    // Deflate expands at most 1032:1: a member cannot declare more than its compressed bytes can hold.
+    SYN_CHECK(e.method != Z_DEFLATED || e.usize <= e.csize * 1032 + 1024,
+              "{}: corrupt zip: {} compressed bytes cannot inflate to the declared {} bytes (deflate expands at most "
+              "1032:1)", where, e.csize, e.usize);
     MemberStream in(file_, e, data_start(e, where), where);
     const auto [dtype, shape] = read_npy_header(in, where);
     const std::uint64_t nbytes = static_cast<std::uint64_t>(synapse::numel(shape)) * dtype_size(dtype);
     SYN_CHECK(nbytes == in.remaining(), "{}: header says shape {} {} ({} bytes) but the member has {} bytes of data",
               where, to_string(shape), npy_descr(dtype), nbytes, in.remaining());
+    ::synapse::detail::check_declared_size("load_npz", file_.path(),
+                                           fmt::format("member '{}' (shape {} {})", e.name, to_string(shape), npy_descr(dtype)),
+                                           nbytes);
     Tensor t = Tensor::empty(shape, dtype);
     in.read(t.raw_data(), static_cast<std::size_t>(nbytes));
     in.finish();

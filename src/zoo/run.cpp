@@ -149,7 +149,7 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   io::TensorMap ema_state;  // the shadows, saved as "ema/<name>" so a resumed run continues the average
   if (ema)
     for (const auto& [name, t] : ema->state_dict()) ema_state["ema/" + name] = t;
-  fo.callbacks.push_back(train::callbacks::model_checkpoint(ckpt_dir, 1, 0, 3, {{"model", r.name}, {"precision", std::string(precision_name(run.precision))}}, ema_state));
+  fo.callbacks.push_back(train::callbacks::model_checkpoint(ckpt_dir, 1, run.checkpoint_steps, 3, {{"model", r.name}, {"precision", std::string(precision_name(run.precision))}}, ema_state));
   fo.callbacks.push_back(train::callbacks::metrics_logger((fs::path(logdir) / "metrics.csv").string()));
   // TensorBoard logs in LOGDIR/train and LOGDIR/validation; history.json feeds the HTML report.
   if (!run.resume) remove_old_events(logdir);
