@@ -271,7 +271,10 @@ struct PyValue {
   bool b = false;
   std::int64_t i = 0;
   std::vector<PyValue> items;                           // Seq
-  std::vector<std::pair<std::string, PyValue>> fields;  // Dict (string keys only)
+  // Dict (string keys only): keys[i] -> values[i]. Two vectors, not one of pairs: a pair holding the still
+  // incomplete PyValue is not allowed (clang rejects it; a vector of PyValue is fine).
+  std::vector<std::string> keys;
+  std::vector<PyValue> values;
 };
 
 class PyParser {
@@ -379,7 +382,8 @@ class PyParser {
       if (i_ >= s_.size() || (s_[i_] != '\'' && s_[i_] != '"')) bad("expected a string key");
       std::string key = string_literal();
       if (!eat(':')) bad("expected ':'");
-      v.fields.emplace_back(std::move(key), value(depth + 1));
+      v.values.push_back(value(depth + 1));
+      v.keys.push_back(std::move(key));
       if (!eat(',')) {
         if (!eat('}')) bad("expected ',' or '}'");
         break;
@@ -393,8 +397,8 @@ class PyParser {
 };
 
 const PyValue* field(const PyValue& dict, std::string_view key) {
-  for (const auto& [k, v] : dict.fields)
-    if (k == key) return &v;
+  for (std::size_t i = 0; i < dict.keys.size(); ++i)
+    if (dict.keys[i] == key) return &dict.values[i];
   return nullptr;
 }
 
