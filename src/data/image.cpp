@@ -16,12 +16,22 @@
 namespace synapse::data {
 namespace {
 
+// stb_image's reason for a failure, as printable ASCII: for an unknown critical PNG chunk it copies the chunk's
+// four type bytes from the file into the message ("XXXX PNG chunk not known"), and they can be anything.
+std::string failure_reason() {
+  const char* r = stbi_failure_reason();
+  std::string s = r != nullptr ? r : "unknown error";
+  for (char& c : s)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  return s;
+}
+
 // Decodes with stb_image; 16-bit images keep their 16 bits (int32 0..65535).
 Tensor decode(const stbi_uc* bytes, int size, const std::string& name) {
   int w = 0, h = 0, c = 0;
   SYN_CHECK(stbi_info_from_memory(bytes, size, &w, &h, &c) != 0,
             "cannot read image '{}': not a PNG, JPEG, BMP, GIF, TGA or PNM image stb_image can decode ({})", name,
-            stbi_failure_reason());
+            failure_reason());
   SYN_CHECK(static_cast<std::int64_t>(w) * h <= (std::int64_t{1} << 28), "image '{}' is {}x{} pixels, more than 2^28", name, w, h);
   const Shape shape{h, w, c};
   const bool wide = stbi_is_16_bit_from_memory(bytes, size) != 0;
@@ -39,13 +49,13 @@ Tensor decode(const stbi_uc* bytes, int size, const std::string& name) {
                                          pixels * (wide ? 2 + 4 : 1 + 1));
   if (wide) {
     std::unique_ptr<stbi_us, void (*)(void*)> p(stbi_load_16_from_memory(bytes, size, &w, &h, &c, 0), stbi_image_free);
-    SYN_CHECK(p != nullptr, "cannot decode image '{}': {}", name, stbi_failure_reason());
+    SYN_CHECK(p != nullptr, "cannot decode image '{}': {}", name, failure_reason());
     Tensor t = Tensor::empty(shape, DType::Int32);
     std::copy(p.get(), p.get() + t.numel(), t.data<std::int32_t>());
     return t;
   }
   std::unique_ptr<stbi_uc, void (*)(void*)> p(stbi_load_from_memory(bytes, size, &w, &h, &c, 0), stbi_image_free);
-  SYN_CHECK(p != nullptr, "cannot decode image '{}': {}", name, stbi_failure_reason());
+  SYN_CHECK(p != nullptr, "cannot decode image '{}': {}", name, failure_reason());
   Tensor t = Tensor::empty(shape, DType::UInt8);
   std::copy(p.get(), p.get() + t.numel(), t.data<std::uint8_t>());
   return t;

@@ -29,7 +29,9 @@ Reply predict(const zoo::Trained& model, std::mutex& model_mutex, const std::str
     seen = data::mnist_style(data::decode_image(body.data(), body.size(), "request body"));
   } catch (const std::exception& e) {
     const std::string why = e.what();
-    return {why.find("no digit found") != std::string::npos ? 422 : 400, nlohmann::json{{"error", why}}.dump()};
+    // Replace any invalid UTF-8 in the message rather than throw while reporting an error.
+    return {why.find("no digit found") != std::string::npos ? 422 : 400,
+            nlohmann::json{{"error", why}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
   }
   std::vector<float> p;
   {
