@@ -1,6 +1,7 @@
 // Everything in one include.
 #pragma once
 #include "synapse/autograd.h"
+#include "synapse/budget.h"
 #include "synapse/device.h"
 #include "synapse/dist.h"
 #include "synapse/profile.h"

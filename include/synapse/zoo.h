@@ -68,6 +68,7 @@ struct TrainRun {
   std::int64_t max_steps = -1;
   int augment_shift = -1;
   bool resume = false;  // continue from the newest checkpoint in LOGDIR/checkpoints
+  std::int64_t checkpoint_steps = 0;  // > 0: a checkpoint every this many steps too (besides every epoch)
   std::int64_t profile_steps = 0;  // > 0: print a per-op profile of this many steps (after 5 warm-up steps)
   MatmulPrecision precision = MatmulPrecision::fp32;  // of the matrix products (train::FitOptions::precision)
   // Image folders (recipe data "image-folder"): the images' size and channels (1 grey, 3 RGB) and the

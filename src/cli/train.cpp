@@ -85,6 +85,9 @@ Command add_train(CLI::App& app) {
       ->check(integer_in(1, 1000000));
   add_precision_option(sub, a->precision, "in training and the final evaluation");
   sub->add_flag("--resume", a->run.resume, "Continue from the newest checkpoint in LOGDIR/checkpoints");
+  sub->add_option("--checkpoint-every", a->run.checkpoint_steps,
+                  "Also save a checkpoint every N steps (default: once per epoch only)")
+      ->check(integer_in(1, std::int64_t{1} << 40));
   return {sub, [a] { return run_train(*a); }};
 }
 

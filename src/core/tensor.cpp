@@ -5,6 +5,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "core/budget.h"
 #include "core/check.h"
 
 namespace synapse {
@@ -12,9 +13,17 @@ namespace synapse {
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) { return empty(Shape(shape), dtype, device); }
 
 Tensor Tensor::empty(Shape&& shape, DType dtype, Device device) {
-  for (auto d : shape) SYN_CHECK(d >= 0, "Tensor::empty: negative extent in shape {}", synapse::to_string(shape));
+  // Extents checked, and their product, so that no shape overflows (a file or a model can declare any shape).
+  std::uint64_t count = 1;
+  for (auto d : shape) {
+    SYN_CHECK(d >= 0, "Tensor::empty: negative extent in shape {}", synapse::to_string(shape));
+    SYN_CHECK(d == 0 || count <= (std::uint64_t{1} << 56) / static_cast<std::uint64_t>(d),
+              "Tensor::empty: shape {} has more than 2^56 elements", synapse::to_string(shape));
+    count *= static_cast<std::uint64_t>(d);
+  }
+  detail::check_tensor_in_read_scope(shape, dtype_name(dtype), count * dtype_size(dtype));
   auto impl = std::make_shared<TensorImpl>();
-  const std::size_t nbytes = static_cast<std::size_t>(synapse::numel(shape)) * dtype_size(dtype);
+  const std::size_t nbytes = static_cast<std::size_t>(count) * dtype_size(dtype);
   impl->shape = std::move(shape);
   impl->dtype = dtype;
   impl->storage = std::make_shared<Storage>(nbytes, device);

@@ -1,6 +1,7 @@
 // Numeric CSV reader: features float32 [N, F] and an optional int64 label column.
-#include <charconv>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
@@ -78,7 +79,9 @@ bool parse_label(std::string_view s, std::int64_t& out) {
   if (ec == std::errc() && end == s.data() + s.size()) return true;
   double d;
   auto [end2, ec2] = std::from_chars(s.data(), s.data() + s.size(), d);
-  if (ec2 != std::errc() || end2 != s.data() + s.size() || d != static_cast<double>(static_cast<std::int64_t>(d)))
+  // NaN, infinities and values beyond int64 are no labels (and casting them would be undefined behaviour).
+  if (ec2 != std::errc() || end2 != s.data() + s.size() || !(std::fabs(d) < 9.2e18) ||
+      d != static_cast<double>(static_cast<std::int64_t>(d)))
     return false;
   out = static_cast<std::int64_t>(d);
   return true;

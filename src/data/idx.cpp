@@ -15,6 +15,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/budget.h"
 #include "core/check.h"
 #include "synapse/data.h"
 
@@ -34,6 +35,10 @@ class InFile {
     unsigned char magic[2] = {0, 0};
     std::size_t n = std::fread(magic, 1, 2, raw_);
     if (std::ferror(raw_)) fail("read_idx: cannot read '{}': {}", path, std::strerror(errno));
+    if (std::fseek(raw_, 0, SEEK_END) == 0) {
+      const long end = std::ftell(raw_);
+      if (end > 0) file_size_ = static_cast<std::uint64_t>(end);
+    }
     if (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
       std::fclose(raw_);
       raw_ = nullptr;
@@ -52,6 +57,8 @@ class InFile {
   InFile& operator=(const InFile&) = delete;
 
   bool gzip() const { return gz_ != nullptr; }
+  // The file's size on disk (compressed, for gzip files).
+  std::uint64_t file_size() const { return file_size_; }
   // True when the gzip stream ended before its end marker.
   bool truncated() const { return truncated_; }
 
@@ -104,6 +111,7 @@ class InFile {
   std::string path_;
   std::FILE* raw_ = nullptr;
   gzFile gz_ = nullptr;
+  std::uint64_t file_size_ = 0;
   bool truncated_ = false;
 };
 
@@ -227,6 +235,23 @@ Tensor read_idx(const std::string& path) {
   // Read the elements straight into the tensor when no conversion is needed.
   const std::size_t n = static_cast<std::size_t>(count);
   const std::size_t data_bytes = n * type->file_size;
+  // The declared data against the bytes the file can hold and the read budget, before allocating.
+  const std::uint64_t header_bytes = 4 + 4 * std::uint64_t{ndim};
+  const std::string field = fmt::format("header (shape {}, {})", to_string(dims), type->name);
+  if (in.gzip()) {
+    // Deflate expands at most 1032:1, so a small .gz file cannot hold a large IDX body.
+    const std::uint64_t most = in.file_size() * 1032 + 1024;
+    if (data_bytes + header_bytes > most)
+      fail("read_idx: '{}'{}: header says {} = {} bytes, but {} compressed bytes inflate to at most {}", path, how,
+           describe(dims, *type), data_bytes, in.file_size(), most);
+    detail::check_declared_size("read_idx", path, field, data_bytes + (type->code != 0x08 ? n * dtype_size(type->dtype) : 0));
+  } else {
+    const std::uint64_t left = in.file_size() > header_bytes ? in.file_size() - header_bytes : 0;
+    if (data_bytes > left)
+      fail("read_idx: '{}': header says {} = {} bytes, file has {} bytes of data", path, describe(dims, *type),
+           data_bytes, left);
+    detail::check_declared_size("read_idx", path, field, data_bytes + (type->code != 0x08 ? n * dtype_size(type->dtype) : 0));
+  }
   Tensor out = Tensor::empty(dims, type->dtype);
   std::vector<unsigned char> buffer;
   unsigned char* dst = static_cast<unsigned char*>(out.raw_data());

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 
+#include "core/budget.h"
 #include "core/check.h"
 #include "data/file_bytes.h"
 #include "synapse/data.h"
@@ -16,23 +18,46 @@
 namespace synapse::data {
 namespace {
 
+// stb_image's reason for a failure, as printable ASCII: for an unknown critical PNG chunk it copies the chunk's
+// four type bytes from the file into the message ("XXXX PNG chunk not known"), and they can be anything.
+std::string failure_reason() {
+  const char* r = stbi_failure_reason();
+  std::string s = r != nullptr ? r : "unknown error";
+  for (char& c : s)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  return s;
+}
+
 // Decodes with stb_image; 16-bit images keep their 16 bits (int32 0..65535).
 Tensor decode(const stbi_uc* bytes, int size, const std::string& name) {
   int w = 0, h = 0, c = 0;
   SYN_CHECK(stbi_info_from_memory(bytes, size, &w, &h, &c) != 0,
             "cannot read image '{}': not a PNG, JPEG, BMP, GIF, TGA or PNM image stb_image can decode ({})", name,
-            stbi_failure_reason());
+            failure_reason());
   SYN_CHECK(static_cast<std::int64_t>(w) * h <= (std::int64_t{1} << 28), "image '{}' is {}x{} pixels, more than 2^28", name, w, h);
   const Shape shape{h, w, c};
-  if (stbi_is_16_bit_from_memory(bytes, size)) {
+  const bool wide = stbi_is_16_bit_from_memory(bytes, size) != 0;
+  // stb_image's pixels plus the tensor's, against the read budget, before stb_image allocates.
+  const auto pixels = static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) * static_cast<std::uint64_t>(c);
+  // A PNG's rows come out of deflate, which expands at most 1032:1, and hold at least one bit per pixel: a small
+  // file cannot hold a huge image.
+  const bool png = size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
+  const std::uint64_t area = static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h);
+  const std::uint64_t most = static_cast<std::uint64_t>(size) * 1032 + 1024;
+  SYN_CHECK(!png || area / 8 <= most,
+            "cannot read image '{}': its header declares {}x{} pixels (at least {} bytes of rows), but {} bytes of PNG "
+            "inflate to at most {}", name, w, h, area / 8, size, most);
+  ::synapse::detail::check_declared_size("read_image", name, fmt::format("the header ({}x{} pixels, {} channels)", w, h, c),
+                                         pixels * (wide ? 2 + 4 : 1 + 1));
+  if (wide) {
     std::unique_ptr<stbi_us, void (*)(void*)> p(stbi_load_16_from_memory(bytes, size, &w, &h, &c, 0), stbi_image_free);
-    SYN_CHECK(p != nullptr, "cannot decode image '{}': {}", name, stbi_failure_reason());
+    SYN_CHECK(p != nullptr, "cannot decode image '{}': {}", name, failure_reason());
     Tensor t = Tensor::empty(shape, DType::Int32);
     std::copy(p.get(), p.get() + t.numel(), t.data<std::int32_t>());
     return t;
   }
   std::unique_ptr<stbi_uc, void (*)(void*)> p(stbi_load_from_memory(bytes, size, &w, &h, &c, 0), stbi_image_free);
-  SYN_CHECK(p != nullptr, "cannot decode image '{}': {}", name, stbi_failure_reason());
+  SYN_CHECK(p != nullptr, "cannot decode image '{}': {}", name, failure_reason());
   Tensor t = Tensor::empty(shape, DType::UInt8);
   std::copy(p.get(), p.get() + t.numel(), t.data<std::uint8_t>());
   return t;

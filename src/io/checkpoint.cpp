@@ -13,6 +13,7 @@
 #include <set>
 #include <string_view>
 
+#include "core/budget.h"
 #include "core/check.h"
 #include "io/binary.h"
 
@@ -372,6 +373,7 @@ class CheckpointReader {
     };
     for (const Entry& e : entries) {
       skip_to(data_start + e.offset);
+      ::synapse::detail::check_declared_size("load_checkpoint", file_.path(), fmt::format("tensor '{}'", e.name), e.nbytes);
       Tensor t = Tensor::empty(e.shape, e.dtype);
       auto* dst = static_cast<unsigned char*>(t.raw_data());
       file_.read_at(pos, dst, static_cast<std::size_t>(e.nbytes));

@@ -13,6 +13,7 @@
 #include <set>
 #include <string_view>
 
+#include "core/budget.h"
 #include "core/check.h"
 #include "io/binary.h"
 
@@ -270,7 +271,10 @@ struct PyValue {
   bool b = false;
   std::int64_t i = 0;
   std::vector<PyValue> items;                           // Seq
-  std::vector<std::pair<std::string, PyValue>> fields;  // Dict (string keys only)
+  // Dict (string keys only): keys[i] -> values[i]. Two vectors, not one of pairs: a pair holding the still
+  // incomplete PyValue is not allowed (clang rejects it; a vector of PyValue is fine).
+  std::vector<std::string> keys;
+  std::vector<PyValue> values;
 };
 
 class PyParser {
@@ -378,7 +382,8 @@ class PyParser {
       if (i_ >= s_.size() || (s_[i_] != '\'' && s_[i_] != '"')) bad("expected a string key");
       std::string key = string_literal();
       if (!eat(':')) bad("expected ':'");
-      v.fields.emplace_back(std::move(key), value(depth + 1));
+      v.values.push_back(value(depth + 1));
+      v.keys.push_back(std::move(key));
       if (!eat(',')) {
         if (!eat('}')) bad("expected ',' or '}'");
         break;
@@ -392,8 +397,8 @@ class PyParser {
 };
 
 const PyValue* field(const PyValue& dict, std::string_view key) {
-  for (const auto& [k, v] : dict.fields)
-    if (k == key) return &v;
+  for (std::size_t i = 0; i < dict.keys.size(); ++i)
+    if (dict.keys[i] == key) return &dict.values[i];
   return nullptr;
 }
 
@@ -495,11 +500,18 @@ class NpzReader {
               "{}: compression method {} is not supported (only stored and deflate)", where, e.method);
     SYN_CHECK(e.method != 0 || e.csize == e.usize, "{}: corrupt zip (stored member with compressed size {} and size {})",
               where, e.csize, e.usize);
+    // Deflate expands at most 1032:1: a member cannot declare more than its compressed bytes can hold.
+    SYN_CHECK(e.method != Z_DEFLATED || e.usize <= e.csize * 1032 + 1024,
+              "{}: corrupt zip: {} compressed bytes cannot inflate to the declared {} bytes (deflate expands at most "
+              "1032:1)", where, e.csize, e.usize);
     MemberStream in(file_, e, data_start(e, where), where);
     const auto [dtype, shape] = read_npy_header(in, where);
     const std::uint64_t nbytes = static_cast<std::uint64_t>(synapse::numel(shape)) * dtype_size(dtype);
     SYN_CHECK(nbytes == in.remaining(), "{}: header says shape {} {} ({} bytes) but the member has {} bytes of data",
               where, to_string(shape), npy_descr(dtype), nbytes, in.remaining());
+    ::synapse::detail::check_declared_size("load_npz", file_.path(),
+                                           fmt::format("member '{}' (shape {} {})", e.name, to_string(shape), npy_descr(dtype)),
+                                           nbytes);
     Tensor t = Tensor::empty(shape, dtype);
     in.read(t.raw_data(), static_cast<std::size_t>(nbytes));
     in.finish();

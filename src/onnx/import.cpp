@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/budget.h"
 #include "core/check.h"
 #include "onnx/import_internal.h"
 #include "onnx/proto.h"
@@ -137,6 +138,8 @@ static Model import_proto(const ::onnx::ModelProto& m, const ImportOptions& opts
 Model import_model(const std::string& path, const ImportOptions& opts) {
   ::onnx::ModelProto m;
   internal::read_proto_file(path, m);
+  // Constant folding computes tensors from what the file says: each within the read budget.
+  const ::synapse::detail::ReadScope reading;
   try {
     return internal::import_proto(m, opts);
   } catch (const Unsupported& e) {

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 
+#include "core/budget.h"
 #include "core/check.h"
 
 namespace synapse::onnx::internal {
@@ -91,6 +93,7 @@ Tensor from_proto(const TensorProto& p, const std::string& what) {
                        : std::max<std::int64_t>({p.float_data_size(), p.int32_data_size(), p.int64_data_size()});
   SYN_CHECK(count == available, "{}: shape {} needs {} values, the tensor holds {}", what, to_string(shape), count,
             available);
+  ::synapse::detail::check_read_budget(what, fmt::format("shape {}", to_string(shape)), static_cast<std::uint64_t>(count) * dtype_size(dt));
   Tensor out = Tensor::empty(shape, dt);
   if (p.has_raw_data()) {
     SYN_CHECK(p.raw_data().size() == out.nbytes(), "{}: raw_data has {} bytes, shape {} of {} needs {}", what,
@@ -122,6 +125,9 @@ Tensor from_proto(const TensorProto& p, const std::string& what) {
 void read_proto_file(const std::string& path, google::protobuf::MessageLite& msg) {
   std::ifstream in(path, std::ios::binary);
   SYN_CHECK(in.good(), "cannot open '{}'", path);
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec) ::synapse::detail::check_read_budget(fmt::format("'{}'", path), "the protobuf file", size);
   std::ostringstream buf;
   buf << in.rdbuf();
   SYN_CHECK(msg.ParseFromString(buf.str()), "'{}' is not a valid {} (protobuf parse failed)", path, msg.GetTypeName());

@@ -23,6 +23,31 @@ void reply_error(httplib::Response& res, int status, const std::string& message)
 
 }  // namespace
 
+Reply predict(const zoo::Trained& model, std::mutex& model_mutex, const std::string& body) {
+  Tensor seen;
+  try {
+    seen = data::mnist_style(data::decode_image(body.data(), body.size(), "request body"));
+  } catch (const std::exception& e) {
+    const std::string why = e.what();
+    // Replace any invalid UTF-8 in the message rather than throw while reporting an error.
+    return {why.find("no digit found") != std::string::npos ? 422 : 400,
+            nlohmann::json{{"error", why}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  }
+  std::vector<float> p;
+  {
+    std::lock_guard<std::mutex> lock(model_mutex);
+    p = softmax(train::predict(*model.model, reshape(seen, {1, 28, 28, 1}), 1)).to_vector<float>();
+  }
+  const auto best = std::max_element(p.begin(), p.end()) - p.begin();
+  std::vector<float> image = seen.to_vector<float>();
+  for (float& v : image) v = std::round(v * 1000.0f) / 1000.0f;
+  return {200, nlohmann::json{{"prediction", best},
+                              {"confidence", p[static_cast<std::size_t>(best)]},
+                              {"probabilities", p},
+                              {"image", image}}
+                   .dump()};
+}
+
 void run(zoo::Trained model, const Options& options, const std::function<void(int port)>& on_ready) {
   httplib::Server server;
   std::mutex model_mutex;
@@ -33,28 +58,9 @@ void run(zoo::Trained model, const Options& options, const std::function<void(in
     res.set_content(nlohmann::json{{"status", "ok"}, {"model", model.name}}.dump(), "application/json");
   });
   server.Post("/predict", [&](const httplib::Request& req, httplib::Response& res) {
-    Tensor seen;
-    try {
-      seen = data::mnist_style(data::decode_image(req.body.data(), req.body.size(), "request body"));
-    } catch (const std::exception& e) {
-      const std::string why = e.what();
-      reply_error(res, why.find("no digit found") != std::string::npos ? 422 : 400, why);
-      return;
-    }
-    std::vector<float> p;
-    {
-      std::lock_guard<std::mutex> lock(model_mutex);
-      p = softmax(train::predict(*model.model, reshape(seen, {1, 28, 28, 1}), 1)).to_vector<float>();
-    }
-    const auto best = std::max_element(p.begin(), p.end()) - p.begin();
-    std::vector<float> image = seen.to_vector<float>();
-    for (float& v : image) v = std::round(v * 1000.0f) / 1000.0f;
-    res.set_content(nlohmann::json{{"prediction", best},
-                                   {"confidence", p[static_cast<std::size_t>(best)]},
-                                   {"probabilities", p},
-                                   {"image", image}}
-                        .dump(),
-                    "application/json");
+    const Reply r = predict(model, model_mutex, req.body);
+    res.status = r.status;
+    res.set_content(r.body, "application/json");
   });
   const auto post_only = [](const httplib::Request& req, httplib::Response& res) {
     res.set_header("Allow", "POST");

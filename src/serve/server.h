@@ -8,6 +8,7 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <mutex>
 #include <string>
 
 #include "synapse/zoo.h"
@@ -19,6 +20,15 @@ struct Options {
   int port = 8080;                         // 0: any free port (the one chosen is passed to on_ready)
   std::size_t max_bytes = 4 * 1024 * 1024; // largest request body
 };
+
+// POST /predict without HTTP: the status and JSON body the server replies for a request body (200, 400 for a
+// body that is no image, 422 for an image without a digit). Inference holds `model_mutex`. The server's route
+// calls it, and so does its fuzz target (fuzz/serve_predict.cpp), with no socket.
+struct Reply {
+  int status = 200;
+  std::string body;  // JSON
+};
+Reply predict(const zoo::Trained& model, std::mutex& model_mutex, const std::string& body);
 
 // Serves until the process ends; on_ready(port) runs once the socket listens. Inference is serialised
 // by a mutex around the model (requests are decoded and preprocessed in parallel on the server's

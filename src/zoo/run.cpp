@@ -206,7 +206,7 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   // The writers run on rank 0 only; the callbacks above (averages, schedules, stopping) on every rank.
   std::shared_ptr<report::HistoryLog> history;
   if (root) {
-    fo.callbacks.push_back(train::callbacks::model_checkpoint(ckpt_dir, 1, 0, 3, ckpt_meta, ema_state));
+    fo.callbacks.push_back(train::callbacks::model_checkpoint(ckpt_dir, 1, run.checkpoint_steps, 3, ckpt_meta, ema_state));
     fo.callbacks.push_back(train::callbacks::metrics_logger((fs::path(logdir) / "metrics.csv").string()));
     // TensorBoard logs in LOGDIR/train and LOGDIR/validation; history.json feeds the HTML report.
     if (!run.resume) remove_old_events(logdir);

@@ -4,8 +4,13 @@
 #   2. checks its objects with check_isa_objects.py: no ymm/zmm instruction in any object of the
 #      library except the avx2 / avx512 kernel copies, and none in their weak functions;
 #   3. runs the kernel tests of test_ops under SYNAPSE_ISA set to each path this CPU supports.
+# With -DSANITIZE=address,undefined (what tests/CMakeLists.txt passes) the same sub-build is also the
+# sanitizer build (README, "Reliability"): every object is compiled with AddressSanitizer and UBSan, the
+# kernel tests above run under them, and so do the unit tests of UNIT_TESTS (LeakSanitizer on) and every
+# fuzz target's corpus through fuzz_replay.
 #
-#   cmake -DSOURCE_DIR=... -DWORK_DIR=... -DLAUNCHER=... -DFILTER=... -DPYTHON=... -P portable_build.cmake
+#   cmake -DSOURCE_DIR=... -DWORK_DIR=... -DLAUNCHER=... -DFILTER=... -DPYTHON=... [-DSANITIZE=... -DUNIT_TESTS=...]
+#         -P portable_build.cmake
 foreach(v SOURCE_DIR WORK_DIR FILTER)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "portable_build.cmake: -D${v}=... is required")
@@ -21,15 +26,23 @@ endif()
 execute_process(
   COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR} -DCMAKE_BUILD_TYPE=Release -DSYNAPSE_NATIVE=OFF
           -DSYNAPSE_BUILD_TESTS=ON -DSYNAPSE_BUILD_EXAMPLES=OFF -DSYNAPSE_WITH_ONNX=OFF -DSYNAPSE_WERROR=ON ${launch}
+          -DSYNAPSE_SANITIZE=${SANITIZE}
   RESULT_VARIABLE rc OUTPUT_QUIET)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "portable build: configuring ${WORK_DIR} failed (${rc})")
 endif()
 cmake_host_system_information(RESULT cores QUERY NUMBER_OF_LOGICAL_CORES)
-execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR} --target test_ops -j ${cores}
+set(targets test_ops)
+if(SANITIZE)
+  list(APPEND targets ${UNIT_TESTS} fuzz_replay)
+  # A UBSan report stops the test (-fno-sanitize-recover); LeakSanitizer reports at exit.
+  set(ENV{ASAN_OPTIONS} "detect_leaks=1:abort_on_error=0")
+  set(ENV{UBSAN_OPTIONS} "print_stacktrace=1:halt_on_error=1")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR} --target ${targets} -j ${cores}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
 if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "portable build: building test_ops failed (${rc}):\n${out}")
+  message(FATAL_ERROR "portable build: building ${targets} failed (${rc}):\n${out}")
 endif()
 
 # Every object of libsynapse: the avx2 / avx512 kernel copies by name, the rest generic.
@@ -74,3 +87,30 @@ foreach(isa generic avx2 avx512)
   endif()
 endforeach()
 message(STATUS "portable build: kernel tests passed on:${ran}")
+
+if(NOT SANITIZE)
+  return()
+endif()
+# The unit tests of UNIT_TESTS under the sanitizers (unit tests only: the long end-to-end trainings stay out).
+foreach(test IN LISTS UNIT_TESTS)
+  execute_process(COMMAND ${WORK_DIR}/tests/${test} --gtest_brief=1
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "sanitizer build: ${test} failed under ${SANITIZE}:\n${out}")
+  endif()
+  message(STATUS "sanitizer build: ${test} clean under ${SANITIZE}")
+endforeach()
+# Every fuzz target's committed corpus (seeds and regressions).
+execute_process(COMMAND ${WORK_DIR}/fuzz/fuzz_replay --list OUTPUT_VARIABLE names)
+string(REPLACE "\n" ";" names "${names}")
+foreach(t IN LISTS names)
+  if(t STREQUAL "")
+    continue()
+  endif()
+  execute_process(COMMAND ${WORK_DIR}/fuzz/fuzz_replay ${t} ${SOURCE_DIR}/fuzz/corpus/${t}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "sanitizer build: the corpus of fuzz target ${t} failed under ${SANITIZE}:\n${out}${err}")
+  endif()
+  message(STATUS "sanitizer build: ${out}")
+endforeach()

@@ -28,7 +28,7 @@ SRC = {"core": "core", "backend": "backend", "ops": "ops", "autograd": "graph", 
        "optim": "nn", "data": "nn", "io": "nn", "onnx": "nn", "dist": "nn", "train": "train", "report": "train", "zoo": "train",
        "apps": "train", "cli": "cli", "serve": "cli"}
 HEADERS = {"dtype.h": "core", "shape.h": "core", "tensor.h": "core", "error.h": "core", "random.h": "core",
-           "version.h": "core", "device.h": "core", "pointwise.h": "backend", "op.h": "ops", "ops.h": "ops", "profile.h": "ops", "autograd.h": "graph",
+           "version.h": "core", "device.h": "core", "budget.h": "core", "pointwise.h": "backend", "op.h": "ops", "ops.h": "ops", "profile.h": "ops", "autograd.h": "graph",
            "graph.h": "graph", "nn.h": "nn", "functional.h": "nn", "keras.h": "nn", "optim.h": "nn", "solvers.h": "nn", "data.h": "nn", "io.h": "nn", "onnx.h": "nn", "dist.h": "nn",
            "text.h": "nn", "table.h": "nn", "train.h": "train", "tensorboard.h": "train", "report.h": "train",
            "zoo.h": "train", "poem.h": "train", "tabular.h": "train", "stylize.h": "train", "synapse.h": "cli"}

@@ -41,8 +41,12 @@ void gemm_bf16_reference(const GemmArgs& g) {
 #ifdef SYNAPSE_BF16_KERNELS
 // Everything below is compiled for AVX-512 + BF16, whatever the build's -march (cpu_supports_bf16()
 // guards every call). The region starts after all includes.
+#if defined(__clang__)  // clang ignores GCC's target pragmas (the fuzz build, scripts/fuzz, uses clang)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
+#endif
 namespace {
 
 constexpr std::int64_t kPanel = kBf16PanelCols;  // words per pair in a B panel
@@ -223,7 +227,11 @@ void gemm_bf16(const GemmArgs& g) {
     parallel_for(0, panels, grain, [&](std::int64_t lo, std::int64_t hi) { compute_block(g, 0, g.m, lo, hi); });
   }
 }
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 #else  // no bf16 kernels on this compiler/architecture: cpu_supports_bf16() is false, never called
 

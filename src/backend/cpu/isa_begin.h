@@ -11,7 +11,16 @@
 // target to the lambda; every such function is internal to the region.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
+#if defined(__clang__)
+// clang ignores GCC's target pragmas: the same region as a clang attribute (isa_end.h pops it).
 #if SYNAPSE_KERNEL_LEVEL >= 2 && defined(__x86_64__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt,avx512f,avx512bw,avx512vl,avx512dq"))), apply_to = function)
+#define SYNAPSE_CLANG_ISA_REGION 1
+#elif SYNAPSE_KERNEL_LEVEL == 1 && defined(__x86_64__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt"))), apply_to = function)
+#define SYNAPSE_CLANG_ISA_REGION 1
+#endif
+#elif SYNAPSE_KERNEL_LEVEL >= 2 && defined(__x86_64__)
 #pragma GCC target("avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt,avx512f,avx512bw,avx512vl,avx512dq")
 #elif SYNAPSE_KERNEL_LEVEL == 1 && defined(__x86_64__)
 #pragma GCC target("avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt")
