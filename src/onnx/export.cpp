@@ -368,6 +368,19 @@ void Exporter::emit(int index, const std::string& out) {
     emit_window(n, out, "MaxPool");
   } else if (op == "avg_pool2d") {
     emit_window(n, out, "AveragePool");
+  } else if (op == "lrn") {
+    // TF's lrn over the last axis of NHWC -> ONNX LRN over axis 1 of NCHW: size = 2 r + 1 channels, and
+    // ONNX divides alpha by size.
+    if (n.inputs[0].shape().size() != 4) unsupported("only 4-d (NHWC) inputs map to ONNX LRN");
+    const std::int64_t size = 2 * n.attrs.i("depth_radius") + 1;
+    const std::string x = transpose(in(0), {0, 3, 1, 2}, n.name + "/to_nchw");
+    const std::string y = fresh(n.name + "/nchw");
+    NodeProto& l = add("LRN", {x}, {y}, n.name);
+    set_attr(l, "size", size);
+    set_attr(l, "alpha", static_cast<float>(n.attrs.f("alpha") * static_cast<double>(size)));
+    set_attr(l, "beta", static_cast<float>(n.attrs.f("beta")));
+    set_attr(l, "bias", static_cast<float>(n.attrs.f("bias")));
+    set_attr(add("Transpose", {y}, {out}, n.name + "/to_nhwc"), "perm", Ints{0, 2, 3, 1});
   } else if (op == "lstm" || op == "gru" || op == "simple_rnn") {
     emit_recurrent(index, out);
   } else if (op == "Assign" || op == "NoOp" || op == "HostOp") {

@@ -33,8 +33,11 @@ int main(int argc, char** argv) {
                      nn::AvgPool2D(nn::Pool2DOptions(2).padding(Padding::Same).name("avg")), nn::Flatten(),
                      nn::Dropout(0.3f), nn::Dense(nn::DenseOptions(16).activation(Activation::Sigmoid)),
                      nn::Dense(nn::DenseOptions(10).activation(Activation::Softmax))});
+      // MNIST models take [28, 28, 1] images; the colour ones (cifar-cnn, small-cnn) [32, 32, 3].
+      const bool colour = name != "extra-layers" && zoo::recipe(name).data != "mnist";
+      const std::int64_t side = colour ? 32 : 28, channels = colour ? 3 : 1;
       model->set_generator(&gen);
-      model->build_for({1, 28, 28, 1});
+      model->build_for({1, side, side, channels});
       // Zero-initialised models (softmax) would give a trivial output: draw every parameter.
       for (auto& [pname, p] : model->named_parameters()) {
         Tensor v = random_uniform(p.shape(), -0.2f, 0.2f, &gen);
@@ -45,13 +48,13 @@ int main(int argc, char** argv) {
         std::copy_n(v.data<float>(), v.numel(), b.data<float>());
       }
       model->eval();
-      Tensor x = random_uniform({4, 28, 28, 1}, 0.0f, 1.0f, &gen);
+      Tensor x = random_uniform({4, side, side, channels}, 0.0f, 1.0f, &gen);
       Tensor y;
       {
         NoGradGuard no_grad;
         y = (*model)(x);
       }
-      const auto info = onnx::export_model(*model, {-1, 28, 28, 1}, (dir / (name + ".onnx")).string());
+      const auto info = onnx::export_model(*model, {-1, side, side, channels}, (dir / (name + ".onnx")).string());
       io::save_npz((dir / (name + ".npz")).string(), {{"input", x}, {"output", y}});
       std::printf("%s: %d nodes, %d initializers\n", name.c_str(), info.node_count, info.initializer_count);
     }

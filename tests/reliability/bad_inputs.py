@@ -115,7 +115,7 @@ S = "synapse"
 CASES = [
     # ---- command-line flags ----
     ("flag: --epochs 0", [S, "train", "softmax", "--epochs", "0"], r"--epochs: Value 0 is not an integer from 1 to 100000"),
-    ("flag: unknown zoo model", [S, "train", "resnet"], r"unknown model 'resnet'; the zoo has: softmax, mlp, cnn, lenet5, keras-small"),
+    ("flag: unknown zoo model", [S, "train", "resnet"], r"unknown model 'resnet'; the zoo has: softmax, mlp, cnn, lenet5, keras-small, cifar-cnn, small-cnn"),
     ("flag: unknown optimizer", [S, "train", "softmax", "--optimizer", "sgdd", "--data", "{mnist}", "--logdir", "{w}/r1"], r"make_optimizer: unknown optimizer 'sgdd'; known: sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw"),
     ("flag: --precision fp16", [S, "train", "softmax", "--precision", "fp16"], r"--precision: unknown precision 'fp16' \(expected fp32 or bf16\)"),
     ("flag: --checkpoint-every 0", [S, "train", "softmax", "--checkpoint-every", "0"], r"--checkpoint-every: Value 0 is not an integer from 1 to 1099511627776"),
