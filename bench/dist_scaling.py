@@ -16,7 +16,7 @@ import subprocess
 
 
 def run(build, ranks, threads, steps, model, batch, extra=()):
-    cmd = ["mpirun", "--oversubscribe", "--allow-run-as-root", "-x", f"OMP_NUM_THREADS={threads}", "-np", str(ranks),
+    cmd = ["mpirun", "--oversubscribe", "--allow-run-as-root", "--bind-to", "none", "-x", f"OMP_NUM_THREADS={threads}", "-np", str(ranks),
            os.path.join(build, "bench", "dist_scaling"), "--model", model, "--threads", str(threads), "--steps", str(steps),
            "--batch", str(batch), "--warmup", "5", *extra]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
