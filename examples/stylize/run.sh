@@ -1,9 +1,13 @@
 #!/bin/sh
 # Regenerates the README's style-transfer picture (docs/images/stylize-china.jpg): scikit-learn's sample
-# photo (Debian's python3-sklearn) painted in the manner of a procedural "night sky" (make_painting.py,
-# generated here, so no licence question). Any feature network can be given:
+# photo china.jpg (Debian's python3-sklearn) painted in the manner of Van Gogh's "The Starry Night" (1889,
+# public domain), the scan OpenCV ships as samples/data/starry_night.jpg, taken from Debian's opencv-doc
+# package (downloaded here with `apt-get download`, ~96 MB once, kept in $OUT; nothing is committed but a
+# small copy in docs/images). Without apt (or offline) it falls back to the procedural night sky of
+# make_painting.py. STYLE=FILE uses another painting.
 #
-#   examples/stylize/run.sh                         # the default: a VGG-shaped network with random weights
+#   examples/stylize/run.sh                   # the default network: nsfwjs' MobileNetV2 when data/nsfwjs is
+#                                             # there (scripts/fetch-data nsfwjs), else the random VGG
 #   examples/stylize/run.sh --network model.onnx --content-layers ... --style-layers ...
 #
 # Extra arguments go to `synapse stylize` (e.g. --size 512 --iterations 300). SYNAPSE: the synapse binary.
@@ -15,9 +19,29 @@ content=/usr/lib/python3/dist-packages/sklearn/datasets/images/china.jpg
 [ -f "$content" ] || { echo "missing $content: apt-get install python3-sklearn" >&2; exit 1; }
 out=${OUT:-$root/build/stylize}
 mkdir -p "$out"
-[ -f "$out/painting.png" ] || python3 "$here/make_painting.py" "$out/painting.png" 256
-"$synapse" stylize "$content" "$out/painting.png" -o "$out/china-stylized.jpg" --size 384 --iterations 100 --style-weight 3e6 --tv-weight 0.1 --content-weight 0.5 --save-every 50 "$@"
+style=${STYLE:-}
+if [ -z "$style" ]; then
+  style=$out/starry_night.jpg
+  if [ ! -f "$style" ]; then
+    (cd "$out" && apt-get download opencv-doc >/dev/null 2>&1) || true
+    deb=$(ls "$out"/opencv-doc_*.deb 2>/dev/null | head -n 1)
+    if [ -n "$deb" ] && dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/doc/opencv-doc/examples/data/starry_night.jpg >"$style.part"; then
+      mv "$style.part" "$style"
+    else
+      rm -f "$style.part"
+      echo "no opencv-doc package (apt-get download opencv-doc failed): using the procedural painting" >&2
+      style=$out/painting.png
+      [ -f "$style" ] || python3 "$here/make_painting.py" "$style" 256
+    fi
+  fi
+fi
+# From the repository's root, so that the default network is found in data/.
+cd "$root"
+"$synapse" stylize "$content" "$style" -o "$out/china-stylized.jpg" --size 384 --iterations 100 --save-every 50 "$@"
 mkdir -p "$root/docs/images"
 cp "$out/china-stylized.jpg" "$root/docs/images/stylize-china.jpg"
-cp "$out/painting.png" "$root/docs/images/stylize-painting.png"
+# A small copy of the painting for the README (ImageMagick, when there).
+if command -v convert >/dev/null 2>&1; then
+  convert "$style" -resize 256x256 -quality 85 "$root/docs/images/stylize-style.jpg"
+fi
 echo "docs/images/stylize-china.jpg updated"

@@ -114,10 +114,14 @@ class InputLayer : public Module {
   Tensor forward(const Tensor& x) override;
   const Shape& input_shape() const { return shape_; }  // without the batch dimension
   DType dtype() const { return dtype_; }
+  // Accept any extents but the last (the channels), so that a convolutional prefix of the model runs on
+  // images of any size (style transfer's feature networks). Off by default: the declared shape is checked.
+  void set_any_spatial_size(bool on) { any_spatial_size_ = on; }
 
  private:
   Shape shape_;
   DType dtype_;
+  bool any_spatial_size_ = false;
 };
 
 // A layer of several inputs (Add, Multiply, Concatenate): call it on a list of tensors.

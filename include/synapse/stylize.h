@@ -9,9 +9,9 @@
 //   data::write_image("out.jpg", r.image);
 //
 // The feature network is the abstraction: given an image [1, H, W, 3] (RGB in [0, 1]) it returns named
-// feature maps, differentiable with respect to the image (eager autograd). Two kinds exist: an nn::Module
-// (a Sequential taps the outputs of its children by name; a functional Model with named intermediate
-// outputs plugs in as another subclass, its run() returning them), and an ONNX file (any named tensor of the file,
+// feature maps, differentiable with respect to the image (eager autograd). Three kinds exist: an
+// nn::Module (a Sequential taps the outputs of its children by name), a functional nn::Model such as an
+// imported Keras network (any layer's output by name), and an ONNX file (any named tensor of the file,
 // computed by replaying the imported graph's ops eagerly on the image, so the image may have any size a
 // fully convolutional prefix allows). Preprocessing (scale, mean, std, RGB/BGR, NCHW) belongs to the
 // network, as its options.
@@ -69,8 +69,32 @@ std::unique_ptr<FeatureNetwork> module_features(nn::ModulePtr module);
 // layout, also inside the files Synapse exports) and returned NHWC like every feature here. The input may
 // be NHWC or NCHW (preprocess.channels_first is set from its shape). The initializers are constants.
 std::unique_ptr<FeatureNetwork> onnx_features(const std::string& path);
-// By file: *.onnx as (b); otherwise a model file or run folder of the zoo (zoo::load_trained) as (a).
-std::unique_ptr<FeatureNetwork> load_feature_network(const std::string& path);
+// (c) A functional model (nn::Model: an imported Keras network, the .syn of `synapse import-keras`): the
+// output of any layer whose output is an image batch [N, h, w, c], by the layer's name (Model::outputs_of
+// computes only what the requested layers need). Its inputs accept images of any size (a convolutional
+// prefix does not care). fold_bn: every BatchNormalization after a convolution is folded into it first
+// (Model::fold_batch_norm: the same features with one op less per convolution; the folded BatchNormalization
+// layers are then not among the names). Default layers: for Keras' MobileNetV2 names, style
+// Conv1_relu, block_1_expand_relu, block_3_expand_relu, block_6_expand_relu, block_13_expand_relu (the
+// first ReLU at each resolution, 1/2 to 1/16) and content block_6_expand_relu (1/8); for Keras' VGG
+// names, the module rule above; otherwise the ONNX rule over the ReLU/activation layers.
+std::unique_ptr<FeatureNetwork> model_features(std::shared_ptr<nn::layers::Model> model, bool fold_bn = true);
+// By file: *.onnx as (b); a TF.js layers-model (model.json, or a folder holding one) or a .syn holding a
+// Keras config (`synapse import-keras`) as (c); otherwise a model file or run folder of the zoo
+// (zoo::load_trained) as (a).
+std::unique_ptr<FeatureNetwork> load_feature_network(const std::string& path, bool fold_bn = true);
+
+// The network `synapse stylize` uses when none is named: the best one on the machine, and why it was
+// chosen. In order: nsfwjs' MobileNetV2, an ImageNet-trained CNN (`scripts/fetch-data nsfwjs` puts it in
+// data/nsfwjs), at <dir>/nsfwjs/mobilenet_v2/model.json for the first of `data_dirs` that has it (the
+// command passes $SYNAPSE_DATA when set, then ./data); else random_vgg(seed, widths, convs).
+struct ChosenNetwork {
+  std::unique_ptr<FeatureNetwork> network;
+  std::string reason;  // one line: which network and why
+};
+ChosenNetwork default_feature_network(const std::vector<std::string>& data_dirs, std::uint64_t seed = 1,
+                                      std::vector<std::int64_t> widths = {32, 64, 128, 128},
+                                      std::vector<int> convs = {2, 2, 2, 2});
 // A VGG-shaped network with seeded random weights (He-normal, zero biases): blocks of 3x3 ReLU convs
 // ("block1_conv1", "block1_conv2", "block1_pool", ... as Keras' VGG19 names them) of `widths[b]` filters
 // each (convs[b] of them in block b), average pooling between blocks. widths {64, 128, 256, 512, 512} and

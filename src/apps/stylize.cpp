@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include <fmt/format.h>
@@ -13,6 +14,8 @@
 #include "core/check.h"
 #include "synapse/autograd.h"
 #include "synapse/graph.h"
+#include "synapse/io.h"
+#include "synapse/keras.h"
 #include "synapse/onnx.h"
 #include "synapse/op.h"
 #include "synapse/ops.h"
@@ -36,6 +39,34 @@ std::string list(const std::vector<std::string>& names) {
   constexpr std::size_t kShown = 60;
   if (names.size() <= kShown) return fmt::format("{}", fmt::join(names, ", "));
   return fmt::format("{}, ... ({} in all)", fmt::join(names.begin(), names.begin() + kShown, ", "), names.size());
+}
+
+// Default layers by name (a module's children, a model's layers): each block's first convolution
+// ("*_conv1") for style, else the first five layers that are not pools or the classifier's; content
+// "block4_conv2" (Gatys' conv4_2) when there is one, else the middle layer.
+void defaults_by_name(FeatureNetwork& net, const std::vector<std::string>& names) {
+  std::vector<std::string> convs;
+  for (const auto& n : names)
+    if (n != "output" && n.find("pool") == std::string::npos && n.find("flatten") == std::string::npos &&
+        n.find("dense") == std::string::npos && n.find("dropout") == std::string::npos)
+      convs.push_back(n);
+  if (convs.empty()) convs.push_back("output");
+  for (const auto& n : convs)
+    if (n.size() > 6 && n.compare(n.size() - 6, 6, "_conv1") == 0) net.default_style_layers.push_back(n);
+  if (net.default_style_layers.empty())
+    net.default_style_layers.assign(convs.begin(), convs.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(5, convs.size())));
+  net.default_content_layers = {std::find(convs.begin(), convs.end(), "block4_conv2") != convs.end() ? std::string("block4_conv2")
+                                                                                                     : convs[(convs.size() - 1) / 2]};
+}
+
+// Default layers spread over the network's activations (in network order): five from the first on for
+// style, the one two thirds in for content.
+void defaults_spread(FeatureNetwork& net, const std::vector<std::string>& activations) {
+  SYN_CHECK(!activations.empty(), "{} computes no feature maps", net.describe());
+  const std::size_t k = std::min<std::size_t>(5, activations.size());
+  for (std::size_t i = 0; i < k; ++i)
+    net.default_style_layers.push_back(activations[i * (activations.size() - 1) / std::max<std::size_t>(1, k - 1)]);
+  net.default_content_layers = {activations[(activations.size() - 1) * 2 / 3]};
 }
 
 }  // namespace
@@ -73,20 +104,7 @@ class ModuleFeatures : public FeatureNetwork {
     if (seq_)
       for (std::size_t i = 0; i < seq_->size(); ++i) names_.push_back((*seq_)[i]->name());
     names_.push_back("output");
-    // Defaults: content from the middle of the network, style from the first few layers that are not
-    // pools (each resolution's first convolution when the names say so).
-    std::vector<std::string> convs;
-    for (const auto& n : names_)
-      if (n != "output" && n.find("pool") == std::string::npos && n.find("flatten") == std::string::npos &&
-          n.find("dense") == std::string::npos && n.find("dropout") == std::string::npos)
-        convs.push_back(n);
-    if (convs.empty()) convs.push_back("output");
-    for (const auto& n : convs)
-      if (n.size() > 6 && n.compare(n.size() - 6, 6, "_conv1") == 0) default_style_layers.push_back(n);
-    if (default_style_layers.empty())
-      default_style_layers.assign(convs.begin(), convs.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(5, convs.size())));
-    default_content_layers = {std::find(convs.begin(), convs.end(), "block4_conv2") != convs.end() ? std::string("block4_conv2")
-                                                                                                    : convs[(convs.size() - 1) / 2]};
+    defaults_by_name(*this, names_);
   }
   std::vector<std::string> layer_names() const override { return names_; }
   std::string describe() const override { return fmt::format("the network '{}'", m_->name()); }
@@ -137,12 +155,7 @@ class OnnxFeatures : public FeatureNetwork {
       const auto [node, k] = graph::Graph::producer(t);
       if (m_.graph->node(node).op == "relu") relus.push_back(name);
     }
-    // Defaults: five ReLU outputs spread from the first on for style, one two thirds in for content.
-    if (relus.empty()) relus = names_;
-    SYN_CHECK(!relus.empty(), "{} computes no tensors", describe());
-    const std::size_t k = std::min<std::size_t>(5, relus.size());
-    for (std::size_t i = 0; i < k; ++i) default_style_layers.push_back(relus[i * (relus.size() - 1) / std::max<std::size_t>(1, k - 1)]);
-    default_content_layers = {relus[(relus.size() - 1) * 2 / 3]};
+    defaults_spread(*this, relus.empty() ? names_ : relus);
   }
   std::vector<std::string> layer_names() const override { return names_; }
   std::string describe() const override { return fmt::format("the ONNX model '{}'", path_); }
@@ -202,6 +215,65 @@ class OnnxFeatures : public FeatureNetwork {
   std::map<std::string, Tensor> index_;
 };
 
+// ---------------------------------------------------------------- (c) functional models
+// Keras' MobileNetV2 (as nsfwjs ships it): the ReLU6 after the stem and the expansion ReLU6 entering each
+// resolution (1/2, 1/2, 1/4, 1/8, 1/16 of the image) for style, the one at 1/8 (as Gatys' conv4_2) for content.
+const std::vector<std::string> kMobileNetV2Style = {"Conv1_relu", "block_1_expand_relu", "block_3_expand_relu",
+                                                    "block_6_expand_relu", "block_13_expand_relu"};
+const std::vector<std::string> kMobileNetV2Content = {"block_6_expand_relu"};
+
+class ModelFeatures : public FeatureNetwork {
+ public:
+  ModelFeatures(std::shared_ptr<nn::layers::Model> m, bool fold_bn) {
+    SYN_CHECK(m != nullptr, "model_features: no model given");
+    SYN_CHECK(m->inputs().size() == 1, "the model '{}' has {} inputs; a feature network takes one image", m->name(),
+              m->inputs().size());
+    const Shape& in = m->inputs()[0].shape();
+    SYN_CHECK(in.size() == 4 && in[3] == 3, "the model '{}': input '{}' is {}, expected an image batch [N, H, W, 3]", m->name(),
+              m->inputs()[0].layer().name(), to_string(in));
+    m_ = fold_bn ? m->fold_batch_norm() : std::move(m);
+    m_->eval();
+    for (auto& [name, t] : m_->named_parameters()) t.requires_grad_(false);
+    dynamic_cast<nn::layers::InputLayer&>(m_->inputs()[0].layer()).set_any_spatial_size(true);
+    std::vector<std::string> activations;
+    for (const auto& layer : m_->children()) {
+      if (layer->type() == "InputLayer" || m_->output_of(layer->name()).shape().size() != 4) continue;
+      names_.push_back(layer->name());
+      const std::string& t = layer->type();
+      const std::string& n = layer->name();
+      if (t == "ReLU" || t == "Activation" || (n.size() >= 4 && n.compare(n.size() - 4, 4, "relu") == 0))
+        activations.push_back(layer->name());
+    }
+    const std::set<std::string> have(names_.begin(), names_.end());
+    const auto has_all = [&](const std::vector<std::string>& want) {
+      return std::all_of(want.begin(), want.end(), [&](const std::string& n) { return have.count(n) > 0; });
+    };
+    if (has_all(kMobileNetV2Style) && has_all(kMobileNetV2Content)) {
+      default_style_layers = kMobileNetV2Style;
+      default_content_layers = kMobileNetV2Content;
+    } else if (have.count("block1_conv1")) {
+      defaults_by_name(*this, names_);
+    } else {
+      defaults_spread(*this, activations.empty() ? names_ : activations);
+    }
+  }
+  std::vector<std::string> layer_names() const override { return names_; }
+  std::string describe() const override { return fmt::format("the model '{}'", m_->name()); }
+
+ protected:
+  std::map<std::string, Tensor> run(const Tensor& x, const std::vector<std::string>& names) override {
+    try {
+      return m_->outputs_of(names, x);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{} on an image {}: {}", describe(), to_string(x.shape()), e.what()));
+    }
+  }
+
+ private:
+  std::shared_ptr<nn::layers::Model> m_;
+  std::vector<std::string> names_;
+};
+
 bool ends_with(const std::string& s, const std::string& suffix) {
   if (s.size() < suffix.size()) return false;
   std::string tail = s.substr(s.size() - suffix.size());
@@ -215,9 +287,36 @@ std::unique_ptr<FeatureNetwork> module_features(nn::ModulePtr module) { return s
 
 std::unique_ptr<FeatureNetwork> onnx_features(const std::string& path) { return std::make_unique<OnnxFeatures>(path); }
 
-std::unique_ptr<FeatureNetwork> load_feature_network(const std::string& path) {
+std::unique_ptr<FeatureNetwork> model_features(std::shared_ptr<nn::layers::Model> model, bool fold_bn) {
+  return std::make_unique<ModelFeatures>(std::move(model), fold_bn);
+}
+
+std::unique_ptr<FeatureNetwork> load_feature_network(const std::string& path, bool fold_bn) {
+  namespace fs = std::filesystem;
   if (ends_with(path, ".onnx")) return onnx_features(path);
+  if (ends_with(path, ".json")) return model_features(keras::load_tfjs(path).model, fold_bn);
+  if (fs::is_directory(path) && fs::is_regular_file(fs::path(path) / "model.json"))
+    return model_features(keras::load_tfjs((fs::path(path) / "model.json").string()).model, fold_bn);
+  if (fs::is_regular_file(path) && io::load_checkpoint(path).metadata.count("keras_config"))
+    return model_features(keras::load(path).model, fold_bn);
   return module_features(zoo::load_trained(path).model);
+}
+
+ChosenNetwork default_feature_network(const std::vector<std::string>& data_dirs, std::uint64_t seed,
+                                      std::vector<std::int64_t> widths, std::vector<int> convs) {
+  namespace fs = std::filesystem;
+  for (const auto& dir : data_dirs) {
+    const fs::path model = fs::path(dir) / "nsfwjs" / "mobilenet_v2" / "model.json";
+    if (!fs::is_regular_file(model)) continue;
+    return {load_feature_network(model.string()),
+            fmt::format("nsfwjs' MobileNetV2, found at {} (a pretrained network comes before the random one)", model.string())};
+  }
+  std::vector<std::string> looked;
+  for (const auto& dir : data_dirs) looked.push_back((fs::path(dir) / "nsfwjs" / "mobilenet_v2" / "model.json").string());
+  return {module_features(random_vgg(seed, std::move(widths), std::move(convs))),
+          fmt::format("a VGG-shaped network with random weights (seed {}), as no pretrained network was found (looked for {}; "
+                      "scripts/fetch-data nsfwjs fetches one, or name one with --network)",
+                      seed, looked.empty() ? std::string("nothing") : fmt::format("{}", fmt::join(looked, ", ")))};
 }
 
 nn::ModulePtr random_vgg(std::uint64_t seed, std::vector<std::int64_t> widths, std::vector<int> convs) {

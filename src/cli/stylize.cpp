@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
@@ -17,7 +18,7 @@ struct StylizeArgs {
   apps::StylizeOptions o;
   int save_every = 0;
   float scale = 1.0f;
-  bool bgr = false, list_layers = false;
+  bool bgr = false, list_layers = false, no_fold = false;
   std::uint64_t network_seed = 1;
   std::string random_widths = "32,64,128,128", random_convs = "2,2,2,2";
 };
@@ -63,14 +64,24 @@ std::string intermediate_path(const std::string& output, int iteration) {
 
 int run_stylize(StylizeArgs a) {
   std::unique_ptr<apps::FeatureNetwork> net;
-  if (a.network.empty()) {
+  std::string why;
+  if (a.network.empty() || a.network == "random") {
     std::vector<std::int64_t> widths;
     std::vector<int> convs;
     for (const auto& w : split_names(a.random_widths)) widths.push_back(static_cast<std::int64_t>(parse_count(w, "--random-widths")));
     for (const auto& c : split_names(a.random_convs)) convs.push_back(static_cast<int>(parse_count(c, "--random-convs")));
-    net = apps::module_features(apps::random_vgg(a.network_seed, widths, convs));
+    // The best network on the machine: $SYNAPSE_DATA, then ./data (where scripts/fetch-data puts it).
+    std::vector<std::string> dirs;
+    if (a.network.empty()) {
+      if (const char* d = std::getenv("SYNAPSE_DATA"); d != nullptr && *d != '\0') dirs.emplace_back(d);
+      dirs.emplace_back("data");
+    }
+    apps::ChosenNetwork c = apps::default_feature_network(dirs, a.network_seed, widths, convs);
+    net = std::move(c.network);
+    why = a.network.empty() ? fmt::format("; the default: {}", c.reason)
+                            : fmt::format(" (random weights, seed {}, asked for with --network random)", a.network_seed);
   } else {
-    net = apps::load_feature_network(a.network);
+    net = apps::load_feature_network(a.network, !a.no_fold);
   }
   if (!a.mean.empty()) net->preprocess.mean = three_numbers(a.mean, "--mean");
   if (!a.std_dev.empty()) net->preprocess.std = three_numbers(a.std_dev, "--std");
@@ -92,7 +103,7 @@ int run_stylize(StylizeArgs a) {
   a.o.style_layers = split_names(a.style_layers);
   const Tensor content = data::read_image(a.content);
   const Tensor style = data::read_image(a.style);
-  fmt::print("network: {}{}\n", net->describe(), a.network.empty() ? fmt::format(" (random weights, seed {}; give a pretrained one with --network)", a.network_seed) : "");
+  fmt::print("network: {}{}\n", net->describe(), why);
   fmt::print("content layers: {}\nstyle layers: {}\n",
              fmt::join(a.o.content_layers.empty() ? net->default_content_layers : a.o.content_layers, ", "),
              fmt::join(a.o.style_layers.empty() ? net->default_style_layers : a.o.style_layers, ", "));
@@ -141,9 +152,11 @@ Command add_stylize(CLI::App& app) {
   sub->add_option("style", a->style, "Style image")->required();
   sub->add_option("-o,--output", a->output, "Output image: .jpg, .jpeg or .png");
   sub->add_option("--network", a->network,
-                  "Feature network: an .onnx file, or a model file / run folder of the zoo (default: a VGG-shaped "
-                  "network with random weights)");
-  sub->add_option("--network-seed", a->network_seed, "Seed of the default random network")->capture_default_str();
+                  "Feature network: an .onnx file, a Keras/TF.js model.json (or its folder), a .syn of import-keras, a "
+                  "model file / run folder of the zoo, or 'random' (default: nsfwjs' MobileNetV2 from $SYNAPSE_DATA/nsfwjs "
+                  "or data/nsfwjs when there, else a VGG-shaped network with random weights)");
+  sub->add_flag("--no-fold-batch-norm", a->no_fold, "With --network: keep a Keras model's BatchNormalization layers (default: folded into the convolutions)");
+  sub->add_option("--network-seed", a->network_seed, "Seed of the random network")->capture_default_str();
   sub->add_option("--random-widths", a->random_widths, "Default network: filters of each block (64,128,256,512,512: VGG19's)")
       ->capture_default_str();
   sub->add_option("--random-convs", a->random_convs, "Default network: convolutions of each block (2,2,4,4,4: VGG19's)")

@@ -125,8 +125,9 @@ InputLayer::InputLayer(Shape shape, DType dtype) : Module("InputLayer"), shape_(
 
 Tensor InputLayer::forward(const Tensor& x) {
   const bool ok = x.ndim() == static_cast<std::int64_t>(shape_.size()) + 1 &&
-                  std::equal(shape_.begin(), shape_.end(), x.shape().begin() + 1,
-                             [](std::int64_t want, std::int64_t got) { return got < 0 || want == got; });
+                  (any_spatial_size_ ? shape_.empty() || x.shape().back() == shape_.back()
+                                     : std::equal(shape_.begin(), shape_.end(), x.shape().begin() + 1,
+                                                  [](std::int64_t want, std::int64_t got) { return got < 0 || want == got; }));
   if (!ok) {
     Shape want{-1};
     want.insert(want.end(), shape_.begin(), shape_.end());

@@ -3,7 +3,7 @@
 file(REMOVE_RECURSE ${OUT})
 file(MAKE_DIRECTORY ${OUT})
 execute_process(COMMAND ${CLI} stylize ${IN}/content.png ${IN}/style.png -o ${OUT}/out.jpg --size 32 --iterations 3
-                        --save-every 1
+                        --save-every 1 --network random
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 message("${out}${err}")
 if(NOT rc EQUAL 0)
