@@ -2,8 +2,8 @@
 # Regenerates the README's style-transfer picture (docs/images/stylize-china.jpg): scikit-learn's sample
 # photo china.jpg (Debian's python3-sklearn) painted in the manner of Van Gogh's "The Starry Night" (1889,
 # public domain), the scan OpenCV ships as samples/data/starry_night.jpg, taken from Debian's opencv-doc
-# package (downloaded here with `apt-get download`, ~96 MB once, kept in $OUT; nothing is committed but a
-# small copy in docs/images). Without apt (or offline) it falls back to the procedural night sky of
+# package (downloaded here with `apt-get download`, ~96 MB once, kept in $OUT; nothing is committed but
+# small copies in docs/images). Without apt (or offline) it falls back to the procedural night sky of
 # make_painting.py. STYLE=FILE uses another painting.
 #
 #   examples/stylize/run.sh                   # the default network: nsfwjs' MobileNetV2 when data/nsfwjs is
@@ -40,8 +40,8 @@ cd "$root"
 "$synapse" stylize "$content" "$style" -o "$out/china-stylized.jpg" --size 384 --iterations 100 --save-every 50 "$@"
 mkdir -p "$root/docs/images"
 cp "$out/china-stylized.jpg" "$root/docs/images/stylize-china.jpg"
-# A small copy of the painting for the README (ImageMagick, when there).
-if command -v convert >/dev/null 2>&1; then
-  convert "$style" -resize 256x256 -quality 85 "$root/docs/images/stylize-style.jpg"
-fi
+# A small copy of the painting for the README: synapse's own resize (no style, no smoothing: the content
+# image itself is the optimum, so L-BFGS stops at once and writes it at --size).
+"$synapse" stylize "$style" "$style" -o "$root/docs/images/stylize-style.jpg" --size 256 --iterations 1 --network random \
+  --style-weight 0 --tv-weight 0 >/dev/null
 echo "docs/images/stylize-china.jpg updated"

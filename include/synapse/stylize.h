@@ -55,6 +55,10 @@ class FeatureNetwork {
   // ReLU outputs spread over the network for style, the one two thirds in for content.
   std::vector<std::string> default_content_layers;
   std::vector<std::string> default_style_layers;
+  // Loss weights that suit the default layers' feature scale (MobileNetV2's features are far smaller than
+  // VGG's: style 3e7, total variation 3), which `synapse stylize` uses when --style-weight / --tv-weight
+  // are not given; 0: StylizeOptions' defaults.
+  double default_style_weight = 0, default_tv_weight = 0;
   Preprocess preprocess;
 
  protected:

@@ -251,6 +251,8 @@ class ModelFeatures : public FeatureNetwork {
     if (has_all(kMobileNetV2Style) && has_all(kMobileNetV2Content)) {
       default_style_layers = kMobileNetV2Style;
       default_content_layers = kMobileNetV2Content;
+      default_style_weight = 3e7;  // chosen by eye on the README picture (china.jpg, The Starry Night)
+      default_tv_weight = 3;
     } else if (have.count("block1_conv1")) {
       defaults_by_name(*this, names_);
     } else {

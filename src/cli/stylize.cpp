@@ -18,7 +18,7 @@ struct StylizeArgs {
   apps::StylizeOptions o;
   int save_every = 0;
   float scale = 1.0f;
-  bool bgr = false, list_layers = false, no_fold = false;
+  bool bgr = false, list_layers = false, no_fold = false, style_weight_given = false, tv_weight_given = false;
   std::uint64_t network_seed = 1;
   std::string random_widths = "32,64,128,128", random_convs = "2,2,2,2";
 };
@@ -99,11 +99,14 @@ int run_stylize(StylizeArgs a) {
     if (ext != ".jpg" && ext != ".jpeg" && ext != ".png")
       throw Error(fmt::format("--output '{}': unknown extension '{}', expected .jpg, .jpeg or .png", a.output, ext));
   }
+  if (!a.style_weight_given && net->default_style_weight > 0) a.o.style_weight = net->default_style_weight;
+  if (!a.tv_weight_given && net->default_tv_weight > 0) a.o.tv_weight = net->default_tv_weight;
   a.o.content_layers = split_names(a.content_layers);
   a.o.style_layers = split_names(a.style_layers);
   const Tensor content = data::read_image(a.content);
   const Tensor style = data::read_image(a.style);
   fmt::print("network: {}{}\n", net->describe(), why);
+  fmt::print("weights: content {:g}, style {:g}, tv {:g}\n", a.o.content_weight, a.o.style_weight, a.o.tv_weight);
   fmt::print("content layers: {}\nstyle layers: {}\n",
              fmt::join(a.o.content_layers.empty() ? net->default_content_layers : a.o.content_layers, ", "),
              fmt::join(a.o.style_layers.empty() ? net->default_style_layers : a.o.style_layers, ", "));
@@ -165,8 +168,8 @@ Command add_stylize(CLI::App& app) {
   sub->add_option("--size", a->o.size, "Longer side of the output in pixels")->capture_default_str()->check(integer_in(16, 8192));
   sub->add_option("--iterations", a->o.iterations, "L-BFGS iterations (or Adam steps)")->capture_default_str()->check(integer_in(1, 100000));
   sub->add_option("--content-weight", a->o.content_weight, "Weight of the content loss")->capture_default_str()->check(non_negative_number());
-  sub->add_option("--style-weight", a->o.style_weight, "Weight of the style loss")->capture_default_str()->check(non_negative_number());
-  sub->add_option("--tv-weight", a->o.tv_weight, "Weight of the total variation loss")->capture_default_str()->check(non_negative_number());
+  sub->add_option("--style-weight", a->o.style_weight, "Weight of the style loss (default: the network's, else this)")->capture_default_str()->check(non_negative_number());
+  sub->add_option("--tv-weight", a->o.tv_weight, "Weight of the total variation loss (default: the network's, else this)")->capture_default_str()->check(non_negative_number());
   sub->add_option("--content-layers", a->content_layers, "Comma-separated layer names (default: the network's)");
   sub->add_option("--style-layers", a->style_layers, "Comma-separated layer names (default: the network's)");
   sub->add_option("--optimizer", a->o.optimizer, "lbfgs or adam")->capture_default_str()->check(CLI::IsMember({"lbfgs", "adam"}));
@@ -179,7 +182,11 @@ Command add_stylize(CLI::App& app) {
   sub->add_option("--mean", a->mean, "Network preprocessing: R,G,B means subtracted after scaling");
   sub->add_option("--std", a->std_dev, "Network preprocessing: R,G,B deviations divided by");
   sub->add_flag("--bgr", a->bgr, "Network preprocessing: feed channels as BGR");
-  return {sub, [a] { return run_stylize(*a); }};
+  return {sub, [a, sub] {
+            a->style_weight_given = sub->count("--style-weight") > 0;
+            a->tv_weight_given = sub->count("--tv-weight") > 0;
+            return run_stylize(*a);
+          }};
 }
 
 }  // namespace synapse::cli

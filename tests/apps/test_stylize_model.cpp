@@ -166,6 +166,9 @@ TEST(StylizeModel, DefaultNetworkIsTheMobileNetV2WhenPresentElseRandom) {
             (std::vector<std::string>{"Conv1_relu", "block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu",
                                       "block_13_expand_relu"}));
   EXPECT_EQ(chosen.network->default_content_layers, (std::vector<std::string>{"block_6_expand_relu"}));
+  EXPECT_EQ(chosen.network->default_style_weight, 3e7);  // and its loss weights (the random VGG has none)
+  EXPECT_EQ(chosen.network->default_tv_weight, 3.0);
+  EXPECT_EQ(none.network->default_style_weight, 0.0);
   // The weights were read: Conv1_relu = relu6(conv(x)) on a 10 x 12 image (not the declared 16 x 16).
   const Tensor x = image(10, 12, 5);
   const Tensor bias = from_vector(std::vector<float>{0.1f, -0.1f, 0.2f, 0.0f}, {4});

@@ -14,6 +14,7 @@ log=$(env -u SYNAPSE_DATA "$cli" stylize "$in/content.png" "$in/style.png" -o "$
 echo "$log"
 grep -q "^network: the model 'model_1'; the default: nsfwjs' MobileNetV2, found at data/nsfwjs/mobilenet_v2/model.json" <<<"$log" ||
   fail "the default network is not the MobileNetV2"
+grep -q "^weights: content 1, style 3e+07, tv 3$" <<<"$log" || fail "not the MobileNetV2 loss weights"
 grep -q "^style layers: Conv1_relu, block_1_expand_relu, block_3_expand_relu, block_6_expand_relu, block_13_expand_relu$" <<<"$log" ||
   fail "not the MobileNetV2 style layers"
 line=$(grep -E "^wrote .*mobilenet.jpg \(32x24\): 2 iterations" <<<"$log") || fail "no summary line for a 32x24 output"
