@@ -10,7 +10,8 @@
 #                                             # there (scripts/fetch-data nsfwjs), else the random VGG
 #   examples/stylize/run.sh --network model.onnx --content-layers ... --style-layers ...
 #
-# Extra arguments go to `synapse stylize` (e.g. --size 512 --iterations 300). SYNAPSE: the synapse binary.
+# Extra arguments go to `synapse stylize` (any flag but --size and --iterations, which are SIZE and
+# ITERATIONS here: SIZE=512 ITERATIONS=300 examples/stylize/run.sh). SYNAPSE: the synapse binary.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -37,7 +38,8 @@ if [ -z "$style" ]; then
 fi
 # From the repository's root, so that the default network is found in data/.
 cd "$root"
-"$synapse" stylize "$content" "$style" -o "$out/china-stylized.jpg" --size 384 --iterations 100 --save-every 50 "$@"
+"$synapse" stylize "$content" "$style" -o "$out/china-stylized.jpg" --size "${SIZE:-384}" --iterations "${ITERATIONS:-100}" \
+  --save-every 50 "$@"
 mkdir -p "$root/docs/images"
 cp "$out/china-stylized.jpg" "$root/docs/images/stylize-china.jpg"
 # A small copy of the painting for the README: synapse's own resize (no style, no smoothing: the content
