@@ -75,13 +75,15 @@ std::unique_ptr<FeatureNetwork> module_features(nn::ModulePtr module);
 std::unique_ptr<FeatureNetwork> onnx_features(const std::string& path);
 // (c) A functional model (nn::Model: an imported Keras network, the .syn of `synapse import-keras`): the
 // output of any layer whose output is an image batch [N, h, w, c], by the layer's name (Model::outputs_of
-// computes only what the requested layers need). Its inputs accept images of any size (a convolutional
-// prefix does not care). fold_bn: every BatchNormalization after a convolution is folded into it first
-// (Model::fold_batch_norm: the same features with one op less per convolution; the folded BatchNormalization
-// layers are then not among the names). Default layers: for Keras' MobileNetV2 names, style
-// Conv1_relu, block_1_expand_relu, block_3_expand_relu, block_6_expand_relu, block_13_expand_relu (the
-// first ReLU at each resolution, 1/2 to 1/16) and content block_6_expand_relu (1/8); for Keras' VGG
-// names, the module rule above; otherwise the ONNX rule over the ReLU/activation layers.
+// computes only what the requested layers need). Its input accepts images of any size (a convolutional
+// prefix does not care; the model's InputLayer is switched to that, set_any_spatial_size). The model is put
+// in inference mode and its parameters are not trained. fold_bn: every BatchNormalization after a
+// convolution is folded into it first (Model::fold_batch_norm: the same features with one op less per
+// convolution; the folded BatchNormalization layers are then not among the names). Default layers: for
+// Keras' MobileNetV2 names, style Conv1_relu, block_1_expand_relu (both 1/2 of the image),
+// block_3_expand_relu (1/4), block_6_expand_relu (1/8), block_13_expand_relu (1/16) and content
+// block_6_expand_relu, with loss weights style 3e7, tv 3; for Keras' VGG names, the module rule above;
+// otherwise the ONNX rule over the ReLU/activation layers.
 std::unique_ptr<FeatureNetwork> model_features(std::shared_ptr<nn::layers::Model> model, bool fold_bn = true);
 // By file: *.onnx as (b); a TF.js layers-model (model.json, or a folder holding one) or a .syn holding a
 // Keras config (`synapse import-keras`) as (c); otherwise a model file or run folder of the zoo

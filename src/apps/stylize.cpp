@@ -216,8 +216,8 @@ class OnnxFeatures : public FeatureNetwork {
 };
 
 // ---------------------------------------------------------------- (c) functional models
-// Keras' MobileNetV2 (as nsfwjs ships it): the ReLU6 after the stem and the expansion ReLU6 entering each
-// resolution (1/2, 1/2, 1/4, 1/8, 1/16 of the image) for style, the one at 1/8 (as Gatys' conv4_2) for content.
+// Keras' MobileNetV2 (as nsfwjs ships it): the ReLU6 after the stem and the expansion ReLU6 before each
+// stride-2 block (1/2, 1/2, 1/4, 1/8, 1/16 of the image) for style, the one at 1/8 (as Gatys' conv4_2) for content.
 const std::vector<std::string> kMobileNetV2Style = {"Conv1_relu", "block_1_expand_relu", "block_3_expand_relu",
                                                     "block_6_expand_relu", "block_13_expand_relu"};
 const std::vector<std::string> kMobileNetV2Content = {"block_6_expand_relu"};
