@@ -4,10 +4,10 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "synapse/functional.h"
 #include "synapse/io.h"
 #include "synapse/onnx.h"
 #include "synapse/synapse.h"
+#include "synapse/functional.h"  // after synapse.h, which it needs
 
 int main(int argc, char** argv) {
   using namespace synapse;
