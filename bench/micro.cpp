@@ -1,6 +1,7 @@
 // micro_bench: the kernels behind the zoo models, in GFLOP/s next to this machine's measured FP32 peak.
 //
 //   micro_bench [--benchmark_filter=conv] [--benchmark_format=json]
+//   micro_bench --benchmark_filter=depthwise     (MobileNetV2's depthwise layers; bench/torch_depthwise.py)
 //
 // The peak is measured, not read from /proc/cpuinfo: a loop of independent FMAs (16 accumulators,
 // so latency never limits, on one or two FMA pipes) on one core and on every core, for 512-bit and
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend/cpu/isa.h"
 #include "synapse/synapse.h"
 
 using namespace synapse;
@@ -157,6 +159,65 @@ void BM_ConvBackpropFilter(benchmark::State& state, const ConvCase& c) {
   const Attrs a = conv_attrs(Padding::Same).set("filter_shape", c.w);
   for (auto _ : state) benchmark::DoNotOptimize(apply1(op, {x, dy}, a));
   flop_counters(state, conv_flops(c), t);
+}
+
+// MobileNetV2's depthwise 3x3 layers (SAME padding, depth multiplier 1), batch 1 and 8: GFLOP/s and
+// GB/s (input, output and filter read or written once). bench/torch_depthwise.py times PyTorch on the
+// same shapes. The *_generic rows run the plain kernels of the generic path (the pre-dispatch ones).
+struct DepthwiseCase {
+  const char* name;
+  Shape x;
+  std::int64_t stride;
+  std::int64_t out(std::int64_t d) const { return (x[static_cast<std::size_t>(d)] + stride - 1) / stride; }
+  Shape y() const { return {x[0], out(1), out(2), x[3]}; }
+};
+const DepthwiseCase kDepthwise[] = {
+    {"mnv2_112x112x96_s2_b1", {1, 112, 112, 96}, 2}, {"mnv2_56x56x144_s1_b1", {1, 56, 56, 144}, 1},
+    {"mnv2_14x14x576_s1_b1", {1, 14, 14, 576}, 1},   {"mnv2_7x7x960_s1_b1", {1, 7, 7, 960}, 1},
+    {"mnv2_112x112x96_s2_b8", {8, 112, 112, 96}, 2}, {"mnv2_56x56x144_s1_b8", {8, 56, 56, 144}, 1},
+    {"mnv2_14x14x576_s1_b8", {8, 14, 14, 576}, 1},   {"mnv2_7x7x960_s1_b8", {8, 7, 7, 960}, 1},
+};
+void depthwise_counters(benchmark::State& state, const DepthwiseCase& c, int threads) {
+  const Shape y = c.y();
+  flop_counters(state, 2.0 * 9.0 * static_cast<double>(y[0] * y[1] * y[2] * y[3]), threads);
+  const double bytes = 4.0 * static_cast<double>(c.x[0] * c.x[1] * c.x[2] * c.x[3] + y[0] * y[1] * y[2] * y[3] + 9 * c.x[3]);
+  state.counters["GBps"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+Attrs depthwise_attrs(const DepthwiseCase& c) {
+  return conv_attrs(Padding::Same).set("strides", std::vector<std::int64_t>{c.stride, c.stride});
+}
+void BM_DepthwiseForward(benchmark::State& state, const DepthwiseCase& c) {
+  const int t = use_threads(state);
+  NoGradGuard no_grad;
+  const Tensor x = random_normal(c.x), w = random_normal({3, 3, c.x[3], 1}), b = random_normal({c.x[3]});
+  const Conv2DAttrs o{.strides = {c.stride, c.stride}, .padding = Padding::Same};
+  for (auto _ : state) benchmark::DoNotOptimize(depthwise_conv2d(x, w, b, o));
+  depthwise_counters(state, c, t);
+}
+void BM_DepthwiseBackpropInput(benchmark::State& state, const DepthwiseCase& c) {
+  const int t = use_threads(state);
+  NoGradGuard no_grad;
+  const Tensor w = random_normal({3, 3, c.x[3], 1}), dy = random_normal(c.y());
+  const OpDef& op = op_def("depthwise_conv2d_backprop_input");
+  const Attrs a = depthwise_attrs(c).set("input_shape", c.x);
+  for (auto _ : state) benchmark::DoNotOptimize(apply1(op, {dy, w}, a));
+  depthwise_counters(state, c, t);
+}
+void BM_DepthwiseBackpropFilter(benchmark::State& state, const DepthwiseCase& c) {
+  const int t = use_threads(state);
+  NoGradGuard no_grad;
+  const Tensor x = random_normal(c.x), dy = random_normal(c.y());
+  const OpDef& op = op_def("depthwise_conv2d_backprop_filter");
+  const Attrs a = depthwise_attrs(c).set("filter_shape", Shape{3, 3, c.x[3], 1});
+  for (auto _ : state) benchmark::DoNotOptimize(apply1(op, {x, dy}, a));
+  depthwise_counters(state, c, t);
+}
+// Fn on the generic kernel path (the plain loops), the active path restored afterwards.
+template <auto Fn, class Case> void on_generic_path(benchmark::State& state, const Case& c) {
+  const cpu::Isa saved = cpu::active_isa();
+  cpu::set_isa(cpu::Isa::generic);
+  Fn(state, c);
+  cpu::set_isa(saved);
 }
 
 struct GemmCase {
@@ -334,6 +395,26 @@ void register_all(int max_threads) {
   }
   for (const auto& g : kGemms)
     benchmark::RegisterBenchmark(fmt::format("gemm/{}", g.name).c_str(), BM_Gemm, g)->Apply(thread_args);
+  for (const auto& c : kDepthwise) {  // each row beside its generic-path twin (interleaved under the same load)
+    benchmark::RegisterBenchmark(fmt::format("depthwise_fwd/{}", c.name).c_str(), BM_DepthwiseForward, c)
+        ->Apply(thread_args);
+    benchmark::RegisterBenchmark(fmt::format("depthwise_fwd_generic/{}", c.name).c_str(),
+                                 on_generic_path<BM_DepthwiseForward, DepthwiseCase>, c)
+        ->Apply(thread_args);
+  }
+  for (const auto& c : kDepthwise) {
+    if (c.x[0] == 1) continue;  // the gradients at the training batch only
+    benchmark::RegisterBenchmark(fmt::format("depthwise_bwd_input/{}", c.name).c_str(), BM_DepthwiseBackpropInput, c)
+        ->Apply(thread_args);
+    benchmark::RegisterBenchmark(fmt::format("depthwise_bwd_input_generic/{}", c.name).c_str(),
+                                 on_generic_path<BM_DepthwiseBackpropInput, DepthwiseCase>, c)
+        ->Apply(thread_args);
+    benchmark::RegisterBenchmark(fmt::format("depthwise_bwd_filter/{}", c.name).c_str(), BM_DepthwiseBackpropFilter, c)
+        ->Apply(thread_args);
+    benchmark::RegisterBenchmark(fmt::format("depthwise_bwd_filter_generic/{}", c.name).c_str(),
+                                 on_generic_path<BM_DepthwiseBackpropFilter, DepthwiseCase>, c)
+        ->Apply(thread_args);
+  }
   if (cpu_supports_bf16()) {  // bf16 rows of the cnn's products, beside the fp32 ones above
     for (const auto& c : kConvs) {
       benchmark::RegisterBenchmark(fmt::format("conv_fwd_bf16/{}", c.name).c_str(), in_bf16<BM_ConvForward, ConvCase>, c)

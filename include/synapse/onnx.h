@@ -16,7 +16,8 @@
 // Export (opset 13, ai.onnx): Dense layers become Gemm (kernels stored [out, in] with transB=1, the
 // layout every runtime reads), conv/pooling Conv/MaxPool/AveragePool with explicit pads for SAME,
 // activations, reshapes, reductions, softmax, ... ; inference-mode tracing drops Dropout and turns
-// BatchNormalization into per-channel Sub/Mul/Add. Checked with onnx.checker and OpenCV's dnn.
+// BatchNormalization into per-channel Sub/Mul/Add, which are folded into the Conv/Gemm before them
+// when that is exact (ExportOptions::fold_batch_norm). Checked with onnx.checker and OpenCV's dnn.
 //
 // Import: 99 ONNX op types (supported_ops()), from opset 7 to 17, each translated into Synapse
 // ops, with their attributes: broadcasting, axis/keepdims, Gemm's transA/transB/alpha/beta, Conv's
@@ -71,6 +72,12 @@ struct ExportOptions {
   std::map<std::string, std::string> initializer_names;
   // Move transposes through elementwise ops and cancel inverse pairs (see the layout note above).
   bool cancel_transposes = true;
+  // Fold inference-mode batch normalisation into the layer before it: a conv2d, depthwise_conv2d,
+  // dense or 2-D matmul with a constant kernel (and bias), no fused relu, read only by the per-channel
+  // (x - mean) * factor (+ beta) that BatchNormalization traces to. The file then holds one Conv/Gemm
+  // with kernel * factor and bias (bias - mean) * factor + beta instead of Conv + Sub/Mul/Add; the
+  // model itself is not changed. false keeps the per-channel nodes.
+  bool fold_batch_norm = true;
 };
 
 // What was written.
@@ -79,6 +86,7 @@ struct ExportInfo {
   std::vector<Shape> input_shapes, output_shapes;  // -1: the symbolic batch dimension "N"
   int node_count = 0;                              // ONNX nodes in the file
   int initializer_count = 0;
+  int folded_batch_norms = 0;                      // batch normalisations folded into the layer before
   std::vector<std::string> op_types;               // distinct ONNX op types, sorted
 };
 

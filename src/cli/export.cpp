@@ -16,14 +16,19 @@ Command add_export(CLI::App& app) {
   struct Args {
     std::string checkpoint;
     std::string output = "model.onnx";
+    bool no_fold_bn = false;
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("export", "Export a trained model to ONNX (opset 13, NHWC input, batch N)");
   sub->add_option("checkpoint", a->checkpoint, "A model file or a run folder (its model.syn)")->required();
   sub->add_option("-o,--output", a->output, "The .onnx file to write")->capture_default_str();
+  sub->add_flag("--no-fold-bn", a->no_fold_bn,
+                "Keep batch normalisation as per-channel Sub/Mul/Add (default: folded into the Conv/Gemm before it)");
   return {sub, [a] {
             const zoo::Trained t = zoo::load_trained(a->checkpoint);
-            const onnx::ExportInfo info = onnx::export_model(*t.model, {-1, 28, 28, 1}, a->output);
+            onnx::ExportOptions opts;
+            opts.fold_batch_norm = !a->no_fold_bn;
+            const onnx::ExportInfo info = onnx::export_model(*t.model, {-1, 28, 28, 1}, a->output, opts);
             fmt::print("model: {} ({})\n", t.name, t.path);
             for (std::size_t i = 0; i < info.input_names.size(); ++i)
               fmt::print("input:  {} float32 {}\n", info.input_names[i], shape_str(info.input_shapes[i]));
@@ -31,6 +36,8 @@ Command add_export(CLI::App& app) {
               fmt::print("output: {} float32 {}\n", info.output_names[i], shape_str(info.output_shapes[i]));
             fmt::print("wrote {}: {} nodes ({}), {} initializers, opset 13\n", a->output, info.node_count,
                        fmt::join(info.op_types, ", "), info.initializer_count);
+            if (info.folded_batch_norms > 0)
+              fmt::print("folded {} batch normalisations into the layers before them\n", info.folded_batch_norms);
             return 0;
           }};
 }

@@ -142,8 +142,20 @@ class Exporter {
   // needed[i]: node i is reachable from the outputs (walking inputs; folded nodes end the walk).
   void mark_needed(std::vector<bool>& needed, const std::vector<Tensor>& outputs) const;
   void emit(int index, const std::string& out);
+  // A batch normalisation folded into the conv2d / depthwise_conv2d / dense / matmul node before it:
+  // that node's new kernel and bias, and the last node of the normalisation (whose output it writes).
+  struct BnFold {
+    int last = -1;
+    Tensor kernel, bias;
+  };
+  // Finds the foldable batch normalisations (ExportOptions::fold_batch_norm) and marks their nodes fused.
+  void find_bn_folds(const std::vector<bool>& needed);
   // Conv (depthwise: a grouped Conv, group = channels), MaxPool or AveragePool between NHWC<->NCHW Transposes.
-  void emit_window(const graph::Node& n, const std::string& out, const std::string& op_type, bool depthwise = false);
+  // With `fold`, the Conv's kernel and bias are the folded ones.
+  void emit_window(const graph::Node& n, const std::string& out, const std::string& op_type, bool depthwise = false,
+                   const BnFold* fold = nullptr);
+  // A dense or matmul node with a folded batch normalisation: Gemm (2-D) or MatMul + Add.
+  void emit_folded_linear(const graph::Node& n, const BnFold& fold, const std::string& out);
   // lstm, gru, simple_rnn as ONNX's LSTM, GRU, RNN (constant weights only).
   void emit_recurrent(int index, const std::string& out);
   // y = op(x) kernel + bias as a Gemm, x and kernel being node n's inputs 0 and 1.
@@ -161,17 +173,23 @@ class Exporter {
   std::map<std::string, std::string> renamed_;
   std::map<int, Tensor> folded_;  // nodes computed from Variables/Consts only, evaluated at export
   std::map<int, int> gemm_add_;   // matmul node -> the add node fused into its Gemm
-  std::set<int> fused_;           // add nodes emitted as part of a Gemm
+  std::set<int> fused_;           // add nodes emitted as part of a Gemm, batch norm nodes folded away
+  std::map<int, BnFold> bn_fold_;  // conv/dense/matmul node -> the batch normalisation folded into it
   std::vector<int> consumers_;
 };
+
+// A constant HWIO conv filter as ONNX's OIHW; a depthwise [kh,kw,C,M] one as the grouped [C*M,1,kh,kw].
+Tensor oihw_value(const Tensor& w, bool depthwise) {
+  NoGradGuard no_grad;
+  Tensor hwio = w.detach();
+  if (depthwise) hwio = reshape(hwio, {hwio.dim(0), hwio.dim(1), 1, hwio.dim(2) * hwio.dim(3)});
+  return permute(hwio, {3, 2, 0, 1}).clone();
+}
 
 std::string Exporter::oihw(const Tensor& w, const std::string& node_name, bool depthwise) {
   auto [node, out] = graph::Graph::producer(w);
   if (auto v = const_value(node); v && out == 0) {
-    NoGradGuard no_grad;
-    Tensor hwio = v->detach();
-    if (depthwise) hwio = reshape(hwio, {hwio.dim(0), hwio.dim(1), 1, hwio.dim(2) * hwio.dim(3)});
-    Tensor value = permute(hwio, {3, 2, 0, 1}).clone();
+    Tensor value = oihw_value(*v, depthwise);
     const std::string name = tensor_name(node, 0);
     if (consumers_[static_cast<std::size_t>(node)] == 1 && !emitted_.contains(name)) {
       // The filter's only use: the initializer keeps the variable's name ("conv1/kernel").
@@ -187,7 +205,8 @@ std::string Exporter::oihw(const Tensor& w, const std::string& node_name, bool d
   return transpose(ref(w), {3, 2, 0, 1}, node_name + "/filter_oihw");
 }
 
-void Exporter::emit_window(const graph::Node& n, const std::string& out, const std::string& op_type, bool depthwise) {
+void Exporter::emit_window(const graph::Node& n, const std::string& out, const std::string& op_type, bool depthwise,
+                           const BnFold* fold) {
   const Shape& xs = n.inputs[0].shape();  // NHWC
   const bool conv = op_type == "Conv";
   const Ints ksize = conv ? Ints{n.inputs[1].shape()[0], n.inputs[1].shape()[1]} : n.attrs.ints("ksize");
@@ -195,7 +214,11 @@ void Exporter::emit_window(const graph::Node& n, const std::string& out, const s
   const Ints dil = conv ? n.attrs.ints("dilations") : Ints{1, 1};
   const std::string x = transpose(ref(n.inputs[0]), {0, 3, 1, 2}, n.name + "/to_nchw");
   std::vector<std::string> ins{x};
-  if (conv) {
+  if (fold) {
+    const std::string k = tensor_name(graph::Graph::producer(n.inputs[1]).first, 0);
+    ins.push_back(init(oihw_value(fold->kernel, depthwise), k + "/bn_folded"));
+    ins.push_back(init(fold->bias, n.name + "/bias_bn_folded"));
+  } else if (conv) {
     ins.push_back(oihw(n.inputs[1], n.name, depthwise));
     if (n.inputs.size() == 3) ins.push_back(ref(n.inputs[2]));
   }
@@ -247,9 +270,30 @@ void Exporter::emit_gemm(const graph::Node& n, bool trans_a, bool trans_b, const
   if (trans_b) set_attr(gm, "transB", std::int64_t{1});
 }
 
+void Exporter::emit_folded_linear(const graph::Node& n, const BnFold& fold, const std::string& out) {
+  NoGradGuard no_grad;
+  const std::string k = tensor_name(graph::Graph::producer(n.inputs[1]).first, 0) + "/bn_folded";
+  const std::string b = init(fold.bias, n.name + "/bias_bn_folded");
+  if (n.inputs[0].ndim() == 2) {  // [out, in] with transB=1, as emit_gemm stores constant kernels
+    const std::string w = init(synapse::transpose(fold.kernel).clone(), k);
+    set_attr(add("Gemm", {ref(n.inputs[0]), w, b}, {out}, n.name), "transB", std::int64_t{1});
+    return;
+  }
+  const std::string product = fresh(n.name + "/matmul");
+  add("MatMul", {ref(n.inputs[0]), init(fold.kernel, k)}, {product}, n.name + "/matmul");
+  add("Add", {product, b}, {out}, n.name + "/add");
+}
+
 void Exporter::emit(int index, const std::string& out) {
   const graph::Node& n = g_.node(index);
   const std::string& op = n.op;
+  if (auto f = bn_fold_.find(index); f != bn_fold_.end()) {
+    if (op == "dense" || op == "matmul")
+      emit_folded_linear(n, f->second, out);
+    else
+      emit_window(n, out, "Conv", op == "depthwise_conv2d", &f->second);
+    return;
+  }
   auto in = [&](std::size_t i) { return ref(n.inputs.at(i)); };
   auto unsupported = [&](const std::string& why) {
     throw Error(fmt::format("ONNX export: node '{}' (op '{}'): {}", n.name, op, why));
@@ -624,6 +668,84 @@ void Exporter::fold_constants(std::vector<bool>& needed, const std::vector<Tenso
   mark_needed(needed, outputs);
 }
 
+void Exporter::find_bn_folds(const std::vector<bool>& needed) {
+  // Readers of each node's output among the nodes written.
+  std::vector<std::vector<int>> readers(static_cast<std::size_t>(g_.size()));
+  for (int i = 0; i < g_.size(); ++i) {
+    if (!needed[static_cast<std::size_t>(i)] || folded_.contains(i)) continue;
+    for (const auto& t : g_.node(i).inputs) readers[static_cast<std::size_t>(graph::Graph::producer(t).first)].push_back(i);
+  }
+  // The node reading node i's output, when it is the only reader (and i is no graph output).
+  auto only_reader = [&](int i) {
+    const auto& r = readers[static_cast<std::size_t>(i)];
+    return r.size() == 1 && consumers_[static_cast<std::size_t>(i)] == 1 ? r[0] : -1;
+  };
+  auto constant = [&](const Tensor& t) -> std::optional<Tensor> {
+    auto [node, out] = graph::Graph::producer(t);
+    if (out != 0) return std::nullopt;
+    auto v = const_value(node);
+    if (v && v->dtype() != DType::Float32) return std::nullopt;
+    return v;
+  };
+  // A constant [1, ..., 1, c] (or [c]) that broadcasts along the last axis of a rank-`rank` tensor: as [c].
+  auto per_channel = [&](const Tensor& t, std::int64_t c, std::size_t rank) -> std::optional<Tensor> {
+    auto v = constant(t);
+    if (!v || v->shape().empty() || v->shape().size() > rank || v->shape().back() != c || v->numel() != c)
+      return std::nullopt;
+    return reshape(v->detach(), {c});
+  };
+  // The other input of a binary node, when one input is node `from`'s output.
+  auto other_input = [&](const graph::Node& n, int from) -> const Tensor* {
+    if (n.inputs.size() != 2) return nullptr;
+    for (int side = 0; side < 2; ++side)
+      if (graph::Graph::producer(n.inputs[static_cast<std::size_t>(side)]) == std::pair<int, int>{from, 0})
+        return &n.inputs[static_cast<std::size_t>(1 - side)];
+    return nullptr;
+  };
+  for (int p = 0; p < g_.size(); ++p) {
+    const graph::Node& n = g_.node(p);
+    if (!needed[static_cast<std::size_t>(p)] || folded_.contains(p) || n.outputs.size() != 1) continue;
+    const bool conv = n.op == "conv2d" || n.op == "depthwise_conv2d";
+    const bool linear = n.op == "dense" ||
+                        (n.op == "matmul" && !n.attrs.b("transpose_a") && !n.attrs.b("transpose_b") &&
+                         n.inputs[0].ndim() == 2 && n.inputs[1].ndim() == 2);
+    if (!(conv || linear) || (n.attrs.has("relu") && n.attrs.b("relu"))) continue;
+    if (n.outputs[0].dtype != DType::Float32 || n.outputs[0].shape.empty()) continue;
+    const std::size_t rank = n.outputs[0].shape.size();
+    const std::int64_t c = n.outputs[0].shape.back();
+    const auto kernel = constant(n.inputs[1]);
+    std::optional<Tensor> bias = n.inputs.size() == 3 ? constant(n.inputs[2]) : std::optional<Tensor>(zeros({c}));
+    if (!kernel || !bias || bias->numel() != c || kernel->numel() % c != 0) continue;
+    // y = ((x - mean) * factor) (+ beta): BatchNormalization's inference trace (nn/layers.cpp).
+    const int s = only_reader(p);
+    if (s < 0 || g_.node(s).op != "sub" || graph::Graph::producer(g_.node(s).inputs[0]) != std::pair<int, int>{p, 0})
+      continue;
+    const auto mean = per_channel(g_.node(s).inputs[1], c, rank);
+    const int m = only_reader(s);
+    if (!mean || m < 0 || g_.node(m).op != "mul") continue;
+    const Tensor* f = other_input(g_.node(m), s);
+    const auto factor = f ? per_channel(*f, c, rank) : std::nullopt;
+    if (!factor) continue;
+    int last = m;
+    Tensor beta = zeros({c});
+    if (const int a = only_reader(m); a >= 0 && g_.node(a).op == "add") {
+      const Tensor* b = other_input(g_.node(a), m);
+      if (auto v = b ? per_channel(*b, c, rank) : std::nullopt) {
+        beta = *v;
+        last = a;
+      }
+    }
+    NoGradGuard no_grad;
+    // Output channels are the kernel's last axis (the depthwise filter's last two: c*M + m).
+    BnFold fold;
+    fold.last = last;
+    fold.kernel = reshape(reshape(kernel->detach(), {-1, c}) * *factor, kernel->shape()).clone();
+    fold.bias = ((reshape(bias->detach(), {c}) - *mean) * *factor + beta).clone();
+    for (int k : {s, m, last}) fused_.insert(k);
+    bn_fold_[p] = std::move(fold);
+  }
+}
+
 void Exporter::mark_needed(std::vector<bool>& needed, const std::vector<Tensor>& outputs) const {
   needed.assign(static_cast<std::size_t>(g_.size()), false);
   std::vector<int> stack;
@@ -707,15 +829,19 @@ void Exporter::run(const std::vector<Tensor>& inputs, const std::vector<Tensor>&
     }
   }
 
+  if (opts.fold_batch_norm) find_bn_folds(needed);
+  info.folded_batch_norms = static_cast<int>(bn_fold_.size());
+
   // Gemm fusion: a 2-D matmul whose only consumer is an add of a 1-D bias of its width.
   for (int i = 0; i < g_.size(); ++i) {
     const graph::Node& n = g_.node(i);
-    if (!needed[static_cast<std::size_t>(i)] || n.op != "add" || folded_.contains(i)) continue;
+    if (!needed[static_cast<std::size_t>(i)] || n.op != "add" || folded_.contains(i) || fused_.contains(i)) continue;
     for (int side = 0; side < 2; ++side) {
       auto [mi, mo] = graph::Graph::producer(n.inputs[static_cast<std::size_t>(side)]);
       const graph::Node& m = g_.node(mi);
       const Tensor& bias = n.inputs[static_cast<std::size_t>(1 - side)];
-      if (m.op != "matmul" || mo != 0 || consumers_[static_cast<std::size_t>(mi)] != 1 || gemm_add_.contains(mi))
+      if (m.op != "matmul" || mo != 0 || consumers_[static_cast<std::size_t>(mi)] != 1 || gemm_add_.contains(mi) ||
+          bn_fold_.contains(mi))
         continue;
       if (m.inputs[0].ndim() != 2 || m.inputs[1].ndim() != 2 || bias.ndim() != 1) continue;
       if (bias.dim(0) != m.outputs[0].shape[1] || m.outputs[0].dtype != DType::Float32) continue;
@@ -736,7 +862,8 @@ void Exporter::run(const std::vector<Tensor>& inputs, const std::vector<Tensor>&
     if (n.outputs.size() != 1 && !recurrent)
       throw Error(fmt::format("ONNX export: node '{}' (op '{}') has {} outputs; only single-output ops are mapped",
                               n.name, n.op, n.outputs.size()));
-    emit(i, tensor_name(i, 0));
+    const auto f = bn_fold_.find(i);
+    emit(i, tensor_name(f == bn_fold_.end() ? i : f->second.last, 0));
   }
   // Renames apply to node outputs too (ref() renamed inputs already).
   for (auto& nd : nodes_)

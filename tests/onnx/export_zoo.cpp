@@ -7,6 +7,7 @@
 #include "synapse/io.h"
 #include "synapse/onnx.h"
 #include "synapse/synapse.h"
+#include "synapse/functional.h"  // after synapse.h, which it needs
 
 int main(int argc, char** argv) {
   using namespace synapse;
@@ -18,14 +19,24 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir);
   try {
     // The zoo, plus one model with the layers the zoo does not use (batch norm, average pooling,
-    // strided SAME conv, sigmoid/tanh/softmax, dropout).
+    // strided SAME conv, sigmoid/tanh/softmax, dropout), and one whose batch normalisations the
+    // exporter folds into a bias-free Conv, a depthwise (grouped) Conv and a Gemm.
     std::vector<std::string> names = zoo::names();
     names.push_back("extra-layers");
+    names.push_back("bn-folded");
     for (const auto& name : names) {
       Generator gen(42);
       using nn::Activation;
+      auto bn = [](const char* n) { return nn::BatchNormalization(nn::BatchNormalizationOptions().name(n)); };
       nn::ModulePtr model =
-          name != "extra-layers"
+          name == "bn-folded"
+              ? nn::Sequential(
+                    {nn::Conv2D(nn::Conv2DOptions(8, {3, 3}).padding(Padding::Same).use_bias(false).name("conv")),
+                     bn("bn1"), nn::ReLU(),
+                     nn::DepthwiseConv2D(nn::DepthwiseConv2DOptions(3).strides({2, 2}).padding(Padding::Same).name("dw")),
+                     bn("bn2"), nn::ReLU(), nn::Flatten(), nn::Dense(nn::DenseOptions(16).name("fc")), bn("bn3"),
+                     nn::Dense(nn::DenseOptions(10).name("out"))})
+          : name != "extra-layers"
               ? zoo::recipe(name).build()
               : nn::Sequential(
                     {nn::Conv2D(nn::Conv2DOptions(8, {3, 3}).strides({2, 2}).padding(Padding::Same).name("conv")),
@@ -34,7 +45,7 @@ int main(int argc, char** argv) {
                      nn::Dropout(0.3f), nn::Dense(nn::DenseOptions(16).activation(Activation::Sigmoid)),
                      nn::Dense(nn::DenseOptions(10).activation(Activation::Softmax))});
       // MNIST models take [28, 28, 1] images; the colour ones (cifar-cnn, small-cnn) [32, 32, 3].
-      const bool colour = name != "extra-layers" && zoo::recipe(name).data != "mnist";
+      const bool colour = name != "extra-layers" && name != "bn-folded" && zoo::recipe(name).data != "mnist";
       const std::int64_t side = colour ? 32 : 28, channels = colour ? 3 : 1;
       model->set_generator(&gen);
       model->build_for({1, side, side, channels});
@@ -56,7 +67,13 @@ int main(int argc, char** argv) {
       }
       const auto info = onnx::export_model(*model, {-1, side, side, channels}, (dir / (name + ".onnx")).string());
       io::save_npz((dir / (name + ".npz")).string(), {{"input", x}, {"output", y}});
-      std::printf("%s: %d nodes, %d initializers\n", name.c_str(), info.node_count, info.initializer_count);
+      std::printf("%s: %d nodes, %d initializers, %d batch norms folded\n", name.c_str(), info.node_count,
+                  info.initializer_count, info.folded_batch_norms);
+      if (name == "bn-folded" && info.folded_batch_norms != 3) {
+        std::fprintf(stderr, "export_zoo: bn-folded: expected 3 folded batch normalisations, got %d\n",
+                     info.folded_batch_norms);
+        return 1;
+      }
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "export_zoo: %s\n", e.what());

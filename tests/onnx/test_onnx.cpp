@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "../gradcheck.h"
+#include "synapse/functional.h"
 #include "synapse/graph.h"
 #include "synapse/onnx.h"
 #include "synapse/synapse.h"
@@ -168,6 +169,105 @@ TEST(OnnxExport, ExtraLayersRoundTrip) {
   EXPECT_EQ(count_ops(proto, "Transpose"), 2);  // the per-channel constants were permuted, not the data
   EXPECT_EQ(count_ops(proto, "AveragePool"), 1);
   expect_import_computes(path, x, expected);
+}
+
+namespace {
+
+// Seeded state with non-trivial batch norm statistics: kernels and biases in [-0.3, 0.3), gamma and
+// moving_variance in [0.5, 1.5), beta and moving_mean in [-0.5, 0.5).
+void randomize_state(nn::Module& model, Generator& gen) {
+  for (auto& [name, t] : model.state_dict()) {
+    const bool scale = name.ends_with("gamma") || name.ends_with("moving_variance");
+    const bool shift = name.ends_with("beta") || name.ends_with("moving_mean");
+    Tensor v = scale ? random_uniform(t.shape(), 0.5f, 1.5f, &gen)
+                     : random_uniform(t.shape(), shift ? -0.5f : -0.3f, shift ? 0.5f : 0.3f, &gen);
+    std::copy_n(v.data<float>(), v.numel(), t.data<float>());
+  }
+}
+
+// The imported file's output on x against `expected`, relative to 1 + |expected| (1e-5).
+void expect_import_matches(const std::filesystem::path& path, const Tensor& x, const Tensor& expected) {
+  sx::Model m = sx::import_model(path.string());
+  graph::Session s(*m.graph);
+  const auto got = s.run(m.outputs[0], {{m.inputs[0], x}}).to_vector<float>();
+  const auto want = expected.to_vector<float>();
+  ASSERT_EQ(got.size(), want.size()) << path;
+  float worst = 0.0f, largest = 0.0f;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    worst = std::max(worst, std::fabs(got[i] - want[i]) / (1.0f + std::fabs(want[i])));
+    largest = std::max(largest, std::fabs(want[i]));
+  }
+  EXPECT_LT(worst, 1e-5f) << path;
+  EXPECT_GT(largest, 0.1f) << path << ": a real output, not zeros";
+}
+
+std::vector<float> state_values(nn::Module& model) {
+  std::vector<float> all;
+  for (auto& [name, t] : model.state_dict()) {
+    const auto v = t.to_vector<float>();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  return all;
+}
+
+// Exports `model` with and without batch-norm folding; the folded file must compute eager's output
+// (our importer) and have `folds` batch normalisations folded; the model must be left as it was.
+void expect_batch_norm_folds(nn::Module& model, const Shape& dims, const Tensor& x, int folds, const std::string& file) {
+  model.eval();
+  Tensor expected;
+  {
+    NoGradGuard no_grad;
+    expected = model(x);
+  }
+  const std::vector<float> before = state_values(model);
+  const auto path = temp_file(file + ".onnx"), kept = temp_file(file + "_kept.onnx");
+  const sx::ExportInfo info = sx::export_model(model, dims, path.string());
+  sx::ExportOptions keep;
+  keep.fold_batch_norm = false;
+  const sx::ExportInfo plain = sx::export_model(model, dims, kept.string(), keep);
+  EXPECT_EQ(info.folded_batch_norms, folds) << file;
+  EXPECT_EQ(plain.folded_batch_norms, 0) << file;
+  EXPECT_EQ(info.node_count, plain.node_count - 3 * folds) << file;  // Sub, Mul, Add each
+  const auto proto = read_model(path), kept_proto = read_model(kept);
+  EXPECT_EQ(count_ops(proto, "BatchNormalization"), 0) << file;
+  EXPECT_EQ(count_ops(kept_proto, "Sub"), count_ops(proto, "Sub") + folds) << file;
+  EXPECT_EQ(state_values(model), before) << file << ": the export changed the model";
+  expect_import_matches(path, x, expected);
+  expect_import_matches(kept, x, expected);
+}
+
+}  // namespace
+
+// Inference-mode batch normalisation folded into the Conv, the depthwise (grouped) Conv and the Gemm
+// before it: a Sequential model, bias-free convolutions included.
+TEST(OnnxExport, BatchNormFoldsIntoConvDepthwiseAndDense) {
+  Generator gen(11);
+  auto bn = [](const std::string& name) { return nn::BatchNormalization(nn::BatchNormalizationOptions().name(name)); };
+  nn::ModulePtr model = nn::Sequential(
+      {nn::Conv2D(nn::Conv2DOptions(6, {3, 3}).use_bias(false).name("conv")), bn("bn1"), nn::ReLU(),
+       nn::DepthwiseConv2D(nn::DepthwiseConv2DOptions(3).strides({2, 2}).padding(Padding::Same).name("dw")), bn("bn2"),
+       nn::Flatten(), nn::Dense(nn::DenseOptions(10).name("fc")), bn("bn3"),
+       nn::Dense(nn::DenseOptions(4).use_bias(false).name("out")), bn("bn4")});
+  model->set_generator(&gen);
+  model->build_for({1, 9, 9, 2});
+  randomize_state(*model, gen);
+  expect_batch_norm_folds(*model, {-1, 9, 9, 2}, random_normal({3, 9, 9, 2}, 0.0f, 1.0f, &gen), 4, "bn_sequential");
+}
+
+// A functional model: the convolution whose output a second layer also reads keeps its normalisation.
+TEST(OnnxExport, BatchNormFoldsInFunctionalModelsOnlyWhenExact) {
+  Generator gen(12);
+  auto in = nn::Input({8, 8, 3}, "x");
+  auto c1 = (*nn::Conv2D(nn::Conv2DOptions(4, 3).padding(Padding::Same).name("c1")))(in);
+  auto r = (*nn::ReLU6("r"))((*nn::BatchNormalization(nn::BatchNormalizationOptions().name("bn1")))(c1));
+  auto d = (*nn::DepthwiseConv2D(nn::DepthwiseConv2DOptions(3).depth_multiplier(2).padding(Padding::Same).name("d")))(r);
+  auto b2 = (*nn::BatchNormalization(nn::BatchNormalizationOptions().epsilon(1e-5f).name("bn2")))(d);
+  auto c2 = (*nn::Conv2D(nn::Conv2DOptions(8, 1).name("c2")))(b2);
+  auto b3 = (*nn::BatchNormalization(nn::BatchNormalizationOptions().name("bn3")))(c2);
+  auto sum = (*nn::Add("add"))({b3, c2});  // c2 is read twice: bn3 stays
+  auto model = nn::Model({in}, {(*nn::GlobalAveragePooling2D(false, "gap"))(sum)}, "m");
+  randomize_state(*model, gen);
+  expect_batch_norm_folds(*model, {-1, 8, 8, 3}, random_normal({2, 8, 8, 3}, 0.0f, 1.0f, &gen), 2, "bn_functional");
 }
 
 TEST(OnnxExport, ConvStackHasOneTransposeEachWay) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/cpu/conv.h"
+#include "backend/cpu/depthwise.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/isa.h"
 #include "backend/cpu/pool.h"
@@ -168,6 +169,56 @@ TEST(Isa, EveryPathMatchesTheReferences) {
       args.c = ref.data();
       cpu::gemm_reference(args);
       EXPECT_LT(max_diff(out, ref), 2e-3) << path << " gemm " << c.m << "x" << c.n << "x" << c.k;
+    }
+  }
+}
+
+// The depthwise kernels on every path against their references: odd channel counts (one masked
+// vector, a full and a masked one, several full ones), 3x3 and 5x3 filters, stride 1 and 2, SAME and
+// VALID padding, a dilation, and depth multiplier 2 (the plain kernels on every path).
+TEST(Isa, DepthwiseEveryPathMatchesTheReferences) {
+  KeepIsa keep;
+  struct Case {
+    std::int64_t n, h, w, c, kh, kw, m, stride, dilation;
+    bool same;
+  };
+  const std::vector<Case> cases = {{2, 9, 9, 3, 3, 3, 1, 1, 1, true},    {2, 10, 9, 17, 3, 3, 1, 2, 1, true},
+                                   {1, 11, 12, 40, 3, 3, 1, 2, 1, false}, {1, 8, 7, 70, 5, 3, 1, 1, 1, true},
+                                   {1, 9, 9, 17, 3, 3, 1, 1, 2, true},    {2, 7, 7, 5, 3, 3, 2, 1, 1, true},
+                                   {1, 6, 6, 96, 3, 3, 1, 2, 1, true}};
+  for (const cpu::Isa isa : cpu::supported_isas()) {
+    cpu::set_isa(isa);
+    std::uint64_t seed = 100;
+    for (const Case& k : cases) {
+      cpu::Conv2DGeometry g;
+      g.n = k.n, g.h = k.h, g.w = k.w, g.c = k.c, g.kh = k.kh, g.kw = k.kw, g.o = k.m;
+      g.stride_h = g.stride_w = k.stride;
+      g.dilation_h = g.dilation_w = k.dilation;
+      const std::int64_t eh = (k.kh - 1) * k.dilation + 1, ew = (k.kw - 1) * k.dilation + 1;
+      g.oh = k.same ? (k.h + k.stride - 1) / k.stride : (k.h - eh) / k.stride + 1;
+      g.ow = k.same ? (k.w + k.stride - 1) / k.stride : (k.w - ew) / k.stride + 1;
+      g.pad_top = k.same ? std::max<std::int64_t>((g.oh - 1) * k.stride + eh - k.h, 0) / 2 : 0;
+      g.pad_left = k.same ? std::max<std::int64_t>((g.ow - 1) * k.stride + ew - k.w, 0) / 2 : 0;
+      const std::string what = std::string(cpu::isa_name(isa)) + " depthwise C=" + std::to_string(k.c) + " " +
+                               std::to_string(k.kh) + "x" + std::to_string(k.kw) + " M=" + std::to_string(k.m) +
+                               " stride " + std::to_string(k.stride) + " dilation " + std::to_string(k.dilation) +
+                               (k.same ? " SAME" : " VALID");
+      const std::int64_t cm = k.c * k.m;
+      const auto x = random_floats(g.n * g.h * g.w * g.c, seed++), w = random_floats(g.kh * g.kw * cm, seed++),
+                 b = random_floats(cm, seed++), dy = random_floats(g.n * g.oh * g.ow * cm, seed++);
+      std::vector<float> y(dy.size()), yr(dy.size()), dx(x.size(), 7.0f), dxr(x.size()), dw(w.size(), 7.0f),
+          dwr(w.size());
+      for (const float* bias : {b.data(), static_cast<const float*>(nullptr)}) {
+        cpu::depthwise_conv2d_forward(g, x.data(), w.data(), bias, y.data());
+        cpu::depthwise_conv2d_forward_reference(g, x.data(), w.data(), bias, yr.data());
+        EXPECT_LT(max_diff(y, yr), 1e-4) << what << (bias ? " with bias" : "");
+      }
+      cpu::depthwise_conv2d_backprop_input(g, dy.data(), w.data(), dx.data());
+      cpu::depthwise_conv2d_backprop_input_reference(g, dy.data(), w.data(), dxr.data());
+      EXPECT_LT(max_diff(dx, dxr), 1e-4) << what << " backprop input";
+      cpu::depthwise_conv2d_backprop_filter(g, x.data(), dy.data(), dw.data());
+      cpu::depthwise_conv2d_backprop_filter_reference(g, x.data(), dy.data(), dwr.data());
+      EXPECT_LT(max_diff(dw, dwr), 1e-3) << what << " backprop filter";
     }
   }
 }

@@ -8,6 +8,9 @@
 // kernels' innermost loops run over the C*M contiguous channels of one pixel, which vectorise; the
 // forward and input backprop run in parallel over output (input) rows, the filter backprop over the
 // filter taps. Every function trusts its geometry (validated by the op's shape rule) and never throws.
+// Compiled once per kernel path (kernel_isa.h): the generic path runs plain loops for any depth
+// multiplier; the AVX2 and AVX-512 paths have register-blocked kernels for depth multiplier 1 (any
+// KH x KW up to 64 taps, any stride, dilation and padding) and the plain loops otherwise.
 #pragma once
 #include "backend/cpu/conv.h"
 
