@@ -42,8 +42,12 @@ constexpr std::size_t kCacheMin = 64 * 1024;  // below this, malloc's own free l
 constexpr std::size_t kHuge = std::size_t{2} << 20;
 
 void* system_allocate(std::size_t size) {
-  if (size < kHuge) return std::aligned_alloc(kAlign, size);
-  void* p = std::aligned_alloc(kHuge, size);
+  if (size < kHuge) return std::aligned_alloc(kAlign, size);  // size is a multiple of kAlign (rounded())
+  // posix_memalign, not aligned_alloc: C11's aligned_alloc wants the size to be a multiple of the alignment
+  // (glibc lets it pass; AddressSanitizer's allocator returns null, found by the image fuzz target on an
+  // 11 MB bitmap). A huge block's size is a multiple of kPage only.
+  void* p = nullptr;
+  if (posix_memalign(&p, kHuge, size) != 0) return nullptr;
 #ifdef MADV_HUGEPAGE
   if (p != nullptr) (void)madvise(p, size / kPage * kPage, MADV_HUGEPAGE);  // a hint: failure is harmless
 #endif
