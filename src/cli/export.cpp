@@ -23,7 +23,8 @@ Command add_export(CLI::App& app) {
   sub->add_option("-o,--output", a->output, "The .onnx file to write")->capture_default_str();
   return {sub, [a] {
             const zoo::Trained t = zoo::load_trained(a->checkpoint);
-            const onnx::ExportInfo info = onnx::export_model(*t.model, {-1, 28, 28, 1}, a->output);
+            const zoo::ModelInput in = zoo::model_input(t.checkpoint);  // [28, 28, 1] for MNIST runs
+            const onnx::ExportInfo info = onnx::export_model(*t.model, {-1, in.shape[0], in.shape[1], in.shape[2]}, a->output);
             fmt::print("model: {} ({})\n", t.name, t.path);
             for (std::size_t i = 0; i < info.input_names.size(); ++i)
               fmt::print("input:  {} float32 {}\n", info.input_names[i], shape_str(info.input_shapes[i]));
@@ -31,6 +32,11 @@ Command add_export(CLI::App& app) {
               fmt::print("output: {} float32 {}\n", info.output_names[i], shape_str(info.output_shapes[i]));
             fmt::print("wrote {}: {} nodes ({}), {} initializers, opset 13\n", a->output, info.node_count,
                        fmt::join(info.op_types, ", "), info.initializer_count);
+            if (in.data != "mnist")
+              fmt::print("the input: images in [0, 1]{}; outputs: {}\n",
+                         in.standardize ? ", each standardised first as in training ((x - mean) / max(std, 1/sqrt(H*W*C)), "
+                                          "tf.image.per_image_standardization)" : "",
+                         fmt::join(in.class_names, ", "));
             return 0;
           }};
 }
