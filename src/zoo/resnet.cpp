@@ -52,6 +52,17 @@ class ResidualBlock : public nn::Module {
   nn::ModulePtr conv1_, bn1_, conv2_, bn2_, proj_, proj_bn_;
 };
 
+// Global average pooling as one H x W average pool and a reshape: ONNX AveragePool, which OpenCV's dnn
+// reads (GlobalAveragePooling2D's mean exports as opset 13's ReduceSum, which OpenCV 4.6 cannot import).
+class GlobalAveragePool : public nn::Module {
+ public:
+  GlobalAveragePool() : Module("GlobalAveragePool") {}
+  Tensor forward(const Tensor& x) override {
+    const Tensor pooled = avg_pool2d(x, {.pool_size = {x.dim(1), x.dim(2)}, .strides = {1, 1}});
+    return reshape(pooled, {-1, x.dim(3)});
+  }
+};
+
 }  // namespace
 
 nn::ModulePtr resnet_small(std::int64_t classes, int blocks_per_stage) {
@@ -66,7 +77,9 @@ nn::ModulePtr resnet_small(std::int64_t classes, int blocks_per_stage) {
       in = filters;
     }
   }
-  layers.push_back(nn::GlobalAveragePooling2D(false, "pool"));
+  auto pool = std::make_shared<GlobalAveragePool>();
+  pool->set_name("pool");
+  layers.push_back(pool);
   layers.push_back(nn::Dense(nn::DenseOptions(classes).name("logits")));
   return nn::Sequential(std::move(layers));
 }
