@@ -4,7 +4,9 @@
 //
 // Layer for layer the models of src/zoo/zoo.cpp (same shapes, padding, activations, initialisers,
 // optimizer, batch size; NCHW, which is NHWC for MNIST's single channel), trained on the 60,000 training
-// images in memory with shuffled batches; prints the same JSON line as synapse_bench. Threads: torch's
+// images in memory with shuffled batches; prints the same JSON line as synapse_bench. cifar-cnn (the TF
+// CIFAR-10 tutorial's model, src/zoo/images.cpp; as bench/torch_ref.py builds it) trains on synthetic data
+// of CIFAR-10's shape, [10240, 3, 32, 32] standard-normal images, as synapse_bench and torch_ref.py do. Threads: torch's
 // intra-op threads = --threads, one inter-op thread; the BLAS threads come from the environment (the
 // harness sets OPENBLAS_NUM_THREADS=1, libtorch's fastest setting).
 #include <ATen/Parallel.h>
@@ -69,7 +71,11 @@ struct Model {
   int batch = 50;
   std::string optimizer;  // "sgd", "momentum", "adam"
   double lr = 1e-3;
-  bool mlp_extras = false;  // L2 1e-4 on the kernels, lr x0.99 per epoch, weight EMA 0.99
+  bool mlp_extras = false;  // lr x0.99 per epoch (the mlp)
+  double l2 = 0;            // L2 on the kernels: l2 * sum(w^2) / 2 added to the loss
+  std::vector<std::string> l2_names;  // non-empty: only these parameters get the L2
+  double ema = 0;           // > 0: a moving average of the weights with this decay (TF's num_updates rule)
+  bool cifar = false;       // synthetic CIFAR-10-shaped data
 };
 
 Model build(const std::string& name) {
@@ -88,7 +94,7 @@ Model build(const std::string& name) {
       if (is_weight(p.key())) p.value().normal_(0.0, 0.1).clamp_(-0.2, 0.2);
       else p.value().fill_(0.1);
     }
-    m.batch = 100, m.optimizer = "sgd", m.lr = 0.1, m.mlp_extras = true;
+    m.batch = 100, m.optimizer = "sgd", m.lr = 0.1, m.mlp_extras = true, m.l2 = 1e-4, m.ema = 0.99;
   } else if (name == "cnn") {
     m.net = nn::Sequential(conv(1, 32, 5, 2), relu(), nn::MaxPool2d(2), conv(32, 64, 5, 2), relu(), nn::MaxPool2d(2),
                            nn::Flatten(), nn::Linear(3136, 1024), relu(), nn::Dropout(0.5), nn::Linear(1024, 10));
@@ -104,8 +110,19 @@ Model build(const std::string& name) {
                            nn::Linear(128, 10));
     glorot(m.net);
     m.batch = 32, m.optimizer = "momentum", m.lr = 0.01;
+  } else if (name == "cifar-cnn") {
+    // As torch_ref.py: torch's LocalResponseNorm divides alpha by the window size (alpha = TF's 0.001/9
+    // times 9); pool padding 1 on both sides gives TF SAME's 16x16 and 8x8 outputs.
+    const auto lrn = [] { return nn::LocalResponseNorm(nn::LocalResponseNormOptions(9).alpha(0.001).beta(0.75).k(1.0)); };
+    const auto pool = [] { return nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)); };
+    m.net = nn::Sequential(conv(3, 64, 5, 2), relu(), pool(), lrn(), conv(64, 64, 5, 2), relu(), lrn(), pool(),
+                           nn::Flatten(), nn::Linear(4096, 384), relu(), nn::Linear(384, 192), relu(), nn::Linear(192, 10));
+    glorot(m.net);
+    // Weight decay 0.004 on fc384 and fc192 (Sequential indices 9 and 11), a 0.9999 average of all weights.
+    m.batch = 128, m.optimizer = "sgd", m.lr = 0.1, m.l2 = 0.004, m.l2_names = {"9.weight", "11.weight"}, m.ema = 0.9999;
+    m.cifar = true;
   } else {
-    throw std::runtime_error("unknown model '" + name + "'; known: softmax, mlp, cnn, lenet5, keras-small");
+    throw std::runtime_error("unknown model '" + name + "'; known: softmax, mlp, cnn, lenet5, keras-small, cifar-cnn");
   }
   return m;
 }
@@ -143,17 +160,26 @@ int run(const Args& a) {
   const int steps = std::max(1, a.quick ? std::min(a.steps, 20) : a.steps);
   const int infer1 = a.quick ? std::min(a.infer1, 100) : a.infer1;
 
-  const torch::Tensor x = images(a.data + "/train-images-idx3-ubyte");
-  const torch::Tensor y = labels(a.data + "/train-labels-idx1-ubyte");
-  const torch::Tensor test_x = images(a.data + "/t10k-images-idx3-ubyte");
+  Model m = build(a.model);
+  torch::Tensor x, y, test_x;
+  if (m.cifar) {  // synthetic data of CIFAR-10's shape, as synapse_bench and torch_ref.py draw it
+    x = torch::randn({10240, 3, 32, 32});
+    y = torch::randint(0, 10, {10240}, torch::kInt64);
+    test_x = torch::randn({2000, 3, 32, 32});
+  } else {
+    x = images(a.data + "/train-images-idx3-ubyte");
+    y = labels(a.data + "/train-labels-idx1-ubyte");
+    test_x = images(a.data + "/t10k-images-idx3-ubyte");
+  }
   const std::int64_t n = x.size(0);
 
-  Model m = build(a.model);
   auto opt = make_optimizer(m);
   std::vector<torch::Tensor> kernels, shadows;
   for (auto& p : m.net->named_parameters())
-    if (is_weight(p.key())) kernels.push_back(p.value());
-  if (m.mlp_extras)
+    if (is_weight(p.key()) &&
+        (m.l2_names.empty() || std::find(m.l2_names.begin(), m.l2_names.end(), p.key()) != m.l2_names.end()))
+      kernels.push_back(p.value());
+  if (m.ema > 0)
     for (auto& p : m.net->parameters()) shadows.push_back(p.detach().clone());
   const std::int64_t per_epoch = (n + m.batch - 1) / m.batch;
 
@@ -173,18 +199,18 @@ int run(const Args& a) {
     }
     opt->zero_grad();
     torch::Tensor loss = torch::nn::functional::cross_entropy(m.net->forward(xb), yb);
-    if (m.mlp_extras) {
+    if (m.l2 > 0) {
       torch::Tensor l2 = torch::zeros({});
       for (const auto& k : kernels) l2 = l2 + k.pow(2).sum();
-      loss = loss + 1e-4 * 0.5 * l2;
+      loss = loss + m.l2 * 0.5 * l2;
     }
     loss.backward();
     opt->step();
     (void)loss.item<float>();  // Synapse's trainer reads the loss every step too
-    if (m.mlp_extras) {
+    if (m.ema > 0) {
       torch::NoGradGuard g;
       const double t = static_cast<double>(step + 1);
-      const double decay = std::min(0.99, (1.0 + t) / (10.0 + t));
+      const double decay = std::min(m.ema, (1.0 + t) / (10.0 + t));
       auto params = m.net->parameters();
       for (std::size_t i = 0; i < params.size(); ++i) shadows[i].mul_(decay).add_(params[i], 1.0 - decay);
     }
@@ -198,7 +224,7 @@ int run(const Args& a) {
   m.net->eval();
   std::vector<torch::Tensor> b1000, b1;
   for (std::int64_t lo = 0; lo < test_x.size(0); lo += 1000) b1000.push_back(test_x.slice(0, lo, lo + 1000));
-  for (std::int64_t i = 0; i < infer1; ++i) b1.push_back(test_x.slice(0, i, i + 1));
+  for (std::int64_t i = 0; i < std::min<std::int64_t>(infer1, test_x.size(0)); ++i) b1.push_back(test_x.slice(0, i, i + 1));
   const double ips1000 = inference_ips(m, b1000, 1, 1e9);
   const double ips1 = inference_ips(m, b1, 20, 5.0);
 

@@ -27,11 +27,15 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS = ["softmax", "mlp", "cnn", "lenet5", "keras-small"]
-# (warmup, timed steps) per model: each timed phase lasts a few seconds on 2 cores.
-STEPS = {"softmax": (100, 10000), "mlp": (50, 1000), "cnn": (20, 200), "lenet5": (50, 600), "keras-small": (50, 600)}
+MODELS = ["softmax", "mlp", "cnn", "lenet5", "keras-small", "cifar-cnn"]
+# (warmup, timed steps) per model: each timed phase lasts a few seconds on 2 cores. cifar-cnn (the TF
+# CIFAR-10 tutorial's model, batch 128) trains on synthetic data of CIFAR-10's shape on every side
+# ([10240, 32, 32, 3] standard-normal images, no augmentation); the others on MNIST.
+STEPS = {"softmax": (100, 10000), "mlp": (50, 1000), "cnn": (20, 200), "lenet5": (50, 600), "keras-small": (50, 600),
+         "cifar-cnn": (5, 40)}
 INFER1 = 10000  # test images for batch-1 inference (each side stops after 5 s): the whole test set, so the
 # fast models' batch-1 phase lasts more than a few milliseconds
+INFER1_MODEL = {"cifar-cnn": 2000}  # its synthetic test set has 2,000 images
 # OpenMP wait policies tried for every side (libgomp reads both variables).
 SPIN = {
     "default": {},
@@ -83,7 +87,7 @@ class Runner:
 
     def command(self, impl, model, threads, warmup, steps, t0):
         common = ["--model", model, "--threads", str(threads), "--warmup", str(warmup), "--steps", str(steps),
-                  "--infer1", str(INFER1), "--data", self.args.data, "--t0-ns", str(t0)]
+                  "--infer1", str(INFER1_MODEL.get(model, INFER1)), "--data", self.args.data, "--t0-ns", str(t0)]
         if self.precision != "fp32":  # libtorch_ref has no bf16 mode: --precision bf16 runs only the other two
             common += ["--precision", self.precision]
         if self.args.quick:

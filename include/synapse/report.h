@@ -62,8 +62,10 @@ std::string setting_string(const RunHistory& h, const std::string& key, const st
 double setting_number(const RunHistory& h, const std::string& key);
 
 struct ReportOptions {
-  // MNIST-format data for the test-set sections (confusion matrix, predictions, label counts); empty:
-  // the "data" setting of history.json. Sections needing data are left out when it cannot be read.
+  // The test data for the test-set sections (confusion matrix, predictions, label counts): MNIST-format
+  // IDX files, or for a colour run (RUN_DIR/model.syn's metadata says so) the CIFAR-10 batches or image
+  // folder, read as zoo::load_test_set reads them; empty: the "data" setting of history.json. Sections
+  // needing data are left out when it cannot be read.
   std::string data_dir;
   // The trained model; nullptr: the zoo model named in RUN_DIR/model.syn, with its weights.
   nn::Module* model = nullptr;
@@ -145,7 +147,7 @@ std::string bar_chart_svg(const std::vector<std::string>& labels, const std::vec
                           const ChartOptions& options);
 // "Nice" axis ticks covering [lo, hi] (1, 2 or 5 times a power of ten apart), about `count` of them.
 std::vector<double> nice_ticks(double lo, double hi, int count = 5);
-// Grayscale pixels (rows x cols, uint8) as a PNG data: URI.
-std::string png_data_uri(const unsigned char* gray, int cols, int rows);
+// Pixels (rows x cols x channels, uint8: 1 grey, 3 RGB) as a PNG data: URI.
+std::string png_data_uri(const unsigned char* pixels, int cols, int rows, int channels = 1);
 
 }  // namespace synapse::report

@@ -40,7 +40,7 @@ struct Recipe {
                                     // images (training images: `augment` ends with it)
 };
 
-// Known names: softmax, mlp, cnn, lenet5, keras-small, cifar-cnn; small-cnn (for image-folder).
+// Known names: softmax, mlp, cnn, lenet5, keras-small, cifar-cnn, small-cnn, resnet-small.
 const Recipe& recipe(const std::string& name);
 std::vector<std::string> names();
 
@@ -126,8 +126,37 @@ struct RecipeData {
 RecipeData load_recipe_data(const Recipe& recipe, const TrainRun& run);
 // The model a recipe trains on `classes` classes.
 nn::ModulePtr build_model(const Recipe& recipe, std::int64_t classes);
-// The test images and labels a trained model is evaluated on, read from `dir` as it was trained
-// (its metadata names the data format, image size and classes); standardised when the recipe says so.
-std::pair<Tensor, Tensor> load_test_set(const Trained& trained, const std::string& dir);
+// The test images and labels of `dir` for the model saved in `checkpoint`, read as it was trained (its
+// metadata names the data format, image size and classes); `prepared`: as the model takes them
+// (model_ready: standardised when the recipe says so), else in [0, 1] (for showing them).
+std::pair<Tensor, Tensor> load_test_set(const io::Checkpoint& checkpoint, const std::string& dir, bool prepared = true);
+
+// What a trained model takes, from the metadata train_recipe records (MNIST runs record none: digits
+// [28, 28, 1]). predict, export, serve, eval and the report read images through it.
+struct ModelInput {
+  std::string data = "mnist";            // "mnist", "cifar10" or "image-folder"
+  Shape shape{28, 28, 1};                // one image [H, W, C]
+  bool standardize = false;              // per-image standardisation before the model (the recipe's)
+  std::vector<std::string> class_names;  // one per output: the class folders, CIFAR-10's classes, or "0", "1", ...
+};
+ModelInput model_input(const io::Checkpoint& checkpoint);
+// A decoded image file (data::read_image's [H, W, C]) as the model sees it, float32 [H, W, C] in [0, 1]:
+// MNIST models get data::mnist_style's digit; the others the image converted to their channels (grey
+// with TF's luminance weights, or RGB) and resized bilinearly to their H x W, as the image-folder reader
+// does. Errors name `name`.
+Tensor image_for_model(const ModelInput& input, const Tensor& image, const std::string& name);
+// Images [N, H, W, C] in [0, 1] as the model takes them (per-image standardisation when the recipe has it).
+Tensor model_ready(const ModelInput& input, const Tensor& images);
+const std::vector<std::string>& cifar10_class_names();  // airplane, automobile, ..., truck
+
+// The transform train_recipe applies to the training batches: the recipe's own augmentation (cifar-cnn's
+// distortions, resnet-small's crop and flip), --augment N's random shifts, both, or none; empty when
+// there is none. --augment 0 (run.augment_shift == 0) switches all of it off: the batches are the
+// training images as loaded (standardised by load_recipe_data when the recipe standardises).
+std::function<Tensor(const Tensor&, std::uint64_t)> training_augmentation(const Recipe& recipe, const TrainRun& run);
+
+// resnet-small's network (src/zoo/resnet.cpp), a CIFAR ResNet-(6n+2): n basic blocks per stage (3:
+// ResNet-20), `classes` outputs; it builds for any input size and channel count.
+nn::ModulePtr resnet_small(std::int64_t classes, int blocks_per_stage = 3);
 
 }  // namespace synapse::zoo

@@ -28,7 +28,9 @@ Command add_export(CLI::App& app) {
             const zoo::Trained t = zoo::load_trained(a->checkpoint);
             onnx::ExportOptions opts;
             opts.fold_batch_norm = !a->no_fold_bn;
-            const onnx::ExportInfo info = onnx::export_model(*t.model, {-1, 28, 28, 1}, a->output, opts);
+            const zoo::ModelInput in = zoo::model_input(t.checkpoint);  // [28, 28, 1] for MNIST runs
+            const onnx::ExportInfo info =
+                onnx::export_model(*t.model, {-1, in.shape[0], in.shape[1], in.shape[2]}, a->output, opts);
             fmt::print("model: {} ({})\n", t.name, t.path);
             for (std::size_t i = 0; i < info.input_names.size(); ++i)
               fmt::print("input:  {} float32 {}\n", info.input_names[i], shape_str(info.input_shapes[i]));
@@ -38,6 +40,11 @@ Command add_export(CLI::App& app) {
                        fmt::join(info.op_types, ", "), info.initializer_count);
             if (info.folded_batch_norms > 0)
               fmt::print("folded {} batch normalisations into the layers before them\n", info.folded_batch_norms);
+            if (in.data != "mnist")
+              fmt::print("the input: images in [0, 1]{}; outputs: {}\n",
+                         in.standardize ? ", each standardised first as in training ((x - mean) / max(std, 1/sqrt(H*W*C)), "
+                                          "tf.image.per_image_standardization)" : "",
+                         fmt::join(in.class_names, ", "));
             return 0;
           }};
 }

@@ -35,10 +35,11 @@ Command add_graph(CLI::App& app) {
             const zoo::Recipe& r = zoo::recipe(a->model);
             nn::ModulePtr m = r.build();
             m->set_name(r.name);
-            m->build_for({1, 28, 28, 1});
+            const Shape image = r.data == "mnist" ? Shape{28, 28, 1} : Shape{32, 32, 3};  // the colour models: CIFAR's
+            m->build_for({1, image[0], image[1], image[2]});
             m->train(a->train);
             graph::Graph g;
-            Tensor x = g.placeholder("images", {-1, 28, 28, 1});
+            Tensor x = g.placeholder("images", {-1, image[0], image[1], image[2]});
             Tensor h = x;
             // One name scope per layer, so each layer is one cluster.
             if (m->children().empty()) {

@@ -1,8 +1,11 @@
-// synapse predict RUN INPUT...: digits in image files (or a folder of them), or one sample of an IDX file.
-// Images are brought into MNIST's form by data::mnist_style; --show writes what the model saw.
+// synapse predict RUN INPUT...: image files (or a folder of them), or one sample of an IDX file. MNIST
+// models get data::mnist_style's digit; colour runs (cifar-cnn, image folders) the image resized to the
+// model's H x W and channels, standardised as in training (zoo::image_for_model, zoo::model_ready), with
+// the run's class names as labels. --show writes what the model saw.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -77,11 +80,22 @@ Tensor raw_28x28(const Tensor& image) {
   return out;
 }
 
-// --show's file for `input`: DIR/STEM-28x28.png, numbered when two inputs share a stem.
-std::string shown_path(const std::string& dir, const std::string& input, std::map<std::string, int>& used) {
+// --show's file for `input`: DIR/STEM-HxW.png, numbered when two inputs share a stem.
+std::string shown_path(const std::string& dir, const std::string& input, const Shape& shape, std::map<std::string, int>& used) {
   const std::string stem = fs::path(input).stem().string();
+  const std::string size = fmt::format("{}x{}", shape[0], shape[1]);
   const int n = used[stem]++;
-  return (fs::path(dir) / (n == 0 ? stem + "-28x28.png" : fmt::format("{}-{}-28x28.png", stem, n + 1))).string();
+  return (fs::path(dir) / (n == 0 ? fmt::format("{}-{}.png", stem, size) : fmt::format("{}-{}-{}.png", stem, n + 1, size)))
+      .string();
+}
+
+// float32 [H, W, C] in [0, 1] -> uint8 [H, W, C] for write_png.
+Tensor to_bytes(const Tensor& image) {
+  Tensor out = Tensor::empty(image.shape(), DType::UInt8);
+  const float* f = image.data<float>();
+  for (std::int64_t i = 0; i < image.numel(); ++i)
+    out.data<std::uint8_t>()[i] = static_cast<std::uint8_t>(std::lround(std::clamp(f[i], 0.0f, 1.0f) * 255.0f));
+  return out;
 }
 
 }  // namespace
@@ -96,46 +110,57 @@ Command add_predict(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("predict",
-                                 "Classify digits: image files (PNG, JPEG, ...), folders of them, or one sample of an IDX file");
+                                 "Classify images (PNG, JPEG, ...), folders of them, or one sample of an IDX file");
   sub->add_option("checkpoint", a->checkpoint, "A model file or a run folder (its model.syn)")->required();
-  sub->add_option("inputs", a->inputs, "Image files, folders of images, or an IDX images file")->required();
+  sub->add_option("inputs", a->inputs, "Image files, folders of images, or an IDX images file (MNIST models)")->required();
   sub->add_option("--index", a->index, "Which sample of an IDX file")
       ->capture_default_str()
       ->check(integer_in(0, std::numeric_limits<std::int64_t>::max()));
-  sub->add_option("--show", a->show, "Write the 28x28 image the model saw for each input to this folder (STEM-28x28.png)");
+  sub->add_option("--show", a->show, "Write the image the model saw for each input to this folder (STEM-HxW.png)");
   sub->add_flag("--json", a->json, "Print the results as one JSON document");
-  sub->add_flag("--raw", a->raw, "Skip the MNIST-style preprocessing: only resize to 28x28 (and invert a light image)");
+  sub->add_flag("--raw", a->raw, "MNIST models: skip the MNIST-style preprocessing, only resize to 28x28 (and invert a light image)");
   add_precision_option(sub, a->precision, "of the model");
   return {sub, [a] {
             const MatmulPrecisionGuard precision(precision_flag(a->precision));
             const zoo::Trained t = zoo::load_trained(a->checkpoint);
+            const zoo::ModelInput in = zoo::model_input(t.checkpoint);
+            const bool mnist = in.data == "mnist";
+            const std::string takes = fmt::format("{}x{} {} images", in.shape[0], in.shape[1], in.shape[2] == 1 ? "grey" : "RGB");
+            SYN_CHECK(mnist || !a->raw, "--raw is for MNIST models (it skips the digit preprocessing); model '{}' ({}) takes {}, "
+                      "resized from any image", t.name, t.path, takes);
             if (!a->show.empty()) {
               std::error_code ec;
               fs::create_directories(a->show, ec);
               SYN_CHECK(fs::is_directory(a->show), "--show: cannot create the folder '{}'{}", a->show,
                         ec ? ": " + ec.message() : "");
             }
-            // Every input's 28x28 image, or why it has none.
+            // Every input's image as the model sees it, or why it has none.
             struct Item {
               std::string file, error, shown;
-              Tensor seen;  // float [28, 28]
+              Tensor seen;  // float [H, W, C] in [0, 1]
             };
             std::vector<Item> items;
             for (const auto& file : expand(a->inputs)) {
               Item it{file, {}, {}, {}};
               try {
                 if (is_idx(file)) {
+                  SYN_CHECK(mnist, "'{}' is an IDX file (MNIST digits); model '{}' takes {}: give image files (PNG, JPEG, ...)",
+                            file, t.name, takes);
                   const Tensor images = data::read_idx(file);
                   SYN_CHECK(images.ndim() == 3, "'{}' holds {} values, not images [N, H, W]", file, to_string(images.shape()));
                   SYN_CHECK(a->index >= 0 && a->index < images.dim(0), "--index {} is outside the {} images of '{}'", a->index,
                             images.dim(0), file);
-                  it.seen = reshape(zoo::images_to_float(slice(images, {a->index, 0, 0}, {1, -1, -1})), {28, 28});
+                  it.seen = reshape(zoo::images_to_float(slice(images, {a->index, 0, 0}, {1, -1, -1})), {28, 28, 1});
                 } else {
                   const Tensor image = data::read_image(file);
-                  try {
-                    it.seen = a->raw ? raw_28x28(image) : data::mnist_style(image);
-                  } catch (const std::exception& e) {
-                    throw Error(fmt::format("'{}': {}", file, e.what()));
+                  if (a->raw) {
+                    try {
+                      it.seen = reshape(raw_28x28(image), {28, 28, 1});
+                    } catch (const std::exception& e) {
+                      throw Error(fmt::format("'{}': {}", file, e.what()));
+                    }
+                  } else {
+                    it.seen = zoo::image_for_model(in, image, file);
                   }
                 }
               } catch (const std::exception& e) {
@@ -145,9 +170,11 @@ Command add_predict(CLI::App& app) {
             }
             std::vector<Tensor> rows;
             for (const auto& it : items)
-              if (it.seen.defined()) rows.push_back(reshape(it.seen, {28, 28, 1}));
+              if (it.seen.defined()) rows.push_back(it.seen);
+            const std::size_t classes = in.class_names.size();
             std::vector<float> probs;
-            if (!rows.empty()) probs = softmax(train::predict(*t.model, data::stack_rows(rows), 256)).to_vector<float>();
+            if (!rows.empty())
+              probs = softmax(train::predict(*t.model, zoo::model_ready(in, data::stack_rows(rows)), 256)).to_vector<float>();
 
             std::map<std::string, int> used;
             nlohmann::json results = nlohmann::json::array();
@@ -162,28 +189,33 @@ Command add_predict(CLI::App& app) {
                 continue;
               }
               if (!a->show.empty()) {
-                it.shown = shown_path(a->show, it.file, used);
-                data::write_png(it.shown, it.seen);
+                it.shown = shown_path(a->show, it.file, in.shape, used);
+                data::write_png(it.shown, it.seen.dim(2) == 1 ? reshape(it.seen, {it.seen.dim(0), it.seen.dim(1)}) : to_bytes(it.seen));
               }
-              const std::vector<float> p(probs.begin() + static_cast<std::ptrdiff_t>(row * 10),
-                                         probs.begin() + static_cast<std::ptrdiff_t>(row * 10 + 10));
+              const std::vector<float> p(probs.begin() + static_cast<std::ptrdiff_t>(row * classes),
+                                         probs.begin() + static_cast<std::ptrdiff_t>((row + 1) * classes));
               ++row;
               const auto best = std::max_element(p.begin(), p.end()) - p.begin();
               const float confidence = p[static_cast<std::size_t>(best)];
-              nlohmann::json r{{"file", it.file}, {"prediction", best}, {"confidence", confidence}, {"probabilities", p}};
+              const std::string& label = in.class_names[static_cast<std::size_t>(best)];
+              nlohmann::json r{{"file", it.file}, {"prediction", best}, {"label", label}, {"confidence", confidence},
+                               {"probabilities", p}};
               if (!it.shown.empty()) r["shown"] = it.shown;
               results.push_back(r);
               if (a->json) continue;
               if (one) {
-                fmt::print("prediction: {} ({:.1f}%)\n", best, 100.0 * confidence);
-                for (std::size_t c = 0; c < p.size(); ++c) fmt::print("  {}: {:.4f}\n", c, p[c]);
+                fmt::print("prediction: {} ({:.1f}%)\n", label, 100.0 * confidence);
+                for (std::size_t c = 0; c < p.size(); ++c) fmt::print("  {}: {:.4f}\n", in.class_names[c], p[c]);
               } else {
-                fmt::print("{}: prediction: {} ({:.1f}%)\n", it.file, best, 100.0 * confidence);
+                fmt::print("{}: prediction: {} ({:.1f}%)\n", it.file, label, 100.0 * confidence);
               }
               if (!it.shown.empty()) fmt::print("  the model saw: {}\n", it.shown);
             }
+            const std::string preprocessing =
+                mnist ? (a->raw ? "raw" : "mnist_style")
+                      : fmt::format("resized to {}{}", takes, in.standardize ? ", standardised per image" : "");
             if (a->json)
-              fmt::print("{}\n", nlohmann::json{{"model", t.path}, {"preprocessing", a->raw ? "raw" : "mnist_style"},
+              fmt::print("{}\n", nlohmann::json{{"model", t.path}, {"preprocessing", preprocessing}, {"classes", in.class_names},
                                                 {"results", results}}.dump(1));
             if (failed > 0 && !one) fmt::print(stderr, "synapse: {} of {} inputs could not be read\n", failed, items.size());
             return failed > 0 ? 1 : 0;

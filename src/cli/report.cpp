@@ -1,5 +1,6 @@
-// synapse report RUN_DIR: the HTML report of a training run, one self-contained file. An MNIST run
-// (synapse train) gets curves, confusion matrix, predictions, label counts, model summary and settings;
+// synapse report RUN_DIR: the HTML report of a training run, one self-contained file. A zoo run
+// (synapse train: MNIST, CIFAR-10 or an image folder) gets curves, confusion matrix, predictions, label
+// counts, model summary and settings;
 // a character language model run (synapse poem train / synapse text train) gets its loss and held-out
 // perplexity next to the n-gram baselines, the model, timing and samples from the final model.
 #include <filesystem>
@@ -20,7 +21,7 @@ Command add_report(CLI::App& app) {
   sub->add_option("run_dir", a->run_dir,
                   "A run folder written by synapse train, poem train or text train (its history.json and model.syn)")
       ->required();
-  sub->add_option("--data", a->data, "Folder with the MNIST IDX files (default: the one the run was trained on)");
+  sub->add_option("--data", a->data, "The test data: MNIST IDX files, CIFAR-10 batches or the image folder (default: the one the run was trained on)");
   sub->add_option("-o,--output", a->output, "Where to write the page (default RUN_DIR/report.html)");
   sub->add_option("--samples", a->samples,
                   "Test images shown with their predictions (poem runs: poems written; default 40 images, 4 poems)")

@@ -13,7 +13,7 @@ Command add_serve(CLI::App& app) {
     std::int64_t max_kb = 4096;
   };
   auto a = std::make_shared<Args>();
-  auto* sub = app.add_subcommand("serve", "Serve a page where people draw digits for the model to read, and POST /predict");
+  auto* sub = app.add_subcommand("serve", "Serve a page where people draw digits for the model to read, and POST /predict (colour models: images of any size)");
   sub->add_option("checkpoint", a->checkpoint, "A model file or a run folder (its model.syn)")->required();
   sub->add_option("--port", a->options.port, "TCP port (0: any free port)")->capture_default_str()->check(integer_in(0, 65535));
   sub->add_option("--host", a->options.host, "Address to listen on (0.0.0.0: every interface)")->capture_default_str();

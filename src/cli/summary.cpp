@@ -11,7 +11,9 @@ Command add_summary(CLI::App& app) {
             const zoo::Recipe& r = zoo::recipe(*model);
             nn::ModulePtr m = r.build();
             m->set_name(r.name);
-            m->build_for({1, 28, 28, 1});
+            // MNIST models take [28, 28, 1] digits, the colour ones (cifar-cnn, small-cnn, resnet-small) CIFAR's
+            // [32, 32, 3] images.
+            m->build_for(r.data == "mnist" ? Shape{1, 28, 28, 1} : Shape{1, 32, 32, 3});
             fmt::print("{}\n\n", r.description);
             m->summary();
             return 0;

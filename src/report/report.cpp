@@ -251,26 +251,51 @@ struct Eval {
   std::string note;
   std::vector<std::int64_t> truth, pred;
   std::vector<std::int64_t> confusion;  // [C, C], rows true
-  Tensor images;                        // uint8 [N, 28, 28]
+  Tensor images;                        // uint8 [N, 28, 28] (MNIST) or [N, H, W, C] (colour runs)
   std::vector<std::int64_t> train_counts;
   std::int64_t train_total = 0;
+  std::string counted = "training file";  // whose labels train_counts counts
 };
+
+// The label counts, confusion matrix and predictions of `pred` against `truth` (int64 [N]).
+void tally(Eval& e, const Tensor& truth, const Tensor& pred, int classes) {
+  e.confusion.assign(static_cast<std::size_t>(classes * classes), 0);
+  const std::int64_t* tp = truth.data<std::int64_t>();
+  const std::int64_t* pp = pred.data<std::int64_t>();
+  for (std::int64_t i = 0; i < truth.numel(); ++i) {
+    const std::int64_t t = tp[i], q = pp[i];
+    e.truth.push_back(t);
+    e.pred.push_back(q);
+    if (t >= 0 && t < classes && q >= 0 && q < classes) ++e.confusion[static_cast<std::size_t>(t * classes + q)];
+  }
+}
+
+// A colour run (CIFAR-10 or an image folder; model.syn's metadata says how it was trained): the test set
+// read as in training, shown as the images in [0, 1] and predicted as the model takes them.
+Eval evaluate_colour(nn::Module& model, const io::Checkpoint& saved, const std::string& data_dir, int classes) {
+  Eval e;
+  const zoo::ModelInput in = zoo::model_input(saved);
+  const auto [x, y] = zoo::load_test_set(saved, data_dir, false);
+  e.images = Tensor::empty(x.shape(), DType::UInt8);
+  const float* src = x.data<float>();
+  for (std::int64_t i = 0; i < x.numel(); ++i)
+    e.images.data<std::uint8_t>()[i] = static_cast<std::uint8_t>(std::lround(std::clamp(src[i], 0.0f, 1.0f) * 255.0f));
+  tally(e, y, cast(argmax(train::predict(model, zoo::model_ready(in, x)), 1), DType::Int64), classes);
+  e.counted = "test set";  // the report does not read the training images again
+  e.train_counts.assign(static_cast<std::size_t>(classes), 0);
+  for (std::int64_t t : e.truth)
+    if (t >= 0 && t < classes) ++e.train_counts[static_cast<std::size_t>(t)];
+  e.train_total = static_cast<std::int64_t>(e.truth.size());
+  e.ok = true;
+  return e;
+}
 
 Eval evaluate(nn::Module& model, const std::string& data_dir, int classes) {
   Eval e;
   const data::Mnist m = data::load_mnist(data_dir);
   e.images = m.test_images;
   const Tensor x = data::scale(m.test_images).reshape({m.test_images.dim(0), 28, 28, 1});
-  const std::uint8_t* labels = m.test_labels.data<std::uint8_t>();
-  e.confusion.assign(static_cast<std::size_t>(classes * classes), 0);
-  const Tensor p = cast(argmax(train::predict(model, x), 1), DType::Int64);
-  const std::int64_t* pp = p.data<std::int64_t>();
-  for (std::int64_t i = 0; i < x.dim(0); ++i) {
-    const std::int64_t t = labels[i], q = pp[i];
-    e.truth.push_back(t);
-    e.pred.push_back(q);
-    if (t >= 0 && t < classes && q >= 0 && q < classes) ++e.confusion[static_cast<std::size_t>(t * classes + q)];
-  }
+  tally(e, cast(m.test_labels, DType::Int64), cast(argmax(train::predict(model, x), 1), DType::Int64), classes);
   e.train_counts.assign(static_cast<std::size_t>(classes), 0);
   const std::uint8_t* tl = m.train_labels.data<std::uint8_t>();
   for (std::int64_t i = 0; i < m.train_labels.numel(); ++i)
@@ -322,7 +347,10 @@ std::string cell_style(double frac) {
 }
 
 std::string sample_figure(const Eval& e, std::int64_t i, const std::vector<std::string>& names) {
-  const auto* px = e.images.data<std::uint8_t>() + i * 28 * 28;
+  const bool colour = e.images.ndim() == 4;
+  const int rows = static_cast<int>(e.images.dim(1)), cols = static_cast<int>(e.images.dim(2));
+  const int channels = colour ? static_cast<int>(e.images.dim(3)) : 1;
+  const auto* px = e.images.data<std::uint8_t>() + i * rows * cols * channels;
   const bool right = e.truth[static_cast<std::size_t>(i)] == e.pred[static_cast<std::size_t>(i)];
   auto name = [&](std::int64_t c) {
     return c >= 0 && c < static_cast<std::int64_t>(names.size()) ? names[static_cast<std::size_t>(c)]
@@ -330,7 +358,7 @@ std::string sample_figure(const Eval& e, std::int64_t i, const std::vector<std::
   };
   return fmt::format(
       R"(<figure class="sample {}"><img alt="test image {}" src="{}"><figcaption>#{} true {}<br>predicted <b>{}</b></figcaption></figure>)",
-      right ? "right" : "wrong", i, png_data_uri(px, 28, 28), i,
+      right ? "right" : "wrong", i, png_data_uri(px, cols, rows, channels), i,
       html_escape(name(e.truth[static_cast<std::size_t>(i)])), html_escape(name(e.pred[static_cast<std::size_t>(i)])));
 }
 
@@ -377,21 +405,36 @@ std::string write_report(const std::string& run_dir, const ReportOptions& option
   nn::ModulePtr owned;
   nn::Module* model = options.model;
   std::string model_note;
+  // model.syn's metadata says what the model was trained on (MNIST when it says nothing).
+  io::Checkpoint saved;
+  const std::string path = (fs::path(run_dir) / "model.syn").string();
   if (!model) {
-    const std::string path = (fs::path(run_dir) / "model.syn").string();
     try {
       zoo::Trained t = zoo::load_trained(path);
       model_name = t.name;
       owned = std::move(t.model);
       model = owned.get();
+      saved = std::move(t.checkpoint);
     } catch (const Error& e) {
       model_note = fmt::format("The trained model could not be loaded: {}", e.what());
     }
+  } else if (fs::is_regular_file(path)) {
+    try {
+      saved = io::load_checkpoint(path);
+    } catch (const Error&) {  // not a zoo model file: the MNIST sections as before
+    }
+  }
+  zoo::ModelInput input;
+  try {
+    input = zoo::model_input(saved);
+  } catch (const Error&) {  // a model the zoo does not know: MNIST
   }
   const std::string data_dir = options.data_dir.empty() ? setting("data", "data/mnist") : options.data_dir;
   std::vector<std::string> names = options.class_names;
   if (names.empty()) {
-    if (data_dir.find("fashion") != std::string::npos)
+    if (input.data != "mnist")
+      names = input.class_names;
+    else if (data_dir.find("fashion") != std::string::npos)
       names = fashion_mnist_classes();
     else
       for (int c = 0; c < 10; ++c) names.push_back(std::to_string(c));
@@ -400,7 +443,7 @@ std::string write_report(const std::string& run_dir, const ReportOptions& option
   Eval ev;
   if (model) {
     try {
-      ev = evaluate(*model, data_dir, classes);
+      ev = input.data == "mnist" ? evaluate(*model, data_dir, classes) : evaluate_colour(*model, saved, data_dir, classes);
     } catch (const Error& e) {
       ev.note = fmt::format("The test set could not be evaluated: {}", e.what());
     }
@@ -553,10 +596,10 @@ std::string write_report(const std::string& run_dir, const ReportOptions& option
   if (ev.ok) {
     std::vector<double> counts(ev.train_counts.begin(), ev.train_counts.end());
     html += fmt::format(
-        "<section id=\"labels\"><h2>Training labels</h2><p class=\"note\">How often each class occurs "
-        "among the {} images of the training file in <code>{}</code> (the validation images held out of it "
-        "included).</p>",
-        ev.train_total, html_escape(data_dir));
+        "<section id=\"labels\"><h2>{} labels</h2><p class=\"note\">How often each class occurs "
+        "among the {} images of the {} in <code>{}</code>{}.</p>",
+        ev.counted == "test set" ? "Test" : "Training", ev.train_total, ev.counted, html_escape(data_dir),
+        ev.counted == "test set" ? "" : " (the validation images held out of it included)");
     html += bar_chart_svg(
         names, counts,
         {.title = "Label distribution", .x_label = "class", .y_label = "images", .width = 540, .height = 320});

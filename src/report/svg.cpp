@@ -217,13 +217,13 @@ std::string bar_chart_svg(const std::vector<std::string>& labels, const std::vec
   return out + "</svg>";
 }
 
-std::string png_data_uri(const unsigned char* gray, int cols, int rows) {
+std::string png_data_uri(const unsigned char* pixels, int cols, int rows, int channels) {
   std::string png;
   const int ok = stbi_write_png_to_func(
       [](void* ctx, void* data, int size) {
         static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), static_cast<std::size_t>(size));
       },
-      &png, cols, rows, 1, gray, cols);
+      &png, cols, rows, channels, pixels, cols * channels);
   SYN_CHECK(ok != 0, "png_data_uri: cannot encode a {}x{} image", cols, rows);
   return "data:image/png;base64," + base64(png);
 }

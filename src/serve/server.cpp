@@ -24,9 +24,10 @@ void reply_error(httplib::Response& res, int status, const std::string& message)
 }  // namespace
 
 Reply predict(const zoo::Trained& model, std::mutex& model_mutex, const std::string& body) {
-  Tensor seen;
+  const zoo::ModelInput in = zoo::model_input(model.checkpoint);
+  Tensor seen;  // [H, W, C] in [0, 1]
   try {
-    seen = data::mnist_style(data::decode_image(body.data(), body.size(), "request body"));
+    seen = zoo::image_for_model(in, data::decode_image(body.data(), body.size(), "request body"), "request body");
   } catch (const std::exception& e) {
     const std::string why = e.what();
     // Replace any invalid UTF-8 in the message rather than throw while reporting an error.
@@ -36,26 +37,48 @@ Reply predict(const zoo::Trained& model, std::mutex& model_mutex, const std::str
   std::vector<float> p;
   {
     std::lock_guard<std::mutex> lock(model_mutex);
-    p = softmax(train::predict(*model.model, reshape(seen, {1, 28, 28, 1}), 1)).to_vector<float>();
+    const Tensor x = zoo::model_ready(in, reshape(seen, {1, seen.dim(0), seen.dim(1), seen.dim(2)}));
+    p = softmax(train::predict(*model.model, x, 1)).to_vector<float>();
   }
   const auto best = std::max_element(p.begin(), p.end()) - p.begin();
-  std::vector<float> image = seen.to_vector<float>();
-  for (float& v : image) v = std::round(v * 1000.0f) / 1000.0f;
-  return {200, nlohmann::json{{"prediction", best},
-                              {"confidence", p[static_cast<std::size_t>(best)]},
-                              {"probabilities", p},
-                              {"image", image}}
-                   .dump()};
+  nlohmann::json reply{{"prediction", best},
+                       {"label", in.class_names[static_cast<std::size_t>(best)]},
+                       {"confidence", p[static_cast<std::size_t>(best)]},
+                       {"probabilities", p}};
+  if (in.data == "mnist") {  // the drawing page shows the 28x28 digit the model saw
+    std::vector<float> image = seen.to_vector<float>();
+    for (float& v : image) v = std::round(v * 1000.0f) / 1000.0f;
+    reply["image"] = image;
+  }
+  return {200, reply.dump()};
 }
+
+namespace {
+
+// GET / for a colour model: the drawing page is for digits; this says how to send images instead.
+std::string colour_page(const zoo::Trained& model, const zoo::ModelInput& in) {
+  return fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Synapse: {0}</title></head><body>"
+      "<h1>{0}</h1><p>This model reads {1}x{2} {3} images of the classes {4}. The drawing page is for digit (MNIST) "
+      "models; send an image file (PNG, JPEG, BMP, GIF) as the body of <code>POST /predict</code>, e.g. "
+      "<code>curl --data-binary @cat.jpg http://HOST:PORT/predict</code>. It is resized to {1}x{2} and the reply is "
+      "JSON: prediction, label, confidence, probabilities.</p></body></html>\n",
+      model.name, in.shape[0], in.shape[1], in.shape[2] == 1 ? "grey" : "RGB", fmt::join(in.class_names, ", "));
+}
+
+}  // namespace
 
 void run(zoo::Trained model, const Options& options, const std::function<void(int port)>& on_ready) {
   httplib::Server server;
   std::mutex model_mutex;
   server.set_payload_max_length(options.max_bytes);
 
-  server.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kPage, "text/html; charset=utf-8"); });
+  const zoo::ModelInput in = zoo::model_input(model.checkpoint);
+  const std::string page = in.data == "mnist" ? std::string(kPage) : colour_page(model, in);
+  server.Get("/", [&](const httplib::Request&, httplib::Response& res) { res.set_content(page, "text/html; charset=utf-8"); });
   server.Get("/healthz", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(nlohmann::json{{"status", "ok"}, {"model", model.name}}.dump(), "application/json");
+    res.set_content(nlohmann::json{{"status", "ok"}, {"model", model.name}, {"input", in.shape}, {"classes", in.class_names}}.dump(),
+                    "application/json");
   });
   server.Post("/predict", [&](const httplib::Request& req, httplib::Response& res) {
     const Reply r = predict(model, model_mutex, req.body);

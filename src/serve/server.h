@@ -1,10 +1,14 @@
-// synapse serve: a small HTTP server around a trained digit model (cpp-httplib). Uses the library; the
+// synapse serve: a small HTTP server around a trained zoo model (cpp-httplib). Uses the library; the
 // library does not know it (layer "cli/serve" in tests/layers/check_layers.py).
-//   GET  /          the drawing page (src/serve/page.html, embedded in the binary)
-//   GET  /healthz   {"status": "ok", "model": NAME}
-//   POST /predict   an image (PNG, JPEG, ...) as the body -> {"prediction", "confidence", "probabilities",
-//                   "image": the 784 values of the 28x28 image the model saw}; 400 for a body that is no
-//                   image, 413 beyond the size limit, 422 for an image without a digit, 405 for other methods
+//   GET  /          the drawing page (src/serve/page.html, embedded in the binary); for a colour model
+//                   (cifar-cnn, image folders) a short page saying how to POST images instead
+//   GET  /healthz   {"status": "ok", "model": NAME, "input": [H, W, C], "classes": [...]}
+//   POST /predict   an image (PNG, JPEG, ...) as the body -> {"prediction", "label", "confidence",
+//                   "probabilities", and for MNIST models "image": the 784 values of the 28x28 image the
+//                   model saw}; colour models get the image resized to their H x W and channels and
+//                   standardised as in training (zoo::image_for_model). 400 for a body that is no image,
+//                   413 beyond the size limit, 422 for an image without a digit (MNIST models), 405 for
+//                   other methods
 #pragma once
 #include <cstddef>
 #include <functional>

@@ -11,6 +11,8 @@ namespace synapse::zoo {
 namespace fs = std::filesystem;
 using nn::Activation;
 
+void add_resnet_recipe(std::vector<Recipe>& r);  // resnet.cpp
+
 void add_colour_image_recipes(std::vector<Recipe>& r) {
   // TensorFlow's CIFAR-10 tutorial (models/tutorials/image/cifar10/cifar10.py): conv 5x5x64, max-pool
   // 3x3/2, LRN, conv 5x5x64, LRN, max-pool 3x3/2, fc384, fc192, fc10; weight decay 0.004 on fc384 and
@@ -82,6 +84,7 @@ void add_colour_image_recipes(std::vector<Recipe>& r) {
   small.batch_size = 32;
   small.epochs = 10;
   r.push_back(small);
+  add_resnet_recipe(r);
 }
 
 nn::ModulePtr build_model(const Recipe& recipe, std::int64_t classes) {
@@ -103,7 +106,75 @@ bool has_train_test(const std::string& dir) {
 
 Tensor standardized(const Tensor& x, bool on) { return on ? data::per_image_standardization(x) : x; }
 
+std::string meta_value(const io::Checkpoint& c, const std::string& key, const std::string& fallback) {
+  auto it = c.metadata.find(key);
+  return it == c.metadata.end() ? fallback : it->second;
+}
+
+std::vector<std::string> split_names(const std::string& s, char sep = ',') {
+  std::vector<std::string> out;
+  for (std::size_t at = 0; at <= s.size();) {
+    const std::size_t comma = std::min(s.find(sep, at), s.size());
+    out.push_back(s.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace
+
+std::function<Tensor(const Tensor&, std::uint64_t)> training_augmentation(const Recipe& r, const TrainRun& run) {
+  if (run.augment_shift == 0) return {};  // --augment 0: the training images as they are
+  const int shift = run.augment_shift > 0 ? run.augment_shift : r.augment_shift;
+  std::function<Tensor(const Tensor&, std::uint64_t)> translate;
+  if (shift > 0) translate = [shift](const Tensor& x, std::uint64_t seed) { return data::random_translate(x, shift, seed); };
+  if (!r.augment) return translate;
+  if (!translate) return r.augment;
+  return data::compose({translate, r.augment});  // moved first, then the recipe's own (ending with standardisation)
+}
+
+const std::vector<std::string>& cifar10_class_names() {
+  static const std::vector<std::string> names{"airplane", "automobile", "bird",  "cat",  "deer",
+                                              "dog",      "frog",       "horse", "ship", "truck"};
+  return names;
+}
+
+ModelInput model_input(const io::Checkpoint& c) {
+  ModelInput in;
+  const std::string model = meta_value(c, "model", "");
+  in.data = meta_value(c, "data", "mnist");
+  if (in.data != "mnist") {
+    const std::string shape = meta_value(c, "input_shape", "");
+    SYN_CHECK(!shape.empty(), "the model's metadata has data '{}' but no input_shape", in.data);
+    in.shape.clear();
+    for (const std::string& d : split_names(shape, 'x')) in.shape.push_back(std::stoll(d));
+    SYN_CHECK(in.shape.size() == 3, "the model's input_shape '{}' is not HxWxC", shape);
+  }
+  if (!model.empty()) in.standardize = recipe(model).standardize;
+  const std::string names = meta_value(c, "class_names", "");
+  const std::int64_t classes = std::stoll(meta_value(c, "classes", "10"));
+  if (!names.empty()) {
+    in.class_names = split_names(names);
+  } else if (in.data == "cifar10" && classes == 10) {
+    in.class_names = cifar10_class_names();
+  } else {
+    for (std::int64_t k = 0; k < classes; ++k) in.class_names.push_back(std::to_string(k));
+  }
+  return in;
+}
+
+Tensor image_for_model(const ModelInput& in, const Tensor& image, const std::string& name) {
+  if (in.data == "mnist") {
+    try {
+      return reshape(data::mnist_style(image), {28, 28, 1});
+    } catch (const std::exception& e) {
+      detail::fail("'{}': {}", name, e.what());
+    }
+  }
+  return data::to_float_image(image, in.shape[0], in.shape[1], static_cast<int>(in.shape[2]), name);
+}
+
+Tensor model_ready(const ModelInput& in, const Tensor& images) { return standardized(images, in.standardize); }
 
 RecipeData load_recipe_data(const Recipe& r, const TrainRun& run) {
   RecipeData d;
@@ -117,11 +188,11 @@ RecipeData load_recipe_data(const Recipe& r, const TrainRun& run) {
     const data::Cifar c = data::load_cifar10(run.data_dir);
     const std::int64_t n = c.train.images.dim(0), val = std::min<std::int64_t>(5000, n / 10);
     auto [train, valid] = data::split({c.train.images, c.train.labels}, n - val);
-    d.split.train_x = r.augment ? train[0] : standardized(train[0], r.standardize);
+    d.split.train_x = train[0];
     d.split.train_y = train[1];
-    d.split.val_x = standardized(valid[0], r.standardize);
+    d.split.val_x = valid[0];
     d.split.val_y = valid[1];
-    d.split.test_x = standardized(c.test.images, r.standardize);
+    d.split.test_x = c.test.images;
     d.split.test_y = c.test.labels;
   } else {
     SYN_CHECK(r.data == "image-folder", "recipe '{}': unknown data format '{}'", r.name, r.data);
@@ -146,40 +217,45 @@ RecipeData load_recipe_data(const Recipe& r, const TrainRun& run) {
     SYN_CHECK(r.build_classes || d.classes == 10, "model '{}' has 10 outputs but image folder '{}' has {} classes ({}); "
               "use --model small-cnn", r.name, run.data_dir, d.classes, fmt::join(d.class_names, ", "));
   }
+  // Per-image standardisation (the recipe's): validation and test images always; the training images
+  // here only when no augmentation runs (the recipe's own ends with it).
+  if (r.standardize) {
+    if (!(r.augment && training_augmentation(r, run))) d.split.train_x = standardized(d.split.train_x, true);
+    if (d.split.val_x.defined()) d.split.val_x = standardized(d.split.val_x, true);
+    d.split.test_x = standardized(d.split.test_x, true);
+  }
   const Tensor& x = d.split.train_x;
   d.input = Shape(x.shape().begin() + 1, x.shape().end());
   return d;
 }
 
-std::pair<Tensor, Tensor> load_test_set(const Trained& t, const std::string& dir) {
-  const Recipe& r = recipe(t.name);
-  const auto& meta = t.checkpoint.metadata;
-  const auto get = [&](const std::string& key, const std::string& fallback) {
-    auto it = meta.find(key);
-    return it == meta.end() ? fallback : it->second;
+std::pair<Tensor, Tensor> load_test_set(const io::Checkpoint& c, const std::string& dir, bool prepared) {
+  const ModelInput in = model_input(c);
+  const auto ready = [&](std::pair<Tensor, Tensor> xy) {
+    if (prepared) xy.first = model_ready(in, xy.first);
+    return xy;
   };
-  const std::string format = get("data", r.data);
-  if (format == "mnist") {
+  if (in.data == "mnist") {
     const data::Mnist m = data::load_mnist(dir);
     return {images_to_float(m.test_images), cast(m.test_labels, DType::Int64)};
   }
-  if (format == "cifar10") {
-    const data::Cifar c = data::load_cifar10(dir);
-    return {standardized(c.test.images, r.standardize), c.test.labels};
+  if (in.data == "cifar10") {
+    const data::Cifar cifar = data::load_cifar10(dir);
+    return ready({cifar.test.images, cifar.test.labels});
   }
   TrainRun run;
-  run.image_size = std::stoll(get("image_size", "32"));
-  run.channels = std::stoi(get("channels", "3"));
-  run.validation_split = std::stod(get("validation_split", "0.2"));
-  run.seed = std::stoull(get("seed", "0"));
+  run.image_size = std::stoll(meta_value(c, "image_size", "32"));
+  run.channels = std::stoi(meta_value(c, "channels", "3"));
+  run.validation_split = std::stod(meta_value(c, "validation_split", "0.2"));
+  run.seed = std::stoull(meta_value(c, "seed", "0"));
   const bool tt = has_train_test(dir);
   data::ImageFolderOptions o = folder_options(run);
   if (tt) o.validation_split = 0;
   const data::ImageFolder folder(tt ? (fs::path(dir) / "test").string() : dir, o);
   const std::string names = fmt::format("{}", fmt::join(folder.class_names(), ","));
-  SYN_CHECK(names == get("class_names", names), "'{}' has the classes {{{}}} but the model was trained on {{{}}}", dir, names,
-            get("class_names", ""));
-  return folder.load(tt ? data::Subset::All : data::Subset::Validation);
+  SYN_CHECK(names == meta_value(c, "class_names", names), "'{}' has the classes {{{}}} but the model was trained on {{{}}}",
+            dir, names, meta_value(c, "class_names", ""));
+  return ready(folder.load(tt ? data::Subset::All : data::Subset::Validation));
 }
 
 }  // namespace synapse::zoo

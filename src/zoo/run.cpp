@@ -48,21 +48,10 @@ Trained load_trained(const std::string& path) {
   t.name = it->second;
   const Recipe& r = recipe(t.name);
   // Colour-image runs record their input shape and classes (images.cpp); MNIST runs are 28x28x1, 10.
-  const auto meta = [&](const char* key) {
-    auto m = t.checkpoint.metadata.find(key);
-    return m == t.checkpoint.metadata.end() ? std::string() : m->second;
-  };
-  const std::string classes = meta("classes"), input = meta("input_shape");
-  t.model = build_model(r, classes.empty() ? 10 : std::stoll(classes));
-  Shape shape{1, 28, 28, 1};
-  if (!input.empty()) {
-    shape = {1};
-    for (std::size_t at = 0; at < input.size();) {
-      const std::size_t x = std::min(input.find('x', at), input.size());
-      shape.push_back(std::stoll(input.substr(at, x - at)));
-      at = x + 1;
-    }
-  }
+  const ModelInput in = model_input(t.checkpoint);
+  t.model = build_model(r, static_cast<std::int64_t>(in.class_names.size()));
+  Shape shape{1};
+  shape.insert(shape.end(), in.shape.begin(), in.shape.end());
   t.model->build_for(shape);
   try {
     train::restore_training_state(t.checkpoint, *t.model, nullptr);
@@ -162,15 +151,16 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   fo.verbose = root ? 1 : 0;
   if (root) fo.callbacks.push_back(train::callbacks::progress_bar());
   if (root && run.profile_steps > 0) fo.callbacks.push_back(train::callbacks::profile_steps(run.profile_steps, log));
-  if (shift > 0) {
-    fo.augment = [shift](const Tensor& x, std::uint64_t seed) { return data::random_translate(x, shift, seed); };
+  fo.augment = training_augmentation(r, run);
+  if (shift > 0)
     log(fmt::format("augmentation: each training image moved by up to {} pixel{} (--augment 0: off)", shift,
                     shift == 1 ? "" : "s"));
-  }
-  if (r.augment) {
-    fo.augment = r.augment;
-    log(fmt::format("augmentation: the recipe's ({})", r.standardize ? "ending with per-image standardisation" : "as is"));
-  }
+  if (r.augment && fo.augment)
+    log(fmt::format("augmentation: the recipe's ({}; --augment 0: off)",
+                    r.standardize ? "ending with per-image standardisation" : "as is"));
+  if (run.augment_shift == 0 && (r.augment || r.augment_shift > 0))
+    log(r.standardize ? "augmentation: off (--augment 0); the training images are only standardised per image"
+                      : "augmentation: off (--augment 0)");
   if (r.l2 > 0) {  // on the kernels (weights), not on biases or normalisation parameters
     std::vector<Tensor> kernels;
     const auto chosen = [&](const std::string& name) {
@@ -283,17 +273,13 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   history->set("steps", static_cast<double>(result.steps));
   history->set("seconds", result.seconds);
   history->write();
-  if (r.data != "mnist") {
-    result.report_error = "the HTML report reads MNIST test files only; none for " + r.data + " data yet";
-  } else {
-    try {
-      report::ReportOptions ro;
-      ro.data_dir = run.data_dir;
-      ro.model = model.get();
-      result.report_path = report::write_report(logdir, ro);
-    } catch (const Error& e) {  // the trained model is saved; a report that fails is only a warning
-      result.report_error = e.what();
-    }
+  try {
+    report::ReportOptions ro;
+    ro.data_dir = run.data_dir;
+    ro.model = model.get();
+    result.report_path = report::write_report(logdir, ro);
+  } catch (const Error& e) {  // the trained model is saved; a report that fails is only a warning
+    result.report_error = e.what();
   }
   return result;
 }

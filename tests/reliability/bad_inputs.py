@@ -115,7 +115,7 @@ S = "synapse"
 CASES = [
     # ---- command-line flags ----
     ("flag: --epochs 0", [S, "train", "softmax", "--epochs", "0"], r"--epochs: Value 0 is not an integer from 1 to 100000"),
-    ("flag: unknown zoo model", [S, "train", "resnet"], r"unknown model 'resnet'; the zoo has: softmax, mlp, cnn, lenet5, keras-small, cifar-cnn, small-cnn"),
+    ("flag: unknown zoo model", [S, "train", "resnet"], r"unknown model 'resnet'; the zoo has: softmax, mlp, cnn, lenet5, keras-small, cifar-cnn, small-cnn, resnet-small"),
     ("flag: unknown optimizer", [S, "train", "softmax", "--optimizer", "sgdd", "--data", "{mnist}", "--logdir", "{w}/r1"], r"make_optimizer: unknown optimizer 'sgdd'; known: sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw"),
     ("flag: --precision fp16", [S, "train", "softmax", "--precision", "fp16"], r"--precision: unknown precision 'fp16' \(expected fp32 or bf16\)"),
     ("flag: --checkpoint-every 0", [S, "train", "softmax", "--checkpoint-every", "0"], r"--checkpoint-every: Value 0 is not an integer from 1 to 1099511627776"),
@@ -182,7 +182,7 @@ CASES = [
 # serve: (name, method, path, body file or bytes, expected status, expected "error" regex)
 HTTP = [
     ("serve: body that is no image", "POST", "/predict", b"hello", 400, r"cannot read image 'request body': not a PNG, JPEG, BMP, GIF, TGA or PNM image stb_image can decode \(unknown image type\)"),
-    ("serve: blank image", "POST", "/predict", "img/blank.png", 422, r"mnist_style: no digit found: the image is blank \(.*\)"),
+    ("serve: blank image", "POST", "/predict", "img/blank.png", 422, r"'request body': mnist_style: no digit found: the image is blank \(.*\)"),
     ("serve: GET /predict", "GET", "/predict", None, 405, r"GET /predict: method not allowed; send the image with POST"),
     ("serve: unknown page", "GET", "/nope", None, 404, r"no such page: GET /nope \(try GET /, GET /healthz, POST /predict\)"),
     ("serve: body above --max-kb", "POST", "/predict", b"\x89PNG" + bytes(2 << 20), 413, r"the request body is larger than the limit of 1048576 bytes"),
