@@ -342,7 +342,11 @@ TEST(Bf16, ImplicitConvolutionsMatchTheBf16Reference) {
   for (std::size_t i = 0; i < geometries.size(); ++i) {
     const auto& g = geometries[i];
     ASSERT_TRUE(cpu::conv2d_bf16_forward_supported(g));
-    ASSERT_TRUE(cpu::conv2d_bf16_backprop_filter_supported(g));
+    // The filter gradient kernel is chosen only where little of its patch is padding (the cnn's,
+    // lenet5's and the cifar-cnn's conv2, not 3 channels), but it must be right everywhere.
+    if (i <= 3) {
+      EXPECT_EQ(cpu::conv2d_bf16_backprop_filter_supported(g), i != 2) << i;
+    }
     const bool unit = g.stride_h == 1 && g.stride_w == 1;
     EXPECT_EQ(cpu::conv2d_bf16_backprop_input_supported(g), unit);
     check_conv_passes(g, seed += 10, i % 2 == 1, &cpu::conv2d_bf16_forward,
