@@ -47,6 +47,44 @@ void BM_PeakFMA(benchmark::State& state) {
   state.counters["GFLOPS"] = gflops;
 }
 
+// The bf16 peak: the same chains with AVX512-BF16's vdpbf16ps (16 lanes x 2 products = 64 FLOP per
+// instruction, twice an fp32 FMA's), on one thread, timed in alternation with the fp32 FMA loop so that
+// "ratio" (bf16 GFLOP/s / fp32 GFLOP/s) compares the two at the same clock.
+__attribute__((target("avx512f,avx512bf16"), noinline)) float dpbf16_chains(std::int64_t iters) {
+  __m512 acc[16];
+  for (int j = 0; j < 16; ++j) acc[j] = _mm512_set1_ps(0.001f * static_cast<float>(j));
+  const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.5f), _mm512_set1_ps(0.25f));
+  const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(2e-3f));
+  for (std::int64_t i = 0; i < iters; ++i)
+    for (int j = 0; j < 16; ++j) acc[j] = _mm512_dpbf16_ps(acc[j], a, b);
+  for (int j = 1; j < 16; ++j) acc[0] = _mm512_add_ps(acc[0], acc[j]);
+  alignas(64) float v[16];
+  _mm512_store_ps(v, acc[0]);
+  float sum = 0;
+  for (float f : v) sum += f;
+  return sum;
+}
+void BM_PeakBf16(benchmark::State& state) {
+  if (!cpu_supports_bf16()) {
+    state.SkipWithError("this CPU lacks AVX512-BF16");
+    return;
+  }
+  const std::int64_t iters = 2000000;
+  double bf16 = 0, fp32 = 0;
+  volatile float sink = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    sink = sink + dpbf16_chains(iters);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    bf16 = std::max(bf16, 16.0 * 64.0 * static_cast<double>(iters) / s * 1e-9);
+    fp32 = std::max(fp32, measure_fma_gflops(512, 1, iters));
+    state.SetIterationTime(s);
+  }
+  state.counters["GFLOPS"] = bf16;
+  state.counters["fp32_GFLOPS"] = fp32;
+  state.counters["ratio"] = bf16 / fp32;
+}
+
 // Reports GB/s for `bytes` moved per iteration.
 void byte_counters(benchmark::State& state, double bytes) {
   state.counters["GBps"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -125,10 +163,13 @@ struct ConvCase {
   const char* name;
   Shape x, w;  // NHWC input, HWIO filter; SAME padding, stride 1
 };
-// The cnn's two convolutions at its training batch of 50.
+// The cnn's two convolutions at its training batch of 50, and two of other zoo models.
 const ConvCase kConvs[] = {
     {"cnn_conv2_14x14x32_to_64_5x5_b50", {50, 14, 14, 32}, {5, 5, 32, 64}},
     {"cnn_conv1_28x28x1_to_32_5x5_b50", {50, 28, 28, 1}, {5, 5, 1, 32}},
+    // Few channels (LeNet-5's conv2 shape, SAME here) and 3 channels (the cifar-cnn's conv1).
+    {"lenet5_conv2_14x14x6_to_16_5x5_b64", {64, 14, 14, 6}, {5, 5, 6, 16}},
+    {"cifar_conv1_24x24x3_to_64_5x5_b128", {128, 24, 24, 3}, {5, 5, 3, 64}},
 };
 double conv_flops(const ConvCase& c) {  // 2 * output elements * patch
   return 2.0 * static_cast<double>(c.x[0] * c.x[1] * c.x[2] * c.w[3]) * static_cast<double>(c.w[0] * c.w[1] * c.w[2]);
@@ -380,6 +421,7 @@ void register_all(int max_threads) {
   g_max_threads = max_threads;
   benchmark::RegisterBenchmark("peak_fma_avx512", BM_PeakFMA<512>)->Apply(thread_counts)->UseManualTime();
   benchmark::RegisterBenchmark("peak_fma_avx2", BM_PeakFMA<256>)->Apply(thread_counts)->UseManualTime();
+  if (cpu_supports_bf16()) benchmark::RegisterBenchmark("peak_bf16_dpbf16ps", BM_PeakBf16)->UseManualTime()->Iterations(5);
   // Per thread: half of the batch-1 mlp's fc1 (784 KB), all of it (1568 KB: past one core's 1 MB
   // L2), and the softmax layer's 31 KB (L1).
   for (std::int64_t kb : {784, 1568, 31})

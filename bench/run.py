@@ -225,8 +225,9 @@ PRECISION_COLUMNS = [("synapse", "fp32"), ("synapse", "bf16"), ("pytorch", "fp32
 
 
 def run_precision(args, runner, models, reps):
-    """--precision bf16: Synapse in fp32 and bf16 against PyTorch in fp32 and under bf16 autocast, 2 threads,
-    every side at its default wait policy, the four runs of a model interleaved in each repetition."""
+    """--precision bf16: Synapse in fp32 and bf16 against PyTorch in fp32 and under bf16 autocast, on
+    --threads threads (2 by default; 1 on a loaded machine, where two-thread runs wait for descheduled
+    threads), every side at its default wait policy, the four runs of a model interleaved in each repetition."""
     impls = [c for c in PRECISION_COLUMNS if c[0] == "synapse" or runner.available("pytorch")]
     results = {}
     start_load = loadavg()
@@ -235,7 +236,7 @@ def run_precision(args, runner, models, reps):
         for model in models:
             for impl, precision in impls:
                 runner.precision = precision
-                results.setdefault((impl, precision, model), []).append(runner.run(impl, model, 2, "default"))
+                results.setdefault((impl, precision, model), []).append(runner.run(impl, model, args.threads, "default"))
     end_load = loadavg()
     head = ("| model | metric | Synapse fp32 | Synapse bf16 | bf16 / fp32 | PyTorch fp32 | PyTorch bf16 autocast "
             "| Synapse bf16 / PyTorch bf16 |")
@@ -249,7 +250,8 @@ def run_precision(args, runner, models, reps):
                 ratio(v[("synapse", "bf16")], v[("synapse", "fp32")]), fmt_num(v[("pytorch", "fp32")], key),
                 fmt_num(v[("pytorch", "bf16")], key), ratio(v[("synapse", "bf16")], v[("pytorch", "bf16")])]) + " |")
     return [
-        f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on 2 threads of {cpu_model()}, "
+        f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {args.threads} thread"
+        f"{'s' if args.threads != 1 else ''} of {cpu_model()}, "
         f"{'quick smoke run' if args.quick else f'median of {reps}'}, load average {start_load:.1f} at the start "
         f"and {end_load:.1f} at the end" + (" — **other work was running: noisy numbers**"
                                              if max(start_load, end_load) > 1.0 else "") + ".",
@@ -398,6 +400,7 @@ def main():
     ap.add_argument("--out", default=None, help="default bench/results.md (bench/results-bf16.md with --precision bf16)")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="bf16: only the zoo models, Synapse fp32 and bf16 against PyTorch fp32 and bf16 autocast")
+    ap.add_argument("--threads", type=int, default=2, help="with --precision bf16: threads of every run (default 2)")
     args = ap.parse_args()
     if args.out is None:
         args.out = os.path.join(ROOT, "bench", "results-bf16.md" if args.precision == "bf16" else "results.md")

@@ -3,13 +3,16 @@
 // within the bf16 error; the precision setting (parsing, the guard, the threads).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "backend/cpu/conv.h"
+#include "backend/cpu/conv_bf16.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/gemm_bf16.h"
 #include "core/parallel.h"
@@ -268,6 +271,97 @@ TEST(Bf16, ConvolutionsMatchTheBf16Reference) {
     expect_close(dw, reference(g, x, dy, ws, [](auto xi, auto wi, auto yi) { return std::array{xi, yi, wi}; }),
                  g.rows(), "backprop filter");
   }
+}
+
+namespace {
+
+// The three passes of one geometry through the given kernels, against the bf16 references.
+using ConvForwardFn = void (*)(const cpu::Conv2DGeometry&, const float*, const float*, const float*, float*, bool);
+using ConvInputFn = void (*)(const cpu::Conv2DGeometry&, const float*, const float*, float*);
+using ConvFilterFn = void (*)(const cpu::Conv2DGeometry&, const float*, const float*, float*);
+void check_conv_passes(const cpu::Conv2DGeometry& g, std::uint32_t seed, bool relu, ConvForwardFn fwd_fn, ConvInputFn in_fn,
+                       ConvFilterFn filter_fn) {
+  const auto xs = static_cast<std::size_t>(g.n * g.h * g.w * g.c), ws = static_cast<std::size_t>(g.patch() * g.o),
+             ys = static_cast<std::size_t>(g.rows() * g.o);
+  const auto x = normals(xs, seed), w = normals(ws, seed + 1), dy = normals(ys, seed + 2),
+             bias = normals(static_cast<std::size_t>(g.o), seed + 3);
+  const std::string where = "n=" + std::to_string(g.n) + " " + std::to_string(g.h) + "x" + std::to_string(g.w) + "x" +
+                            std::to_string(g.c) + " -> " + std::to_string(g.o) + " " + std::to_string(g.kh) + "x" +
+                            std::to_string(g.kw) + " stride " + std::to_string(g.stride_h) + "," +
+                            std::to_string(g.stride_w) + " pad " + std::to_string(g.pad_top) + "," + std::to_string(g.pad_left);
+  if (fwd_fn != nullptr) {
+    std::vector<float> y(ys, std::numeric_limits<float>::quiet_NaN());
+    fwd_fn(g, x.data(), w.data(), bias.data(), y.data(), relu);
+    auto ref = reference(g, x, w, ys, [](auto xi, auto wi, auto yi) { return std::array{xi, wi, yi}; });
+    for (std::size_t i = 0; i < ys; ++i) {
+      ref.value[i] += bias[i % static_cast<std::size_t>(g.o)];
+      ref.scale[i] += std::abs(bias[i % static_cast<std::size_t>(g.o)]);
+      if (relu && ref.value[i] < 0.0) ref.value[i] = 0.0;  // within the bound of 0 either way
+    }
+    expect_close(y, ref, g.patch() + 1, ("forward " + where).c_str());
+  }
+  if (in_fn != nullptr) {
+    std::vector<float> dx(xs, std::numeric_limits<float>::quiet_NaN());
+    in_fn(g, dy.data(), w.data(), dx.data());
+    expect_close(dx, reference(g, dy, w, xs, [](auto xi, auto wi, auto yi) { return std::array{yi, wi, xi}; }),
+                 g.kh * g.kw * g.o, ("backprop input " + where).c_str());
+  }
+  std::vector<float> dw(ws, std::numeric_limits<float>::quiet_NaN());
+  filter_fn(g, x.data(), dy.data(), dw.data());
+  expect_close(dw, reference(g, x, dy, ws, [](auto xi, auto wi, auto yi) { return std::array{xi, yi, wi}; }),
+               g.rows(), ("backprop filter " + where).c_str());
+}
+
+}  // namespace
+
+TEST(Bf16, ImplicitConvolutionsMatchTheBf16Reference) {
+  SKIP_WITHOUT_BF16();
+  // The bf16 implicit-GEMM kernels (conv_bf16.h) called directly: the zoo's multi-channel convolutions
+  // (cnn conv2, lenet5 conv2 VALID, cifar-cnn conv1 with 3 channels and conv2), odd channel counts,
+  // more than one 64-wide panel, padding after larger and smaller than before, stride 2 (forward and
+  // filter gradient; the input gradient takes stride 1 only), batches whose pixels split over threads.
+  auto strided = [](std::int64_t hw, std::int64_t c, std::int64_t k, std::int64_t o, std::int64_t s, std::int64_t pad) {
+    const std::int64_t out = (hw + 2 * pad - k) / s + 1;
+    return cpu::Conv2DGeometry{.n = 2, .h = hw, .w = hw + 1, .c = c, .kh = k, .kw = k, .o = o, .oh = out,
+                               .ow = (hw + 1 + 2 * pad - k) / s + 1, .stride_h = s, .stride_w = s, .pad_top = pad,
+                               .pad_left = pad};
+  };
+  const std::vector<cpu::Conv2DGeometry> geometries = {
+      same_conv(3, 14, 32, 5, 64),   // cnn conv2
+      {.n = 3, .h = 14, .w = 14, .c = 6, .kh = 5, .kw = 5, .o = 16, .oh = 10, .ow = 10},  // lenet5 conv2 (VALID)
+      same_conv(2, 24, 3, 5, 64),    // cifar-cnn conv1: 3 channels
+      same_conv(2, 12, 64, 5, 64),   // cifar-cnn conv2
+      same_conv(2, 9, 5, 3, 7),      // odd channels in and out
+      same_conv(2, 8, 33, 3, 130),   // odd C, three panels of outputs (the last 2 wide)
+      same_conv(1, 7, 96, 3, 20),    // C > 64: the transposed conv has 3 panels
+      {.n = 2, .h = 10, .w = 9, .c = 4, .kh = 4, .kw = 2, .o = 24, .oh = 9, .ow = 9, .pad_top = 2, .pad_left = 1},  // pads 2+1, 1+0
+      strided(11, 8, 3, 16, 2, 1),   // stride 2, padding
+      strided(12, 3, 5, 10, 2, 0),   // stride 2, odd C, VALID (the last input rows unread)
+  };
+  std::uint32_t seed = 400;
+  for (std::size_t i = 0; i < geometries.size(); ++i) {
+    const auto& g = geometries[i];
+    ASSERT_TRUE(cpu::conv2d_bf16_forward_supported(g));
+    // The filter gradient kernel is chosen only where little of its patch is padding (the cnn's,
+    // lenet5's and the cifar-cnn's conv2, not 3 channels), but it must be right everywhere.
+    if (i <= 3) {
+      EXPECT_EQ(cpu::conv2d_bf16_backprop_filter_supported(g), i != 2) << i;
+    }
+    const bool unit = g.stride_h == 1 && g.stride_w == 1;
+    EXPECT_EQ(cpu::conv2d_bf16_backprop_input_supported(g), unit);
+    check_conv_passes(g, seed += 10, i % 2 == 1, &cpu::conv2d_bf16_forward,
+                      unit ? &cpu::conv2d_bf16_backprop_input : nullptr, &cpu::conv2d_bf16_backprop_filter);
+  }
+  // Through conv2d_* in bf16 precision (the dispatch: these kernels, im2col for the strided input
+  // gradient), and with one thread.
+  MatmulPrecisionGuard bf16(MatmulPrecision::bf16);
+  for (const auto& g : {geometries[2], geometries[8]})
+    check_conv_passes(g, 900, true, &cpu::conv2d_forward, &cpu::conv2d_backprop_input, &cpu::conv2d_backprop_filter);
+  const int threads = num_threads();
+  set_num_threads(1);
+  check_conv_passes(geometries[1], 950, false, &cpu::conv2d_forward, &cpu::conv2d_backprop_input,
+                    &cpu::conv2d_backprop_filter);
+  set_num_threads(threads);
 }
 
 TEST(Bf16, SingleChannelConvolutionsStayFp32) {

@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend/cpu/conv_bf16.h"
 #include "backend/cpu/gemm.h"
 #include "core/parallel.h"
 #include "synapse/device.h"
@@ -160,9 +161,10 @@ std::int64_t block_rows(const Conv2DGeometry& g, std::int64_t rows) {
 }
 
 
-// In bf16 (device.h) the convolutions of the implicit-GEMM kernels take the im2col path instead, whose
-// gemm() calls multiply in bf16. The direct single-channel kernels stay fp32 in either precision: their
-// 25-tap sums are too short for bf16 to pay (cnn conv1 through im2col + bf16 GEMM: 2.8x slower).
+// In bf16 (device.h) the convolutions take the bf16 implicit-GEMM kernels (conv_bf16.h) where they
+// apply, else the im2col path, whose gemm() calls multiply in bf16. The direct single-channel kernels
+// stay fp32 in either precision: their 25-tap sums are too short for bf16 to pay (cnn conv1 through
+// im2col + bf16 GEMM: 2.8x slower).
 bool fp32_kernels() { return matmul_precision() == MatmulPrecision::fp32; }
 
 }  // namespace
@@ -176,6 +178,10 @@ void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, con
   }
   if (fp32_kernels() && conv2d_implicit_forward_supported(g)) {
     conv2d_implicit_forward(g, x, w, bias, y, relu);
+    return;
+  }
+  if (!fp32_kernels() && conv2d_bf16_forward_supported(g)) {
+    conv2d_bf16_forward(g, x, w, bias, y, relu);
     return;
   }
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
@@ -206,6 +212,10 @@ void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, con
 void conv2d_backprop_input(const Conv2DGeometry& g, const float* dy, const float* w, float* dx) {
   if (fp32_kernels() && conv2d_implicit_backprop_input_supported(g)) {
     conv2d_implicit_backprop_input(g, dy, w, dx);
+    return;
+  }
+  if (!fp32_kernels() && conv2d_bf16_backprop_input_supported(g)) {
+    conv2d_bf16_backprop_input(g, dy, w, dx);
     return;
   }
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
@@ -244,6 +254,10 @@ void conv2d_backprop_filter(const Conv2DGeometry& g, const float* x, const float
   }
   if (fp32_kernels() && conv2d_implicit_backprop_filter_supported(g)) {
     conv2d_implicit_backprop_filter(g, x, dy, dw);
+    return;
+  }
+  if (!fp32_kernels() && conv2d_bf16_backprop_filter_supported(g)) {
+    conv2d_bf16_backprop_filter(g, x, dy, dw);
     return;
   }
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;

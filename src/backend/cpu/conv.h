@@ -90,6 +90,48 @@ template <class F> void for_each_conv_term(const Conv2DGeometry& g, F&& f) {
           }
 }
 
+// Output pixel p = (n, oy, ox) of a geometry, stepped along without divisions (the implicit-GEMM kernels).
+struct PixelIter {
+  std::int64_t n, oy, ox;
+  PixelIter(const Conv2DGeometry& g, std::int64_t p) : n(p / (g.oh * g.ow)), oy((p / g.ow) % g.oh), ox(p % g.ow) {}
+  void next(const Conv2DGeometry& g) {
+    if (++ox == g.ow) {
+      ox = 0;
+      if (++oy == g.oh) {
+        oy = 0;
+        ++n;
+      }
+    }
+  }
+};
+
+// The input gradient of a stride-1, undilated convolution whose padding before is at most KH-1 / KW-1
+// is itself a stride-1 convolution (conv_implicit.cpp, conv_bf16.cpp): dx = conv(dy, wf) with this
+// geometry (input dy [N, OH, OW, O], KH-1-pad_top / KW-1-pad_left zeros before, output [N, H, W, C])
+// and the flipped, channel-swapped filter wf [KH, KW, O, C] = w[KH-1-ky][KW-1-kx] transposed.
+inline Conv2DGeometry transposed_conv_geometry(const Conv2DGeometry& g) {
+  Conv2DGeometry t = g;
+  t.h = g.oh;
+  t.w = g.ow;
+  t.c = g.o;
+  t.o = g.c;
+  t.oh = g.h;
+  t.ow = g.w;
+  t.pad_top = g.kh - 1 - g.pad_top;
+  t.pad_left = g.kw - 1 - g.pad_left;
+  return t;
+}
+inline void flip_filter(const Conv2DGeometry& g, const float* w, float* wf) {
+  const std::int64_t KH = g.kh, KW = g.kw, C = g.c, O = g.o;
+  for (std::int64_t ky = 0; ky < KH; ++ky)
+    for (std::int64_t kx = 0; kx < KW; ++kx) {
+      const float* src = w + ((KH - 1 - ky) * KW + (KW - 1 - kx)) * C * O;  // [C, O]
+      float* dst = wf + (ky * KW + kx) * O * C;                             // [O, C]
+      for (std::int64_t c = 0; c < C; ++c)
+        for (std::int64_t o = 0; o < O; ++o) dst[o * C + c] = src[c * O + o];
+    }
+}
+
 // Naive direct loops with the same contracts, for tests.
 void conv2d_forward_reference(const Conv2DGeometry& g, const float* x, const float* w, const float* bias, float* y,
                               bool relu = false);

@@ -133,21 +133,6 @@ class PaddedImages {
   std::int64_t ph_, pw_;
 };
 
-// Output pixel p = (n, oy, ox), stepped along without divisions.
-struct PixelIter {
-  std::int64_t n, oy, ox;
-  PixelIter(const Conv2DGeometry& g, std::int64_t p) : n(p / (g.oh * g.ow)), oy((p / g.ow) % g.oh), ox(p % g.ow) {}
-  void next(const Conv2DGeometry& g) {
-    if (++ox == g.ow) {
-      ox = 0;
-      if (++oy == g.oh) {
-        oy = 0;
-        ++n;
-      }
-    }
-  }
-};
-
 // One step of an R x V register tile: acc[r][0, V) += s(r) * row[0, 16V), the last vector of the row
 // masked by `tail`. V loads of the row and R broadcasts feed R*V FMAs. The forward and the filter
 // gradient tiles below run it once per k and per pixel.
@@ -320,25 +305,10 @@ void conv2d_implicit_forward(const Conv2DGeometry& g, const float* x, const floa
 // dy[iy + pad_top - ky] w[ky] = sum over ky' of dy[iy - (KH-1-pad_top) + ky'] w'[ky'], a stride-1
 // convolution of dy [N, OH, OW, O] with padding KH-1-pad_top before (and whatever after makes H rows).
 void conv2d_implicit_backprop_input(const Conv2DGeometry& g, const float* dy, const float* w, float* dx) {
-  const std::int64_t KH = g.kh, KW = g.kw, C = g.c, O = g.o;
-  // The flipped filter: [KH, KW, O, C], kept on the calling thread.
-  float* wf = thread_scratch(1, KH * KW * O * C);
-  for (std::int64_t ky = 0; ky < KH; ++ky)
-    for (std::int64_t kx = 0; kx < KW; ++kx) {
-      const float* src = w + ((KH - 1 - ky) * KW + (KW - 1 - kx)) * C * O;  // [C, O]
-      float* dst = wf + (ky * KW + kx) * O * C;                             // [O, C]
-      for (std::int64_t c = 0; c < C; ++c)
-        for (std::int64_t o = 0; o < O; ++o) dst[o * C + c] = src[c * O + o];
-    }
-  Conv2DGeometry t = g;
-  t.h = g.oh;
-  t.w = g.ow;
-  t.c = O;
-  t.o = C;
-  t.oh = g.h;
-  t.ow = g.w;
-  t.pad_top = KH - 1 - g.pad_top;
-  t.pad_left = KW - 1 - g.pad_left;
+  // The flipped filter [KH, KW, O, C], kept on the calling thread.
+  float* wf = thread_scratch(1, g.kh * g.kw * g.o * g.c);
+  flip_filter(g, w, wf);
+  const Conv2DGeometry t = transposed_conv_geometry(g);
   implicit_conv(t, dy, wf, nullptr, dx, false);
 }
 

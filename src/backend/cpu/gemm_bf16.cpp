@@ -47,6 +47,9 @@ void gemm_bf16_reference(const GemmArgs& g) {
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
 #endif
+}  // namespace synapse::cpu
+#include "backend/cpu/bf16_simd.h"
+namespace synapse::cpu {
 namespace {
 
 constexpr std::int64_t kPanel = kBf16PanelCols;  // words per pair in a B panel
@@ -55,30 +58,6 @@ constexpr std::int64_t kPairBlock = 256;          // pairs per k block: a 64 KB 
 // A product with op(B) stored [n, k] is turned around (gemm_bf16) when C has at most this many rows and
 // 16 times as many columns: a dense layer's input gradient at a training batch (cnn fc1: [50, 3136]).
 constexpr std::int64_t kTurnMaxRows = 64;
-
-__mmask16 lanes(std::int64_t n) {
-  return n >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1u);
-}
-
-// 16 words from two vectors of 16 floats: the low half of word l is bf16(lo[l]), the high half bf16(hi[l]).
-// (The zero-masked forms: GCC 12 warns that the unmasked ones' undefined source may be uninitialised.)
-constexpr __mmask16 kAll = 0xffff;
-__m512i pair_words(__m512 lo, __m512 hi) {
-  const __m512i l = _mm512_maskz_cvtepu16_epi32(kAll, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(lo)));
-  const __m512i h = _mm512_maskz_cvtepu16_epi32(kAll, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(hi)));
-  return _mm512_or_si512(l, _mm512_maskz_slli_epi32(kAll, h, 16));
-}
-
-// dst[0, ceil(k/2)) = the words of a contiguous run of k floats (pairs in order, the last one padded with 0).
-void pack_run(const float* src, std::int64_t k, std::uint32_t* dst) {
-  for (std::int64_t q = 0; q < k; q += 32) {
-    const __m512 lo = _mm512_maskz_loadu_ps(lanes(k - q), src + q);
-    const __m512 hi = _mm512_maskz_loadu_ps(lanes(std::max<std::int64_t>(0, k - q - 16)), src + q + 16);
-    // cvtne2ps_pbh(hi, lo): 32 bf16 in order, lo's first: word l = elements 2l, 2l + 1 of the run.
-    const __m512i w = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
-    _mm512_mask_storeu_epi32(dst + q / 2, lanes((k - q + 1) / 2), w);
-  }
-}
 
 // Rows [i0, i1) of op(A) as rows of words, `pairs` apart, into dst.
 void pack_a_rows(const GemmArgs& g, std::int64_t i0, std::int64_t i1, std::uint32_t* dst) {
