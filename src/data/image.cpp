@@ -28,8 +28,38 @@ std::string failure_reason() {
   return s;
 }
 
+std::uint32_t be32(const unsigned char* p) {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | std::uint32_t{p[3]};
+}
+
+// stb_image reports an unknown critical PNG chunk by writing the chunk's type into a static buffer ("XXXX PNG
+// chunk not known", not thread-safe, as its source says): two threads decoding such files at once (synapse
+// serve's workers) race on it. So the chunks are walked here first, in the order and with the lengths
+// stb_image walks them, and such a file is refused before stb_image sees it.
+void check_png_chunks(const unsigned char* b, std::size_t size, const std::string& name) {
+  if (size < 8 || std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0) return;
+  auto type_of = [](const char* t) { return be32(reinterpret_cast<const unsigned char*>(t)); };
+  static const std::uint32_t known[] = {type_of("IHDR"), type_of("PLTE"), type_of("IDAT"), type_of("CgBI")};
+  std::size_t pos = 8;
+  while (size - pos >= 8) {
+    const std::uint32_t length = be32(b + pos), type = be32(b + pos + 4);
+    if (type == type_of("IEND")) return;
+    const bool critical = (type & (std::uint32_t{1} << 29)) == 0;
+    if (critical && std::find(std::begin(known), std::end(known), type) == std::end(known)) {
+      std::string t(reinterpret_cast<const char*>(b + pos + 4), 4);
+      for (char& ch : t)
+        if (ch < 0x20 || ch > 0x7e) ch = '?';
+      ::synapse::detail::fail("cannot read image '{}': PNG chunk '{}' at byte {} is critical and not known (not a PNG stb_image can "
+                   "decode)", name, t, pos);
+    }
+    if (length > (std::uint32_t{1} << 31) || size - pos - 8 < std::uint64_t{length} + 4) return;  // stb_image refuses
+    pos += 12 + std::size_t{length};
+  }
+}
+
 // Decodes with stb_image; 16-bit images keep their 16 bits (int32 0..65535).
 Tensor decode(const stbi_uc* bytes, int size, const std::string& name) {
+  check_png_chunks(bytes, static_cast<std::size_t>(size), name);
   int w = 0, h = 0, c = 0;
   SYN_CHECK(stbi_info_from_memory(bytes, size, &w, &h, &c) != 0,
             "cannot read image '{}': not a PNG, JPEG, BMP, GIF, TGA or PNM image stb_image can decode ({})", name,
