@@ -466,11 +466,16 @@ std::map<std::string, Tensor> tfjs_weights(const std::string& model_json_path) {
       const std::string name = w.at("name").get<std::string>();
       const Shape shape = shape_of(w.at("shape"), "weight '" + name + "': shape");
       std::uint64_t n = 1;
+      double declared = 4;  // bytes, as float32
       for (auto d : shape) {
         SYN_CHECK(d >= 0, "Keras import: weight '{}': shape {} has a negative extent", name, to_string(shape));
         n = d == 0 ? 0 : n <= budget / static_cast<std::uint64_t>(d) ? n * static_cast<std::uint64_t>(d) : budget + 1;
+        declared *= static_cast<double>(d);
       }
-      total += std::min(n, budget + 1) * 4;
+      SYN_CHECK(n <= budget / 4, "Keras import: '{}': weight '{}' {} declares {:.4g} bytes, more than the read budget of {} "
+                "bytes (raise it with SYNAPSE_READ_BUDGET=BYTES or synapse::set_read_budget)", model_json_path, name,
+                to_string(shape), declared, budget);
+      total += n * 4;
       detail::check_read_budget(fmt::format("Keras import: '{}'", model_json_path),
                                 fmt::format("weight '{}' {} (with the weights before it)", name, to_string(shape)), total);
       const std::string dtype = string_or(w, "dtype", "float32");
