@@ -44,15 +44,18 @@ void check_png_chunks(const unsigned char* b, std::size_t size, const std::strin
   while (size - pos >= 8) {
     const std::uint32_t length = be32(b + pos), type = be32(b + pos + 4);
     if (type == type_of("IEND")) return;
+    std::string t(reinterpret_cast<const char*>(b + pos + 4), 4);
+    for (char& ch : t)
+      if (ch < 0x20 || ch > 0x7e) ch = '?';
     const bool critical = (type & (std::uint32_t{1} << 29)) == 0;
-    if (critical && std::find(std::begin(known), std::end(known), type) == std::end(known)) {
-      std::string t(reinterpret_cast<const char*>(b + pos + 4), 4);
-      for (char& ch : t)
-        if (ch < 0x20 || ch > 0x7e) ch = '?';
-      ::synapse::detail::fail("cannot read image '{}': PNG chunk '{}' at byte {} is critical and not known (not a PNG stb_image can "
-                   "decode)", name, t, pos);
-    }
-    if (length > (std::uint32_t{1} << 31) || size - pos - 8 < std::uint64_t{length} + 4) return;  // stb_image refuses
+    if (critical && std::find(std::begin(known), std::end(known), type) == std::end(known))
+      ::synapse::detail::fail("cannot read image '{}': PNG chunk '{}' at byte {} is critical and not known (not a PNG "
+                              "stb_image can decode)", name, t, pos);
+    // stb_image grows its buffer to an IDAT chunk's declared length before reading it (libFuzzer: a 1 GB
+    // allocation from a 90-byte file), so every chunk must fit in the bytes the file has.
+    ::synapse::detail::check_declared_size("read_image", name, fmt::format("PNG chunk '{}' at byte {}", t, pos), length,
+                                           size - pos - 8);
+    if (size - pos - 8 < std::uint64_t{length} + 4) return;  // no CRC after the last chunk: stb_image decides
     pos += 12 + std::size_t{length};
   }
 }
