@@ -101,7 +101,13 @@ Tensor decode(const stbi_uc* bytes, int size, const std::string& name) {
 Tensor decode_image(const void* bytes, std::size_t size, const std::string& name) {
   SYN_CHECK(size > 0, "cannot read image '{}': it is empty (0 bytes)", name);
   SYN_CHECK(size < (std::size_t{1} << 31), "cannot read image '{}': {} bytes is too large", name, size);
-  return decode(static_cast<const stbi_uc*>(bytes), static_cast<int>(size), name);
+  try {
+    return decode(static_cast<const stbi_uc*>(bytes), static_cast<int>(size), name);
+  } catch (const Error& e) {  // e.g. the allocator's "out of memory" (libFuzzer found one that named no image)
+    const std::string what = e.what();
+    if (what.find(name) != std::string::npos) throw;
+    ::synapse::detail::fail("cannot read image '{}': {}", name, what);
+  }
 }
 
 Tensor read_image(const std::string& path) {
