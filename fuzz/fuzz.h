@@ -32,6 +32,11 @@ bool register_target(const char* name, TargetFn fn);
 std::string temp_file(std::string_view name, const void* data, std::size_t size);
 std::string temp_file(std::string_view name, std::string_view bytes);
 
+// This process's scratch folder for `name` (created once, removed at exit), for targets that read
+// several files (a model.json and its weight shards), and a file written into it.
+std::string temp_dir(std::string_view name);
+void write_file(const std::string& path, const void* data, std::size_t size);
+
 // The read budget the targets run under (64 MiB), set once before the first input.
 void init_once();
 

@@ -28,8 +28,41 @@ std::string failure_reason() {
   return s;
 }
 
+std::uint32_t be32(const unsigned char* p) {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | std::uint32_t{p[3]};
+}
+
+// stb_image reports an unknown critical PNG chunk by writing the chunk's type into a static buffer ("XXXX PNG
+// chunk not known", not thread-safe, as its source says): two threads decoding such files at once (synapse
+// serve's workers) race on it. So the chunks are walked here first, in the order and with the lengths
+// stb_image walks them, and such a file is refused before stb_image sees it.
+void check_png_chunks(const unsigned char* b, std::size_t size, const std::string& name) {
+  if (size < 8 || std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0) return;
+  auto type_of = [](const char* t) { return be32(reinterpret_cast<const unsigned char*>(t)); };
+  static const std::uint32_t known[] = {type_of("IHDR"), type_of("PLTE"), type_of("IDAT"), type_of("CgBI")};
+  std::size_t pos = 8;
+  while (size - pos >= 8) {
+    const std::uint32_t length = be32(b + pos), type = be32(b + pos + 4);
+    if (type == type_of("IEND")) return;
+    std::string t(reinterpret_cast<const char*>(b + pos + 4), 4);
+    for (char& ch : t)
+      if (ch < 0x20 || ch > 0x7e) ch = '?';
+    const bool critical = (type & (std::uint32_t{1} << 29)) == 0;
+    if (critical && std::find(std::begin(known), std::end(known), type) == std::end(known))
+      ::synapse::detail::fail("cannot read image '{}': PNG chunk '{}' at byte {} is critical and not known (not a PNG "
+                              "stb_image can decode)", name, t, pos);
+    // stb_image grows its buffer to an IDAT chunk's declared length before reading it (libFuzzer: a 1 GB
+    // allocation from a 90-byte file), so every chunk must fit in the bytes the file has.
+    ::synapse::detail::check_declared_size("read_image", name, fmt::format("PNG chunk '{}' at byte {}", t, pos), length,
+                                           size - pos - 8);
+    if (size - pos - 8 < std::uint64_t{length} + 4) return;  // no CRC after the last chunk: stb_image decides
+    pos += 12 + std::size_t{length};
+  }
+}
+
 // Decodes with stb_image; 16-bit images keep their 16 bits (int32 0..65535).
 Tensor decode(const stbi_uc* bytes, int size, const std::string& name) {
+  check_png_chunks(bytes, static_cast<std::size_t>(size), name);
   int w = 0, h = 0, c = 0;
   SYN_CHECK(stbi_info_from_memory(bytes, size, &w, &h, &c) != 0,
             "cannot read image '{}': not a PNG, JPEG, BMP, GIF, TGA or PNM image stb_image can decode ({})", name,
@@ -68,7 +101,13 @@ Tensor decode(const stbi_uc* bytes, int size, const std::string& name) {
 Tensor decode_image(const void* bytes, std::size_t size, const std::string& name) {
   SYN_CHECK(size > 0, "cannot read image '{}': it is empty (0 bytes)", name);
   SYN_CHECK(size < (std::size_t{1} << 31), "cannot read image '{}': {} bytes is too large", name, size);
-  return decode(static_cast<const stbi_uc*>(bytes), static_cast<int>(size), name);
+  try {
+    return decode(static_cast<const stbi_uc*>(bytes), static_cast<int>(size), name);
+  } catch (const Error& e) {  // e.g. the allocator's "out of memory" (libFuzzer found one that named no image)
+    const std::string what = e.what();
+    if (what.find(name) != std::string::npos) throw;
+    ::synapse::detail::fail("cannot read image '{}': {}", name, what);
+  }
 }
 
 Tensor read_image(const std::string& path) {

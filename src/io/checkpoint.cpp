@@ -1,14 +1,17 @@
 // Checkpoints: the SYNCKPT1 file format (see synapse/io.h), atomic writes, CheckpointManager and
 // restore-by-name. Also the shared file helpers of io/binary.h.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
@@ -16,6 +19,7 @@
 #include "core/budget.h"
 #include "core/check.h"
 #include "io/binary.h"
+#include "io/temp_files.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -93,6 +97,14 @@ void fsync_parent(const std::string& path) {
 void write_atomic(const char* who, const std::string& path,
                   const std::function<void(const ByteSink& sink)>& produce) {
   SYN_CHECK(!path.empty(), "{}: empty file path", who);
+  {  // the first write into a folder clears what killed writers left there
+    static std::mutex mutex;
+    static std::set<std::string> cleaned;
+    fs::path parent = fs::path(path).parent_path();
+    if (parent.empty()) parent = ".";
+    const std::lock_guard lock(mutex);
+    if (cleaned.insert(parent.string()).second) remove_stale_temp_files(parent.string());
+  }
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) {
@@ -131,6 +143,26 @@ void write_atomic(const char* who, const std::string& path,
 }
 
 }  // namespace detail
+
+int remove_stale_temp_files(const std::string& dir) {
+  std::error_code ec;
+  int removed = 0;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const auto dot = name.rfind(".tmp.");
+    if (dot == std::string::npos || dot == 0) continue;
+    const std::string digits = name.substr(dot + 5);
+    if (digits.empty() || digits.size() > 9 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      continue;
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    // Only a writer that no longer runs: kill(pid, 0) fails with ESRCH (EPERM means it runs as someone else).
+    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code file_ec;
+    if (!it->is_regular_file(file_ec)) continue;
+    if (fs::remove(it->path(), file_ec)) ++removed;
+  }
+  return removed;
+}
 
 void write_file_atomic(const std::string& path, const std::string& content) {
   detail::write_atomic("write_file_atomic", path,

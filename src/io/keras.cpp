@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/budget.h"
 #include "core/check.h"
 #include "synapse/io.h"
 
@@ -20,12 +21,36 @@ namespace {
 
 using nlohmann::json;
 
+// The bytes of a regular file, its size checked against the read budget first (a manifest can name
+// /dev/zero or a folder).
 std::string read_text(const std::string& path) {
+  std::error_code ec;
+  SYN_CHECK(std::filesystem::is_regular_file(path, ec), "Keras import: cannot open '{}': {}", path,
+            std::filesystem::exists(path, ec) ? "not a regular file" : "no such file");
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
+  SYN_CHECK(!ec, "Keras import: cannot read the size of '{}': {}", path, ec.message());
+  detail::check_declared_size("Keras import", path, "the file", size);
   std::ifstream in(path, std::ios::binary);
   SYN_CHECK(in.good(), "Keras import: cannot open '{}'", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string bytes(static_cast<std::size_t>(size), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  SYN_CHECK(in.gcount() == static_cast<std::streamsize>(bytes.size()), "Keras import: reading '{}' failed", path);
+  return bytes;
+}
+
+// A JSON integer as int64 (nlohmann's get<int64_t> casts a float such as 1e300 with undefined behaviour).
+std::int64_t int_of(const json& v, const std::string& what) {
+  SYN_CHECK(v.is_number_integer() && !(v.is_number_unsigned() && v.get<std::uint64_t>() > (std::uint64_t{1} << 62)),
+            "Keras import: {}: expected an integer, found {}", what, v.dump().substr(0, 100));
+  return v.get<std::int64_t>();
+}
+
+// A JSON list of integers (a shape).
+Shape shape_of(const json& v, const std::string& what) {
+  SYN_CHECK(v.is_array(), "Keras import: {}: expected a list of integers, found {}", what, v.dump().substr(0, 100));
+  Shape s;
+  for (const json& d : v) s.push_back(int_of(d, what));
+  return s;
 }
 
 // j[key] when it is a string, else the fallback (json::value() trips -Wnull-dereference in GCC 12).
@@ -55,6 +80,11 @@ struct LayerSpec {
   bool has(const char* key) const { return cfg.contains(key) && !cfg.at(key).is_null(); }
   template <class T> T get(const char* key, T fallback) const {
     if (!has(key)) return fallback;
+    if constexpr (std::is_same_v<T, std::int64_t>) {
+      if (!cfg.at(key).is_number_integer()) fail(fmt::format("option {}={}: expected an integer", key, cfg.at(key).dump()));
+    } else if constexpr (std::is_same_v<T, Shape>) {
+      return shape_of(cfg.at(key), fmt::format("layer '{}' ({}): option {}", name, cls, key));
+    }
     try {
       return cfg.at(key).get<T>();
     } catch (const json::exception&) {
@@ -177,10 +207,11 @@ nn::ModulePtr make_layer(const LayerSpec& L) {
     std::vector<std::pair<std::int64_t, std::int64_t>> pads;
     if (p.is_number_integer()) {
       pads = {{p.get<std::int64_t>(), p.get<std::int64_t>()}, {p.get<std::int64_t>(), p.get<std::int64_t>()}};
-    } else if (p.is_array() && p.size() == 2 && p[0].is_number_integer()) {
+    } else if (p.is_array() && p.size() == 2 && p[0].is_number_integer() && p[1].is_number_integer()) {
       pads = {{p[0].get<std::int64_t>(), p[0].get<std::int64_t>()}, {p[1].get<std::int64_t>(), p[1].get<std::int64_t>()}};
     } else if (p.is_array() && p.size() == 2 && p[0].is_array() && p[0].size() == 2 && p[1].is_array() && p[1].size() == 2) {
-      pads = {{p[0][0].get<std::int64_t>(), p[0][1].get<std::int64_t>()}, {p[1][0].get<std::int64_t>(), p[1][1].get<std::int64_t>()}};
+      const std::string what = fmt::format("layer '{}' ({}): option padding", L.name, L.cls);
+      pads = {{int_of(p[0][0], what), int_of(p[0][1], what)}, {int_of(p[1][0], what), int_of(p[1][1], what)}};
     } else {
       L.fail(fmt::format("unsupported option padding={}", p.dump()));
     }
@@ -212,9 +243,12 @@ Shape input_shape_of(const LayerSpec& L) {
   Shape s;
   if (L.has("batch_input_shape") || L.has("batch_shape")) {
     const json& b = L.cfg.at(L.has("batch_input_shape") ? "batch_input_shape" : "batch_shape");
+    if (!b.is_array() || b.empty()) L.fail(fmt::format("input shape {}: expected a list [batch, extents...]", b.dump()));
     for (std::size_t i = 1; i < b.size(); ++i) {
       if (b[i].is_null()) L.fail(fmt::format("input shape {} has an unknown extent past the batch", b.dump()));
-      s.push_back(b[i].get<std::int64_t>());
+      const std::int64_t d = int_of(b[i], fmt::format("layer '{}' ({}): input shape", L.name, L.cls));
+      if (d < 1) L.fail(fmt::format("input shape {}: extent {} (expected >= 1)", b.dump(), d));
+      s.push_back(d);
     }
     return s;
   }
@@ -226,6 +260,53 @@ void check_dtype(const LayerSpec& L) {
   if (d != "float32") L.fail(fmt::format("unsupported option dtype='{}' (float32 only)", d));
 }
 
+// What one layer call may cost, checked before it runs: building the model runs every layer once on a zero
+// batch of one (to find its output shape), so a config can ask for any amount of work. Each tensor is
+// bounded by the read budget (a ReadScope is active while a model is built); on top of that, one layer's
+// multiply-adds must not exceed the budget's number of bytes (4 Gi with 8 GiB of memory; nsfwjs'
+// MobileNetV2 needs at most 0.03 Gi in a layer) and all layers' parameters together (as float32) must fit it.
+void check_cost(const LayerSpec& L, const std::vector<nn::SymbolicTensor>& xs, double& params_total) {
+  const Shape& s = xs.at(0).shape();
+  auto at_least_1 = [](double v) { return std::max(v, 1.0); };
+  double in = 1;  // elements of the first input, batch of one
+  for (std::size_t i = 1; i < s.size(); ++i) in *= at_least_1(static_cast<double>(s[i]));
+  const double channels = s.size() > 1 ? at_least_1(static_cast<double>(s.back())) : 1.0;
+  const double spatial = in / channels;
+  auto area = [&](const char* key) {
+    double a = 1;
+    if (L.has(key))
+      for (auto v : L.pair(key, {1, 1})) a *= at_least_1(static_cast<double>(v));
+    return a;
+  };
+  auto count = [&](const char* key) { return at_least_1(static_cast<double>(L.get<std::int64_t>(key, 1))); };
+  double params = 0, macs = in;
+  const std::string& c = L.cls;
+  if (c == "Dense") {
+    params = channels * count("units");
+    macs = spatial * params;
+  } else if (c == "Conv2D") {
+    params = area("kernel_size") * channels * count("filters");
+    macs = spatial * params;
+  } else if (c == "DepthwiseConv2D") {
+    params = area("kernel_size") * channels * count("depth_multiplier");
+    macs = spatial * params;
+  } else if (c == "SeparableConv2D") {
+    const double mid = channels * count("depth_multiplier");
+    params = area("kernel_size") * mid + mid * count("filters");
+    macs = spatial * params;
+  } else if (c == "MaxPooling2D" || c == "AveragePooling2D") {
+    macs = in * area("pool_size");
+  }
+  const double budget = static_cast<double>(read_budget());
+  if (macs > budget)
+    L.fail(fmt::format("on an input of shape {} it needs {:.3g} multiply-adds, more than the read budget allows ({:.3g}; "
+                       "raise it with SYNAPSE_READ_BUDGET=BYTES)", to_string(s), macs, budget));
+  params_total += params;
+  if (4 * params_total > budget)
+    L.fail(fmt::format("the model's parameters reach {:.3g} bytes here, more than the read budget of {:.3g} bytes (raise "
+                       "it with SYNAPSE_READ_BUDGET=BYTES)", 4 * params_total, budget));
+}
+
 struct Built {
   std::vector<nn::SymbolicTensor> inputs, outputs;
   std::vector<std::pair<nn::ModulePtr, bool>> trainable;  // layers and their "trainable" flag
@@ -235,8 +316,7 @@ struct Built {
 LayerSpec spec_of(const json& layer) {
   static const json empty = json::object();
   const json& cfg = layer.contains("config") ? layer.at("config") : empty;
-  std::string name = layer.contains("name") ? layer.at("name").get<std::string>()
-                                            : string_or(cfg, "name", "?");
+  std::string name = string_or(layer, "name", string_or(cfg, "name", "?"));
   return LayerSpec{name, string_or(layer, "class_name", "?"), cfg};
 }
 
@@ -253,9 +333,11 @@ Built build_sequential(const json& layers) {
     b.inputs.push_back(nn::Input(input_shape_of(l0)));
   }
   nn::SymbolicTensor x = b.inputs[0];
+  double params = 0;
   for (std::size_t i = first; i < layers.size(); ++i) {
     const LayerSpec L = spec_of(layers[i]);
     nn::ModulePtr m = make_layer(L);
+    check_cost(L, {x}, params);
     x = (*m)(x);
     b.trainable.emplace_back(m, L.get<bool>("trainable", true));
   }
@@ -273,13 +355,14 @@ std::vector<nn::SymbolicTensor> resolve(const json& refs, const std::map<std::st
     if (r.size() >= 4 && r[3].is_object() && !r[3].empty())
       detail::fail("Keras import: {}: unsupported call arguments {}", who, r[3].dump());
     const std::string name = r[0].get<std::string>();
-    const auto node = r[1].get<std::size_t>();
+    const std::int64_t node = int_of(r[1], who + ": inbound node " + r.dump());
+    const std::int64_t output = int_of(r[2], who + ": inbound node " + r.dump());
     auto it = made.find(name);
-    SYN_CHECK(it != made.end() && node < it->second.size(),
+    SYN_CHECK(it != made.end() && node >= 0 && static_cast<std::uint64_t>(node) < it->second.size(),
               "Keras import: {}: inbound layer '{}' (call {}) is not defined before it", who, name, node);
-    SYN_CHECK(r[2].get<int>() == 0, "Keras import: {}: layer '{}' output {}: multi-output layers are not supported",
-              who, name, r[2].get<int>());
-    out.push_back(it->second[node]);
+    SYN_CHECK(output == 0, "Keras import: {}: layer '{}' output {}: multi-output layers are not supported", who, name,
+              output);
+    out.push_back(it->second[static_cast<std::size_t>(node)]);
   }
   return out;
 }
@@ -288,6 +371,7 @@ Built build_functional(const json& cfg) {
   SYN_CHECK(cfg.contains("layers") && cfg.at("layers").is_array(), "Keras import: the model config has no \"layers\"");
   Built b;
   std::map<std::string, std::vector<nn::SymbolicTensor>> made;  // layer -> the outputs of its calls
+  double params = 0;
   for (const json& layer : cfg.at("layers")) {
     const LayerSpec L = spec_of(layer);
     if (L.cls == "InputLayer") {
@@ -302,6 +386,8 @@ Built build_functional(const json& cfg) {
       SYN_CHECK(node.is_array(), "Keras import: layer '{}' ({}): unsupported inbound node format {} (Keras 2's "
                 "[[\"layer\", node, tensor, {{}}]] lists are read)", L.name, L.cls, node.dump().substr(0, 200));
       const auto xs = resolve(node, made, fmt::format("layer '{}' ({})", L.name, L.cls));
+      SYN_CHECK(!xs.empty(), "Keras import: layer '{}' ({}) has an empty inbound node", L.name, L.cls);
+      check_cost(L, xs, params);
       made[L.name].push_back(xs.size() == 1 && !dynamic_cast<nn::layers::MergeLayer*>(m.get()) ? (*m)(xs[0]) : (*m)(xs));
     }
     b.trainable.emplace_back(m, L.get<bool>("trainable", true));
@@ -315,9 +401,18 @@ Built build_functional(const json& cfg) {
   return b;
 }
 
-}  // namespace
+// Runs f with a ReadScope (no tensor above the read budget), turning nlohmann's exceptions (a key missing, a
+// value of the wrong type) into an Error that says where.
+template <class F> auto guarded(const std::string& what, F&& f) {
+  const detail::ReadScope reading;
+  try {
+    return f();
+  } catch (const json::exception& e) {
+    detail::fail("Keras import: {}: unexpected structure: {}", what, e.what());
+  }
+}
 
-Imported model_from_json(const std::string& json_text) {
+Imported model_from_config(const std::string& json_text) {
   json j = parse(json_text, "the model config");
   if (j.contains("modelTopology")) j = j.at("modelTopology");
   if (j.contains("model_config")) j = j.at("model_config");
@@ -340,24 +435,49 @@ Imported model_from_json(const std::string& json_text) {
   out.model = nn::Model(b.inputs, b.outputs, name);
   for (auto& [m, on] : b.trainable)
     if (!on) m->set_trainable(false);
-  out.config = j.dump();
+  out.config = j.dump(-1, ' ', false, json::error_handler_t::replace);
   return out;
 }
 
-std::map<std::string, Tensor> load_tfjs_weights(const std::string& model_json_path) {
+std::map<std::string, Tensor> tfjs_weights(const std::string& model_json_path) {
   const json j = parse(read_text(model_json_path), "'" + model_json_path + "'");
   SYN_CHECK(j.contains("weightsManifest"), "Keras import: '{}' has no weightsManifest", model_json_path);
   const std::filesystem::path dir = std::filesystem::path(model_json_path).parent_path();
+  const std::uint64_t budget = read_budget();
+  std::uint64_t total = 0;  // bytes of the weights read so far
   std::map<std::string, Tensor> out;
   for (const json& group : j.at("weightsManifest")) {
     std::string bytes;
-    for (const json& p : group.at("paths")) bytes += read_text((dir / p.get<std::string>()).string());
+    for (const json& p : group.at("paths")) {
+      // A shard is a file beside model.json (or below it), never an absolute path nor one that climbs out.
+      const std::filesystem::path rel(p.get<std::string>());
+      bool climbs = false;
+      for (const auto& part : rel) climbs = climbs || part == "..";
+      SYN_CHECK(!rel.empty() && rel.is_relative() && !climbs,
+                "Keras import: '{}': weight shard path '{}' must be a relative path inside the model's folder",
+                model_json_path, rel.string());
+      const std::string shard = read_text((dir / rel).string());
+      detail::check_read_budget(fmt::format("Keras import: '{}'", model_json_path), "the shards of a weight group",
+                                bytes.size() + shard.size());
+      bytes += shard;
+    }
     std::size_t offset = 0;
     for (const json& w : group.at("weights")) {
       const std::string name = w.at("name").get<std::string>();
-      const Shape shape = w.at("shape").get<Shape>();
-      std::int64_t n = 1;
-      for (auto d : shape) n *= d;
+      const Shape shape = shape_of(w.at("shape"), "weight '" + name + "': shape");
+      std::uint64_t n = 1;
+      double declared = 4;  // bytes, as float32
+      for (auto d : shape) {
+        SYN_CHECK(d >= 0, "Keras import: weight '{}': shape {} has a negative extent", name, to_string(shape));
+        n = d == 0 ? 0 : n <= budget / static_cast<std::uint64_t>(d) ? n * static_cast<std::uint64_t>(d) : budget + 1;
+        declared *= static_cast<double>(d);
+      }
+      SYN_CHECK(n <= budget / 4, "Keras import: '{}': weight '{}' {} declares {:.4g} bytes, more than the read budget of {} "
+                "bytes (raise it with SYNAPSE_READ_BUDGET=BYTES or synapse::set_read_budget)", model_json_path, name,
+                to_string(shape), declared, budget);
+      total += n * 4;
+      detail::check_read_budget(fmt::format("Keras import: '{}'", model_json_path),
+                                fmt::format("weight '{}' {} (with the weights before it)", name, to_string(shape)), total);
       const std::string dtype = string_or(w, "dtype", "float32");
       SYN_CHECK(dtype == "float32", "Keras import: weight '{}': dtype '{}' (float32 weights only)", name, dtype);
       std::string qtype = "float32";
@@ -380,7 +500,7 @@ std::map<std::string, Tensor> load_tfjs_weights(const std::string& model_json_pa
       Tensor t = zeros(shape);
       float* dst = t.data<float>();
       const auto* src = reinterpret_cast<const unsigned char*>(bytes.data() + offset);
-      for (std::int64_t i = 0; i < n; ++i) {
+      for (std::size_t i = 0; i < n; ++i) {
         if (width == 4) {
           std::memcpy(dst + i, src + 4 * i, 4);
         } else {
@@ -393,6 +513,16 @@ std::map<std::string, Tensor> load_tfjs_weights(const std::string& model_json_pa
     }
   }
   return out;
+}
+
+}  // namespace
+
+Imported model_from_json(const std::string& json_text) {
+  return guarded("the model config", [&] { return model_from_config(json_text); });
+}
+
+std::map<std::string, Tensor> load_tfjs_weights(const std::string& model_json_path) {
+  return guarded("the weightsManifest of '" + model_json_path + "'", [&] { return tfjs_weights(model_json_path); });
 }
 
 namespace {
@@ -409,11 +539,22 @@ std::string state_name(const std::string& weight, const std::map<std::string, Te
   }
   return n;
 }
+
+// Runs f; an Error whose message does not name `path` is thrown again with it in front.
+template <class F> auto naming(const std::string& path, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.find(path) != std::string::npos) throw;
+    detail::fail("'{}': {}", path, what);
+  }
+}
 }  // namespace
 
 Imported load_tfjs(const std::string& model_json_path) {
-  Imported m = model_from_json(read_text(model_json_path));
-  const auto weights = load_tfjs_weights(model_json_path);
+  Imported m = naming(model_json_path, [&] { return model_from_json(read_text(model_json_path)); });
+  const auto weights = naming(model_json_path, [&] { return load_tfjs_weights(model_json_path); });
   const auto state = m.model->state_dict();
   std::map<std::string, Tensor> mapped;
   for (const auto& [name, t] : weights) mapped[state_name(name, state)] = t;

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/check.h"
+#include "io/temp_files.h"
 #include "synapse/data.h"
 #include "synapse/dist.h"
 #include "synapse/report.h"
@@ -220,6 +221,9 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   }
 
   if (run.resume && root) {  // rank 0 reads the checkpoint; fit broadcasts what it restored
+    for (const std::string& dir : {logdir, ckpt_dir})  // what a kill -9 left behind
+      if (const int n = io::remove_stale_temp_files(dir); n > 0)
+        log(fmt::format("removed {} temporary file(s) of killed runs from {}", n, dir));
     if (auto latest = io::latest_checkpoint(ckpt_dir)) {
       const io::Checkpoint c = io::load_checkpoint(*latest);
       train::restore_training_state(c, *model, opt.get());

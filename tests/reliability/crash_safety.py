@@ -6,7 +6,9 @@
 1. kill -9: a short run with a checkpoint every few steps is killed at seeded random moments, --resume'd each
    time. After every kill each file the run wrote whole (checkpoints/ckpt-*.syn, model.syn, history.json,
    checkpoints/checkpoint, the index) must be complete and valid: the checkpoints' CRC32 and layout are checked here,
-   independently of the library. A last --resume run (not killed) must finish the planned steps.
+   independently of the library. A last --resume run (not killed) must finish the planned steps, and remove the
+   temporary files "NAME.tmp.PID" the killed runs left behind (plus planted ones of a dead PID), but not one of a
+   live process nor a file outside that pattern.
 2. Full disk: a resumed run under a file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored, so write() fails with EFBIG)
    must fail with a clear save_checkpoint error, leave no temporary file, and leave the newest checkpoint intact.
 """
@@ -101,10 +103,31 @@ def main():
         newest = check_run(logdir)
         steps_seen.append(newest)
         print(f"kill {k + 1} after {delay:.2f} s: every file whole, newest checkpoint at step {newest}")
+    # Stale temporary files: what the kills left, plus planted ones of a process that has exited (so the test does
+    # not depend on a kill landing inside a write); one of a live process (this script) and one outside the
+    # writer's pattern must stay.
+    left_by_kills = temp_files(logdir)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    ckdir = os.path.join(logdir, "checkpoints")
+    os.makedirs(ckdir, exist_ok=True)
+    planted_dead = [os.path.join(ckdir, f"ckpt-999.syn.tmp.{dead.pid}"), os.path.join(logdir, f"model.syn.tmp.{dead.pid}")]
+    planted_live = os.path.join(ckdir, f"ckpt-998.syn.tmp.{os.getpid()}")
+    other = os.path.join(logdir, "notes.tmp.txt")
+    for f in planted_dead + [planted_live, other]:
+        open(f, "wb").write(b"partial")
     out = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"the final --resume failed ({out.returncode}): {out.stderr}")
     check_run(logdir)
+    stale = [f for f in temp_files(logdir) if f not in (planted_live, other)]
+    if stale:
+        sys.exit(f"stale temporary files after the resume: {stale}")
+    if not os.path.exists(planted_live) or not os.path.exists(other):
+        sys.exit(f"the resume removed {planted_live} (a live process's) or {other} (not a temporary file)")
+    os.remove(planted_live)
+    os.remove(other)
+    print(f"resume removed the stale temporary files: {len(left_by_kills)} left by the kills, {len(planted_dead)} planted")
     history = json.load(open(os.path.join(logdir, "history.json")))
     if history["settings"].get("steps") != STEPS:
         sys.exit(f"the resumed run ended at step {history['settings'].get('steps')}, expected {STEPS}")
@@ -112,7 +135,6 @@ def main():
           f"stale temporary files: {len(temp_files(logdir))}")
 
     # Full disk: every file of the run may grow to 20 KB only; the next checkpoint (about 94 KB) cannot be saved.
-    ckdir = os.path.join(logdir, "checkpoints")
     before = {n: open(os.path.join(ckdir, n), "rb").read() for n in os.listdir(ckdir) if n.endswith(".syn")}
     for f in temp_files(logdir):
         os.remove(f)
