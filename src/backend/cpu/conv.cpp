@@ -162,10 +162,11 @@ std::int64_t block_rows(const Conv2DGeometry& g, std::int64_t rows) {
 
 
 // In bf16 (device.h) the convolutions take the bf16 implicit-GEMM kernels (conv_bf16.h) where they
-// apply, else the im2col path, whose gemm() calls multiply in bf16. The direct single-channel kernels
-// stay fp32 in either precision: their 25-tap sums are too short for bf16 to pay (cnn conv1 through
-// im2col + bf16 GEMM: 2.8x slower).
-bool fp32_kernels() { return matmul_precision() == MatmulPrecision::fp32; }
+// apply, else the im2col path, whose gemm() calls multiply in bf16. Single-channel convolutions stay
+// fp32 in either precision and on every kernel path (the direct kernels where the path has them, the
+// fp32 implicit or im2col ones elsewhere): their 25-tap sums are too short for bf16 to pay (cnn conv1
+// through im2col + bf16 GEMM: 2.8x slower).
+bool fp32_kernels(const Conv2DGeometry& g) { return g.c == 1 || matmul_precision() == MatmulPrecision::fp32; }
 
 }  // namespace
 
@@ -176,14 +177,15 @@ void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, con
     conv2d_direct_forward(g, x, w, bias, y, relu);
     return;
   }
-  if (fp32_kernels() && conv2d_implicit_forward_supported(g)) {
+  if (fp32_kernels(g) && conv2d_implicit_forward_supported(g)) {
     conv2d_implicit_forward(g, x, w, bias, y, relu);
     return;
   }
-  if (!fp32_kernels() && conv2d_bf16_forward_supported(g)) {
+  if (!fp32_kernels(g) && conv2d_bf16_forward_supported(g)) {
     conv2d_bf16_forward(g, x, w, bias, y, relu);
     return;
   }
+  const MatmulPrecisionGuard precision(fp32_kernels(g) ? MatmulPrecision::fp32 : matmul_precision());
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
   const float beta = bias != nullptr ? 1.0f : 0.0f;  // the GEMM adds onto the bias
   if (g.pointwise()) {  // the input rows are the columns: one GEMM, threaded inside
@@ -210,14 +212,15 @@ void conv2d_forward(const Conv2DGeometry& g, const float* x, const float* w, con
 // where it came from, and patches of neighbouring output rows overlap). Per block of images: zero
 // their dx, dcol = dy_rows x w^T into the thread's workspace, col2im.
 void conv2d_backprop_input(const Conv2DGeometry& g, const float* dy, const float* w, float* dx) {
-  if (fp32_kernels() && conv2d_implicit_backprop_input_supported(g)) {
+  if (fp32_kernels(g) && conv2d_implicit_backprop_input_supported(g)) {
     conv2d_implicit_backprop_input(g, dy, w, dx);
     return;
   }
-  if (!fp32_kernels() && conv2d_bf16_backprop_input_supported(g)) {
+  if (!fp32_kernels(g) && conv2d_bf16_backprop_input_supported(g)) {
     conv2d_bf16_backprop_input(g, dy, w, dx);
     return;
   }
+  const MatmulPrecisionGuard precision(fp32_kernels(g) ? MatmulPrecision::fp32 : matmul_precision());
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
   if (g.pointwise()) {  // dx [rows, C] = dy [rows, O] x w^T
     gemm({.trans_b = true, .m = rows, .n = K, .k = O, .a = dy, .b = w, .c = dx});
@@ -252,14 +255,15 @@ void conv2d_backprop_filter(const Conv2DGeometry& g, const float* x, const float
     conv2d_direct_backprop_filter(g, x, dy, dw);
     return;
   }
-  if (fp32_kernels() && conv2d_implicit_backprop_filter_supported(g)) {
+  if (fp32_kernels(g) && conv2d_implicit_backprop_filter_supported(g)) {
     conv2d_implicit_backprop_filter(g, x, dy, dw);
     return;
   }
-  if (!fp32_kernels() && conv2d_bf16_backprop_filter_supported(g)) {
+  if (!fp32_kernels(g) && conv2d_bf16_backprop_filter_supported(g)) {
     conv2d_bf16_backprop_filter(g, x, dy, dw);
     return;
   }
+  const MatmulPrecisionGuard precision(fp32_kernels(g) ? MatmulPrecision::fp32 : matmul_precision());
   const std::int64_t rows = g.rows(), K = g.patch(), O = g.o;
   if (rows == 0) {
     std::fill(dw, dw + K * O, 0.0f);
