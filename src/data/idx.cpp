@@ -224,12 +224,18 @@ Tensor read_idx(const std::string& path) {
     fail("read_idx: '{}'{}: truncated header: magic 0x{:08X} announces {} dimensions, the file ends after {} of them",
          path, how, magic, ndim, got / 4);
   Shape dims(ndim);
-  std::uint64_t count = 1;
+  // The product of the non-zero extents is bounded too: a zero extent makes the element count 0, but
+  // [2, 2^31, 2^32-1, 0] is still no shape a tensor can have (Tensor::empty refuses it, without the file).
+  constexpr std::uint64_t kMost = std::uint64_t{1} << 40;
+  std::uint64_t count = 1, extents = 1;
   for (unsigned d = 0; d < ndim; ++d) {
     dims[d] = load_be32(&dim_bytes[4 * d]);
-    count *= static_cast<std::uint64_t>(dims[d]);
-    if (count > (std::uint64_t{1} << 40))
-      fail("read_idx: '{}'{}: implausible header: shape {} has more than 2^40 elements", path, how, to_string(dims));
+    const auto e = static_cast<std::uint64_t>(dims[d]);
+    count *= e;
+    if (e != 0 && extents > kMost / e)
+      fail("read_idx: '{}'{}: implausible header: the extents of shape {} multiply to more than 2^40", path, how,
+           to_string(dims));
+    if (e != 0) extents *= e;
   }
 
   // Read the elements straight into the tensor when no conversion is needed.
