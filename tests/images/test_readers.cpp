@@ -149,7 +149,9 @@ template <class F> Tensor rgb_image(std::int64_t h, std::int64_t w, F f) {
 // root/{a_cat: 3, b_dog: 2, c: 4} images of 4x4 (each pixel encodes class and file), plus a text file.
 void make_folder(const fs::path& root) {
   const std::vector<std::pair<std::string, int>> classes{{"b_dog", 2}, {"a_cat", 3}, {"c", 4}};
-  for (const auto& [name, n] : classes) {
+  for (const auto& cls : classes) {
+    const std::string& name = cls.first;  // not a structured binding: clang 14's lambdas cannot capture one
+    const int n = cls.second;
     fs::create_directories(root / name);
     for (int i = 0; i < n; ++i)
       write_png((root / name / (std::to_string(i) + (i % 2 ? ".PNG" : ".png"))).string(),

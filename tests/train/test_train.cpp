@@ -318,7 +318,8 @@ TEST(Fit, AugmentTransformsEveryTrainingBatchWithItsOwnSeed) {
 
 TEST(Fit, ResumedRunEndsWithTheSameWeights) {
   const fs::path dir = temp_dir("resume");
-  auto [x, y] = blobs(60, 8);
+  const auto data = blobs(60, 8);
+  const Tensor x = data.first, y = data.second;  // not a structured binding: clang 14's lambdas cannot capture one
   auto run = [&](int epochs, bool resume, const fs::path& ckpt_dir) {
     manual_seed(9);
     auto model = small_model();  // with dropout: the generator state must be restored too
@@ -446,7 +447,8 @@ TEST(Fit, CheckpointsCarryMetadataAndExtraTensors) {
 
 TEST(Predict, BatchesEqualOneForwardAndRestoreTheTrainingFlag) {
   manual_seed(3);
-  auto [x, y] = blobs(23, 6);  // 23 rows: batches of 5 leave a last batch of 3
+  const auto data = blobs(23, 6);  // 23 rows: batches of 5 leave a last batch of 3
+  const Tensor x = data.first, y = data.second;  // not a structured binding: clang 14's lambdas cannot capture one
   auto model = small_model();
   model->build_for({1, 2});
   model->train();
