@@ -89,10 +89,27 @@ Outputs recurrent(Ctx& c, const std::string& kind) {
   c.require_rank(x, 3);
   if (!layout1) x = permute(x, {1, 0, 2});  // [B, T, I]
   const Tensor W = c.in(1), R = c.in(2);
+  // Every weight's shape is checked before it is sliced (a fuzzed model with a scalar W reached rows_of,
+  // which indexes axis 0).
+  auto expect_shape = [&](const Tensor& t, const char* what, const std::vector<std::int64_t>& dims) {
+    bool ok = t.ndim() == static_cast<std::int64_t>(dims.size());
+    for (std::size_t a = 0; ok && a < dims.size(); ++a) ok = dims[a] < 0 || t.dim(static_cast<std::int64_t>(a)) == dims[a];
+    if (ok) return;
+    std::string want;
+    for (const std::int64_t d : dims) want += (want.empty() ? "" : ", ") + (d < 0 ? std::string("?") : std::to_string(d));
+    throw Error(fmt::format("{}: {} must have shape [{}], got {}", describe(c.n), what, want, to_string(t.shape())));
+  };
+  expect_shape(R, "R (recurrence weights)", {-1, -1, -1});
   const std::int64_t H = c.i("hidden_size", R.dim(2)), T = x.dim(1);
   const std::string dir = c.s("direction", "forward");
   if (dir != "forward" && dir != "reverse" && dir != "bidirectional") c.unsupported("direction '" + dir + "'");
   const std::int64_t D = dir == "bidirectional" ? 2 : 1;
+  if (H < 1) throw Error(fmt::format("{}: hidden_size must be at least 1, got {}", describe(c.n), H));
+  expect_shape(W, "W (input weights)", {D, G * H, x.dim(2)});
+  expect_shape(R, "R (recurrence weights)", {D, G * H, H});
+  if (c.has(3)) expect_shape(c.in(3), "B (biases)", {D, 2 * G * H});
+  if (c.has(5)) expect_shape(c.in(5), "initial_h", {D, -1, H});
+  if (lstm_node && c.has(6)) expect_shape(c.in(6), "initial_c", {D, -1, H});
   Tensor P;
   if (peepholes) {
     P = c.in(7);
