@@ -29,6 +29,13 @@ Window window(Ctx& c, const Tensor& x, Ints kernel, bool ceil_mode) {
   w.dilations = c.ints("dilations", {1, 1});
   if (w.kernel.size() != 2 || w.strides.size() != 2 || w.dilations.size() != 2)
     c.unsupported("only 2-D windows are supported");
+  // Before any division by a stride (libFuzzer: strides [0, 0] divided by zero below).
+  for (int d = 0; d < 2; ++d)
+    if (w.kernel[d] < 1 || w.strides[d] < 1 || w.dilations[d] < 1)
+      throw Error(fmt::format("{}: kernel_shape, strides and dilations must be at least 1, got kernel {}x{}, strides "
+                              "{}x{}, dilations {}x{}",
+                              describe(c.n), w.kernel[0], w.kernel[1], w.strides[0], w.strides[1], w.dilations[0],
+                              w.dilations[1]));
   const std::string auto_pad = c.s("auto_pad", "NOTSET");
   const Shape& s = x.shape();
   if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
