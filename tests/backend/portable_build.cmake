@@ -1,5 +1,5 @@
 # The portable build (-DSYNAPSE_NATIVE=OFF), checked from the test suite:
-#   1. configures a sub-build of the library and test_ops only (no examples, no ONNX), with the parent
+#   1. configures a sub-build of the library and test_ops only (no examples; ONNX only in the sanitizer build), with the parent
 #      build's compiler launcher (ccache) so a second run recompiles nothing;
 #   2. checks its objects with check_isa_objects.py: no ymm/zmm instruction in any object of the
 #      library except the avx2 / avx512 kernel copies, and none in their weak functions;
