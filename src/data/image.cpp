@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <string_view>
 
 #include "core/budget.h"
 #include "core/check.h"
@@ -60,6 +61,44 @@ void check_png_chunks(const unsigned char* b, std::size_t size, const std::strin
   }
 }
 
+// A small file cannot hold a huge image: stb_image fills a truncated raster with zeros instead of failing, so
+// without this a 36-byte PNM header declaring 65305x363 pixels cost a 24 MB image and its decoding (libFuzzer,
+// through serve's POST /predict). The most pixels each format can pack into one byte of the file:
+//   PNG   rows come out of deflate (at most 1032:1) at one bit per pixel or more          8 x 1032
+//   GIF   an LZW code of at most 12 bits expands to at most 4096 pixels                   4096
+//   JPEG  a block of 64 pixels takes at least one bit (a progressive DC scan)             512
+//   BMP   stb_image reads it uncompressed, at least one bit per pixel                     8
+//   PNM   binary P5 / P6: the samples themselves, a byte or two each                      exact: w x h x c bytes
+//   else  TGA, PSD, HDR, PIC: run-length packets of at most 128 pixels in two bytes       64
+void check_raster_fits(const unsigned char* b, std::size_t size, int w, int h, int c, const std::string& name) {
+  const auto starts = [&](std::string_view magic) {
+    return size >= magic.size() && std::memcmp(b, magic.data(), magic.size()) == 0;
+  };
+  const std::uint64_t area = static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h);
+  if (starts("\x89PNG\r\n\x1a\n")) {
+    const std::uint64_t most = static_cast<std::uint64_t>(size) * 1032 + 1024;
+    SYN_CHECK(area / 8 <= most,
+              "cannot read image '{}': its header declares {}x{} pixels (at least {} bytes of rows), but {} bytes of PNG "
+              "inflate to at most {}", name, w, h, area / 8, size, most);
+    return;
+  }
+  if (starts("P5") || starts("P6")) {
+    const std::uint64_t samples = area * static_cast<std::uint64_t>(c);
+    SYN_CHECK(samples <= size,
+              "cannot read image '{}': its PNM header declares {}x{} pixels of {} channel(s), {} samples, but the file "
+              "has {} bytes", name, w, h, c, samples, size);
+    return;
+  }
+  std::string_view format = "TGA/PSD/HDR/PIC";
+  std::uint64_t per_byte = 64;
+  if (starts("GIF8")) format = "GIF", per_byte = 4096;
+  else if (starts("\xff\xd8")) format = "JPEG", per_byte = 512;
+  else if (starts("BM")) format = "BMP", per_byte = 8;
+  const std::uint64_t most = per_byte * size + 1024;
+  SYN_CHECK(area <= most, "cannot read image '{}': its {} header declares {}x{} pixels, but {} bytes of {} hold at most {}",
+            name, format, w, h, size, format, most);
+}
+
 // Decodes with stb_image; 16-bit images keep their 16 bits (int32 0..65535).
 Tensor decode(const stbi_uc* bytes, int size, const std::string& name) {
   check_png_chunks(bytes, static_cast<std::size_t>(size), name);
@@ -72,14 +111,7 @@ Tensor decode(const stbi_uc* bytes, int size, const std::string& name) {
   const bool wide = stbi_is_16_bit_from_memory(bytes, size) != 0;
   // stb_image's pixels plus the tensor's, against the read budget, before stb_image allocates.
   const auto pixels = static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) * static_cast<std::uint64_t>(c);
-  // A PNG's rows come out of deflate, which expands at most 1032:1, and hold at least one bit per pixel: a small
-  // file cannot hold a huge image.
-  const bool png = size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
-  const std::uint64_t area = static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h);
-  const std::uint64_t most = static_cast<std::uint64_t>(size) * 1032 + 1024;
-  SYN_CHECK(!png || area / 8 <= most,
-            "cannot read image '{}': its header declares {}x{} pixels (at least {} bytes of rows), but {} bytes of PNG "
-            "inflate to at most {}", name, w, h, area / 8, size, most);
+  check_raster_fits(bytes, static_cast<std::size_t>(size), w, h, c, name);
   ::synapse::detail::check_declared_size("read_image", name, fmt::format("the header ({}x{} pixels, {} channels)", w, h, c),
                                          pixels * (wide ? 2 + 4 : 1 + 1));
   if (wide) {

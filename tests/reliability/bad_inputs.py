@@ -80,6 +80,7 @@ def make_files(w, mnist):
     put("img/text.png", b"hello, this is not an image\n")
     put("img/blank.png", png(28, 28, [bytes(28)] * 28))
     put("img/huge.png", png(2, 2, [bytes(2)] * 2)[:16] + be32(60000, 4000) + png(2, 2, [bytes(2)] * 2)[24:])
+    put("img/huge.pgm", b"P5\n4000 3000\n255\n" + bytes(10))
     # CSV tables.
     put("csv/cells.csv", "a,b,y\n1,2,0\n3,4\n5,6,1\n")
     put("csv/empty.csv", "")
@@ -159,6 +160,8 @@ CASES = [
     ("image: blank (no digit)", [S, "predict", "{model}", "{w}/img/blank.png"], r"'{w}/img/blank.png': mnist_style: no digit found: the image is blank \(dark paper at 0.00, noise 0.000; the strongest ink differs from the paper by 0.000, below the 0.100 a stroke needs\)"),
     ("image: 68 bytes declaring 60000x4000", [S, "predict", "{model}", "{w}/img/huge.png"],
      r"cannot read image '{w}/img/huge.png': its header declares 60000x4000 pixels \(at least 30000000 bytes of rows\), but 68 bytes of PNG inflate to at most 71200"),
+    ("image: 27-byte PNM declaring 4000x3000", [S, "predict", "{model}", "{w}/img/huge.pgm"],
+     r"cannot read image '{w}/img/huge.pgm': its PNM header declares 4000x3000 pixels of 1 channel\(s\), 12000000 samples, but the file has 27 bytes"),
     ("image: missing file", [S, "predict", "{model}", "{w}/img/none.png"], r"cannot read image '{w}/img/none.png': no such file"),
     # ---- CSV tables ----
     ("csv: row with too few cells", [S, "tabular", "train", "{w}/csv/cells.csv", "--target", "y", "--out", "{w}/t1"], r"read_table: '{w}/csv/cells.csv': line 3: expected 3 cells \(one per column of the header\), found 2"),

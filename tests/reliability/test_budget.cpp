@@ -215,6 +215,45 @@ TEST_F(Budget, PngDeclaringAHugeImage) {
                              png.size(), png.size() * 1032 + 1024));
 }
 
+// The other formats stb_image reads also fill a truncated raster with zeros: libFuzzer found a 36-byte PNM
+// (through serve's POST /predict) that declared 65305x363 pixels and cost a 24 MB image and its decoding.
+TEST_F(Budget, PnmDeclaringMoreSamplesThanItHas) {
+  const std::string pnm = "P5\n4000 3000\n255\n" + std::string(10, '\x7f');
+  EXPECT_EQ(error_in_capped_child([&] { data::decode_image(pnm.data(), pnm.size(), "tiny.pgm"); }),
+            fmt::format("cannot read image 'tiny.pgm': its PNM header declares 4000x3000 pixels of 1 channel(s), "
+                        "12000000 samples, but the file has {} bytes", pnm.size()));
+  // A whole one decodes.
+  const std::string whole = "P6\n3 2\n255\n" + std::string(18, '\x40');
+  EXPECT_EQ(data::decode_image(whole.data(), whole.size(), "whole.ppm").shape(), (Shape{2, 3, 3}));
+}
+
+namespace {
+
+std::string le32(std::uint32_t v) {
+  std::string s(4, '\0');
+  for (int i = 0; i < 4; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xff);
+  return s;
+}
+
+// An uncompressed 24-bit BMP: its 54-byte header, then the rows (each padded to 4 bytes) of `rows` bytes.
+std::string bmp(std::uint32_t w, std::uint32_t h, std::size_t rows) {
+  std::string s = "BM" + le32(static_cast<std::uint32_t>(54 + rows)) + le32(0) + le32(54);
+  s += le32(40) + le32(w) + le32(h) + std::string("\x01\x00\x18\x00", 4) + le32(0) + le32(0) + le32(2835) + le32(2835) +
+       le32(0) + le32(0);
+  return s + std::string(rows, '\x20');
+}
+
+}  // namespace
+
+TEST_F(Budget, BmpDeclaringAHugeImage) {
+  const std::string file = bmp(10000, 10000, 8);
+  EXPECT_EQ(error_in_capped_child([&] { data::decode_image(file.data(), file.size(), "tiny.bmp"); }),
+            "cannot read image 'tiny.bmp': its BMP header declares 10000x10000 pixels, but 62 bytes of BMP hold at most "
+            "1520");
+  const std::string whole = bmp(2, 2, 16);  // two rows of 2 x 3 bytes, padded to 8
+  EXPECT_EQ(data::decode_image(whole.data(), whole.size(), "whole.bmp").shape(), (Shape{2, 2, 3}));
+}
+
 TEST_F(Budget, ImageAboveTheBudget) {
   const std::string png = data::encode_png(zeros({300, 300, 3}, DType::UInt8));
   set_read_budget(100000);
