@@ -75,6 +75,35 @@ def loadavg():
         return float(f.read().split()[0])
 
 
+class OtherWork:
+    """The CPU time the rest of the machine took while the benchmarks ran: all CPUs' busy time from
+    /proc/stat minus this process's and its children's, and the time the hypervisor stole. The load
+    average cannot say this at the end of a run: it counts the benchmark's own threads (two threads on
+    two cores read ~2, so every run looked noisy)."""
+
+    def __init__(self):
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+        hz = os.sysconf("SC_CLK_TCK")
+        t = os.times()
+        return {"busy": (v[0] + v[1] + v[2] + v[5] + v[6]) / hz, "steal": v[7] / hz,
+                "ours": t.user + t.system + t.children_user + t.children_system, "wall": time.monotonic()}
+
+    def summary(self):
+        """(text, noisy): other work and steal as a share of the machine's cores over the run."""
+        end = self._sample()
+        wall = max(end["wall"] - self.start["wall"], 1e-9)
+        cores = os.cpu_count() or 1
+        others = max(0.0, (end["busy"] - self.start["busy"]) - (end["ours"] - self.start["ours"])) / wall / cores
+        steal = (end["steal"] - self.start["steal"]) / wall / cores
+        return (f"other processes took {100 * others:.0f}% of the cores and the hypervisor {100 * steal:.0f}% "
+                f"while it ran", others > 0.05 or steal > 0.05)
+
+
 class Runner:
     def __init__(self, args):
         self.args = args
@@ -231,13 +260,14 @@ def run_precision(args, runner, models, reps):
     impls = [c for c in PRECISION_COLUMNS if c[0] == "synapse" or runner.available("pytorch")]
     results = {}
     start_load = loadavg()
+    other = OtherWork()
     for rep in range(reps):
         log(f"repetition {rep + 1}/{reps}")
         for model in models:
             for impl, precision in impls:
                 runner.precision = precision
                 results.setdefault((impl, precision, model), []).append(runner.run(impl, model, args.threads, "default"))
-    end_load = loadavg()
+    other_text, noisy = other.summary()
     head = ("| model | metric | Synapse fp32 | Synapse bf16 | bf16 / fp32 | PyTorch fp32 | PyTorch bf16 autocast "
             "| Synapse bf16 / PyTorch bf16 |")
     rows = [head, "|" + "---|" * 8]
@@ -252,9 +282,8 @@ def run_precision(args, runner, models, reps):
     return [
         f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {args.threads} thread"
         f"{'s' if args.threads != 1 else ''} of {cpu_model()}, "
-        f"{'quick smoke run' if args.quick else f'median of {reps}'}, load average {start_load:.1f} at the start "
-        f"and {end_load:.1f} at the end" + (" — **other work was running: noisy numbers**"
-                                             if max(start_load, end_load) > 1.0 else "") + ".",
+        f"{'quick smoke run' if args.quick else f'median of {reps}'}, load average {start_load:.1f} at the start; "
+        f"{other_text}" + (" — **other work was running: noisy numbers**" if noisy or start_load > 1.0 else "") + ".",
         "",
     ] + rows + [
         "",
@@ -425,6 +454,7 @@ def main():
         log(f"bench: warning: load average {start_load:.1f} on {os.cpu_count()} cores: other work is running, "
             f"the numbers will be noisy")
     lines = []
+    other = OtherWork()
     if not args.micro_only and models:
         impls = [("synapse", 2), ("synapse", 1)]
         for impl in ("libtorch", "pytorch"):
@@ -444,12 +474,12 @@ def main():
                     results.setdefault((impl, threads, model), []).append(r)
         rows, verdicts = table(results, models, best)
         libs = libs_summary([r for r in runner.raw if r["phase"] == "measure"])
-        end_load = loadavg()
+        other_text, noisy = other.summary()
         lines += [
             f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores "
             f"of {cpu_model()}, {'quick smoke run' if args.quick else f'median of {reps}'}"
-            f", load average {start_load:.1f} at the start and {end_load:.1f} at the end"
-            + (" — **other work was running: noisy numbers**" if max(start_load, end_load) > 1.0 else "") + ".",
+            f", load average {start_load:.1f} at the start; {other_text}"
+            + (" — **other work was running: noisy numbers**" if noisy or start_load > 1.0 else "") + ".",
             "",
         ] + rows + [
             "",
