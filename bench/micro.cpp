@@ -280,6 +280,7 @@ const GemmCase kGemms[] = {
     {"mlp_fc1_b1_1x784x500", 1, 500, 784, false, false},
     {"softmax_b1_1x784x10", 1, 10, 784, false, false},
     {"square_1024", 1024, 1024, 1024, false, false},
+    {"cnn_fc1_infer_1000x3136x1024", 1000, 1024, 3136, false, false},
 };
 void BM_Gemm(benchmark::State& state, const GemmCase& g) {
   const int t = use_threads(state);

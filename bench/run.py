@@ -292,6 +292,16 @@ def run_precision(args, runner, models, reps):
     ]
 
 
+def blas_line(build):
+    """The `blas:` line of `synapse --version`: OpenBLAS's kernels for this CPU and who runs the products."""
+    try:
+        out = subprocess.run([os.path.join(build, "src", "synapse"), "--version"], capture_output=True, text=True,
+                             timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return next((l[len("blas: "):] for l in out.splitlines() if l.startswith("blas: ")), "")
+
+
 def libs_summary(raw):
     out = {}
     for r in raw:
@@ -495,6 +505,8 @@ def main():
             "- Libraries mapped into each process (from /proc/self/maps): "
             + "; ".join(f"{k}: {v}" for k, v in libs.items()) + ".",
         ]
+        if blas := blas_line(args.build):
+            lines.append(f"- Synapse's BLAS on this CPU (`synapse --version`): {blas}.")
         tuned = [r for r in runner.raw if r["phase"] == "tune" and r["impl"] == "synapse"]
         if tuned:
             lines.append("- Synapse under the same wait policies (tuning runs, information only): " + ", ".join(

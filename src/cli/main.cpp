@@ -6,6 +6,7 @@
 #include <exception>
 #include <vector>
 
+#include "backend/cpu/gemm.h"
 #include "backend/cpu/isa.h"
 #include "cli/commands.h"
 
@@ -14,8 +15,9 @@ int main(int argc, char** argv) {
   namespace dist = synapse::dist;
   dist::init(argc, argv);  // under mpirun: this process is one rank of a data-parallel job (dist.h)
   CLI::App app{"Synapse: deep learning in modern C++", "synapse"};
-  // The version, then the CPU: its model, instruction sets, caches and the kernel path in use.
-  app.set_version_flag("--version", [] { return std::string("synapse ") + synapse::version() + "\n" + synapse::cpu::cpu_report(); });
+  // The version, then the CPU: its model, instruction sets, caches and the kernel path in use, and the
+  // BLAS: its kernels for this CPU and which products it runs.
+  app.set_version_flag("--version", [] { return std::string("synapse ") + synapse::version() + "\n" + synapse::cpu::cpu_report() + synapse::cpu::gemm_report(); });
   app.require_subcommand(1);
   const std::vector<Command> commands{add_train(app),  add_eval(app),   add_predict(app), add_summary(app),
                                       add_ops(app),    add_graph(app),  add_export(app),  add_run(app),
@@ -30,7 +32,8 @@ int main(int argc, char** argv) {
     return rc;
   }
   try {
-    synapse::cpu::active_isa();  // a bad SYNAPSE_ISA is an error before any work starts
+    synapse::cpu::active_isa();  // a bad SYNAPSE_ISA or SYNAPSE_GEMM is an error before any work starts
+    synapse::cpu::gemm_route();
     int rc = 0;
     for (const auto& c : commands)
       if (c.app->parsed()) rc = c.run();

@@ -3,8 +3,11 @@
 // re-runs this binary's kernel tests under SYNAPSE_ISA=generic|avx2|avx512 (kernels_on_<path>).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -39,6 +42,12 @@ const bool kSkipUnsupportedPath = [] {
 struct KeepIsa {
   cpu::Isa saved = cpu::active_isa();
   ~KeepIsa() { cpu::set_isa(saved); }
+};
+
+// Restores the matrix-product route likewise.
+struct KeepRoute {
+  cpu::GemmRoute saved = cpu::gemm_route();
+  ~KeepRoute() { cpu::set_gemm_route(saved); }
 };
 
 std::vector<float> random_floats(std::int64_t n, std::uint64_t seed) {
@@ -221,4 +230,87 @@ TEST(Isa, DepthwiseEveryPathMatchesTheReferences) {
       EXPECT_LT(max_diff(dw, dwr), 1e-3) << what << " backprop filter";
     }
   }
+}
+
+// The matrix-product routes (gemm.h's GemmRoute): on every kernel path, Synapse's kernels for every
+// product (own) and OpenBLAS where it is specialised (blas) against the reference, on shapes that
+// reach each branch of the own route: B not transposed with many rows, a long sum (several k blocks)
+// and a C narrower than a vector; B transposed with few rows (small_gemm_nt) and with many (the copy
+// to [k, n]); A transposed; leading dimensions wider than the matrices; beta 0 over a NaN C.
+TEST(GemmRoute, EveryRouteAndPathMatchesTheReference) {
+  KeepIsa keep;
+  KeepRoute keep_route;
+  struct Mm {
+    std::int64_t m, n, k;
+    bool ta, tb;
+    std::int64_t pad;  // extra elements per row of A, B and C
+    float beta;
+  };
+  const Mm cases[] = {{130, 70, 300, false, false, 0, 0.0f},  {1000, 64, 600, false, false, 3, 0.25f},
+                      {97, 10, 1030, false, false, 0, 0.0f},  {50, 1100, 64, false, true, 0, 0.25f},
+                      {100, 500, 300, false, true, 5, 0.0f},  {70, 33, 17, true, false, 1, -1.0f},
+                      {65, 40, 129, true, true, 0, 0.5f},     {2, 3, 4, false, false, 0, 0.0f},
+                      {300, 2, 700, false, true, 2, 0.0f}};
+  std::uint64_t seed = 100;
+  for (const cpu::Isa isa : cpu::supported_isas()) {
+    cpu::set_isa(isa);
+    for (const cpu::GemmRoute route : {cpu::GemmRoute::own, cpu::GemmRoute::blas}) {
+      cpu::set_gemm_route(route);
+      EXPECT_EQ(cpu::own_gemm_for_all(), route == cpu::GemmRoute::own && isa != cpu::Isa::generic);
+      for (const Mm& c : cases) {
+        const std::int64_t lda = (c.ta ? c.m : c.k) + c.pad, ldb = (c.tb ? c.k : c.n) + c.pad, ldc = c.n + c.pad;
+        const auto a = random_floats((c.ta ? c.k : c.m) * lda, seed++), b = random_floats((c.tb ? c.n : c.k) * ldb, seed++);
+        std::vector<float> out = random_floats(c.m * ldc, seed++);
+        if (c.beta == 0.0f) std::fill(out.begin(), out.end(), std::numeric_limits<float>::quiet_NaN());
+        std::vector<float> ref = out;
+        cpu::GemmArgs args{.trans_a = c.ta, .trans_b = c.tb, .m = c.m, .n = c.n, .k = c.k, .alpha = 0.75f,
+                           .a = a.data(), .lda = lda, .b = b.data(), .ldb = ldb, .beta = c.beta, .c = out.data(),
+                           .ldc = ldc};
+        cpu::gemm(args);
+        args.c = ref.data();
+        cpu::gemm_reference(args);
+        double diff = 0.0;  // over the n columns of each row: the padding past them is left alone by both
+        for (std::int64_t i = 0; i < c.m; ++i)
+          for (std::int64_t j = 0; j < c.n; ++j) {
+            const auto at = static_cast<std::size_t>(i * ldc + j);
+            diff = std::max(diff, std::isnan(out[at]) ? 1e30 : std::abs(double(out[at]) - double(ref[at])));
+          }
+        EXPECT_LT(diff, 1e-4 * std::sqrt(double(c.k))) << cpu::isa_name(isa) << " route " << cpu::gemm_route_name(route)
+                                                    << " gemm " << c.m << "x" << c.n << "x" << c.k << " ta=" << c.ta
+                                                    << " tb=" << c.tb << " pad=" << c.pad;
+      }
+    }
+  }
+}
+
+// The automatic route uses OpenBLAS only where its kernels are as wide as the active path's, and the
+// report says which kernels OpenBLAS chose and who runs the products.
+TEST(GemmRoute, AutomaticFollowsTheWidthOfOpenBlasKernels) {
+  KeepIsa keep;
+  KeepRoute keep_route;
+  cpu::set_gemm_route(cpu::GemmRoute::automatic);
+  const std::string core = cpu::blas_core();
+  const int level = core == "SkylakeX" || core == "Cooperlake" || core == "SapphireRapids" ? 2
+                    : core == "Haswell" || core == "Zen"                                       ? 1
+                                                                                               : 0;
+  EXPECT_EQ(cpu::blas_core_level(), level) << core;
+  for (const cpu::Isa isa : cpu::supported_isas()) {
+    cpu::set_isa(isa);
+    EXPECT_EQ(cpu::own_gemm_for_all(), level < static_cast<int>(isa)) << core << " on " << cpu::isa_name(isa);
+    const std::string report = cpu::gemm_report();
+    EXPECT_NE(report.find("(" + core + " kernels"), std::string::npos) << report;
+    EXPECT_EQ(report.find("Synapse's kernels run every matrix product") != std::string::npos, level < static_cast<int>(isa))
+        << report;
+  }
+}
+
+TEST(GemmRoute, UnknownRouteNamesTheValueAndTheKnownOnes) {
+  try {
+    cpu::parse_gemm_route("mkl");
+    FAIL() << "no error for mkl";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "SYNAPSE_GEMM=mkl: unknown matrix-product route (expected auto, blas or own)");
+  }
+  EXPECT_EQ(cpu::parse_gemm_route("own"), cpu::GemmRoute::own);
+  EXPECT_EQ(cpu::parse_gemm_route("auto"), cpu::GemmRoute::automatic);
 }

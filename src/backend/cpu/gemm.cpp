@@ -2,15 +2,22 @@
 
 #include <cblas.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "backend/cpu/gemm_bf16.h"
+#include "backend/cpu/isa.h"
 #include "core/parallel.h"
 #include "synapse/device.h"
+#include "synapse/error.h"
 
 #include "backend/cpu/isa_begin.h"
 #include "backend/cpu/vec.h"
@@ -677,6 +684,40 @@ void gemv(const GemmArgs& g) {
   });
 }
 
+#if SYNAPSE_AVX2
+// Every product on our kernels (own_gemm_for_all(): OpenBLAS's kernels are narrower than ours). B not
+// transposed: small_gemm's tiles, which take any m, n and k (a narrow C in masked vectors). B
+// transposed: with few rows small_gemm_nt, as on the default route; otherwise B is copied to [k, n]
+// first (n k floats moved for m n k multiply-adds) in blocks of 16 x 16, each read along B's rows and
+// written along the copy's.
+void own_gemm(const GemmArgs& g) {
+  if (!g.trans_b) {
+    small_gemm(g);
+    return;
+  }
+  if (!g.trans_a && g.m >= kSmallMinN && g.m <= kSmallDim && g.n >= 16 * kSmallDim) {
+    small_gemm_nt(g);
+    return;
+  }
+  thread_local std::vector<float> bt;  // kept: a training loop transposes the same shapes every step
+  bt.resize(static_cast<std::size_t>(g.k * g.n));
+  constexpr std::int64_t kT = 16;
+  for (std::int64_t j0 = 0; j0 < g.n; j0 += kT) {
+    const std::int64_t j1 = std::min(g.n, j0 + kT);
+    for (std::int64_t p0 = 0; p0 < g.k; p0 += kT) {
+      const std::int64_t p1 = std::min(g.k, p0 + kT);
+      for (std::int64_t j = j0; j < j1; ++j)
+        for (std::int64_t p = p0; p < p1; ++p) bt[static_cast<std::size_t>(p * g.n + j)] = g.b[j * g.ldb + p];
+    }
+  }
+  GemmArgs h = g;
+  h.trans_b = false;
+  h.b = bt.data();
+  h.ldb = g.n;
+  small_gemm(h);
+}
+#endif  // SYNAPSE_AVX2
+
 }  // namespace
 
 void gemm(const GemmArgs& args) {
@@ -698,6 +739,10 @@ void gemm(const GemmArgs& args) {
     return;
   }
 #if SYNAPSE_AVX2
+  if (::synapse::cpu::own_gemm_for_all()) {
+    own_gemm(g);
+    return;
+  }
   if (!g.trans_b && (g.m <= kSmallDim || g.k <= kSmallDim) && g.n >= kSmallMinN && g.m * g.n * g.k >= kSmallMinMacs) {
     small_gemm(g);
     return;
@@ -735,6 +780,95 @@ void gemm_reference(const GemmArgs& args) {
       c = static_cast<float>(g.alpha * acc + (g.beta == 0.0f ? 0.0 : static_cast<double>(g.beta) * c));
     }
   }
+}
+
+namespace {
+
+// OpenBLAS's kernel families by the vectors their sgemm kernels use (OpenBLAS's driver/others/
+// dynamic.c names; families not listed are older than AVX2 or not x86).
+int core_level(std::string_view core) {
+  for (const char* c : {"SkylakeX", "Cooperlake", "SapphireRapids"})
+    if (core == c) return static_cast<int>(Isa::avx512);
+  for (const char* c : {"Haswell", "Zen"})
+    if (core == c) return static_cast<int>(Isa::avx2);
+  return static_cast<int>(Isa::generic);
+}
+
+int gemm_route_cache = -1;  // -1 until the first gemm_route()
+
+}  // namespace
+
+const char* blas_core() {
+  static const std::string core = [] {
+    const char* c = openblas_get_corename();
+    return std::string(c != nullptr ? c : "unknown");
+  }();
+  return core.c_str();
+}
+
+int blas_core_level() {
+  static const int level = core_level(blas_core());
+  return level;
+}
+
+const char* gemm_route_name(GemmRoute route) {
+  switch (route) {
+    case GemmRoute::blas: return "blas";
+    case GemmRoute::own: return "own";
+    default: return "auto";
+  }
+}
+
+GemmRoute parse_gemm_route(const char* name, const char* what) {
+  for (const GemmRoute r : {GemmRoute::automatic, GemmRoute::blas, GemmRoute::own})
+    if (std::string_view(name) == gemm_route_name(r)) return r;
+  throw Error(fmt::format("{}={}: unknown matrix-product route (expected auto, blas or own)", what, name));
+}
+
+void set_gemm_route(GemmRoute route) {
+  __atomic_store_n(&gemm_route_cache, static_cast<int>(route), __ATOMIC_RELAXED);
+}
+
+GemmRoute gemm_route() {
+  const int cached = __atomic_load_n(&gemm_route_cache, __ATOMIC_RELAXED);
+  if (cached >= 0) return static_cast<GemmRoute>(cached);
+  GemmRoute route = GemmRoute::automatic;
+  if (const char* env = std::getenv("SYNAPSE_GEMM"); env != nullptr && *env != '\0') route = parse_gemm_route(env);
+  set_gemm_route(route);
+  return route;
+}
+
+bool own_gemm_for_all() {
+#if defined(__x86_64__)
+  switch (gemm_route()) {
+    case GemmRoute::own: return active_isa() != Isa::generic;  // the generic path has no kernels of its own
+    case GemmRoute::blas: return false;
+    default: return blas_core_level() < static_cast<int>(active_isa());
+  }
+#else
+  return false;
+#endif
+}
+
+std::string gemm_report() {
+  GemmRoute route = GemmRoute::automatic;
+  try {
+    route = gemm_route();
+    (void)active_isa();
+  } catch (const Error& e) {
+    return fmt::format("blas: {} ({} kernels); products: none: {}\n", openblas_get_config(), blas_core(), e.what());
+  }
+  std::string who;
+  if (route == GemmRoute::own) {
+    who = own_gemm_for_all() ? "; SYNAPSE_GEMM=own: Synapse's kernels run every matrix product" : "";
+  } else if (route == GemmRoute::blas) {
+    who = "; SYNAPSE_GEMM=blas";
+  } else if (own_gemm_for_all()) {
+    who = fmt::format("; narrower than the {} path, so Synapse's kernels run every matrix product",
+                      isa_name(active_isa()));
+  }
+  return fmt::format("blas: {} ({} kernels, {} vectors){}\n", openblas_get_config(), blas_core(),
+                     isa_name(static_cast<Isa>(blas_core_level())), who);
 }
 
 }  // namespace synapse::cpu
