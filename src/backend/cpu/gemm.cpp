@@ -348,7 +348,7 @@ std::int64_t list_nonzeros(const float* x, std::int64_t k, std::int32_t* rows, f
 // buffer first (prefetching 16 rows ahead: the page-crossing reads overlap), which the row tiles
 // then read from L1/L2. C is written once per k block; when the whole sum is one block (k <= kKc)
 // and C is large, with streaming stores, which skip reading C's cache lines before writing them.
-constexpr std::int64_t kKc = 256;   // rows of a B panel (k block): 64 KB panels, in L2
+constexpr std::int64_t kKc = 256;   // rows of a B panel (k block) on AMD: 64 KB panels, in L2
 constexpr std::int64_t kNc = 64;    // columns of a B panel and of a tile
 constexpr int kTileRows = 6;        // rows of a tile: 6 x 4 accumulators + 4 of B + a broadcast
 // Vectors of columns per tile: 4 with AVX-512 (a tile as wide as a panel), 2 with AVX2 (6 x 2
@@ -361,6 +361,24 @@ constexpr std::int64_t kSmallDim = 64;  // m or k at most this: our kernel, when
 // than OpenBLAS's tuned small-matrix path: LeNet-5's 64x84x120 layer ran at 0.8x).
 constexpr std::int64_t kSmallMinN = 16;
 constexpr std::int64_t kSmallMinMacs = std::int64_t{2} << 20;
+
+// Rows of a B panel on this CPU. AMD's Zen 4 and Zen 5 feed the tiles from L2 fast enough: 256 rows
+// (64 KB, re-read from L2 by every row tile) measured faster there than 128 (fewer k blocks: C read and
+// written, and panels copied, half as often; Zen 5, fc1 forward on two threads: 299 against 265-283
+// GFLOP/s). On Intel's Golden Cove / Raptor Cove cores (Emerald Rapids, 48 KB L1d) the L1-resident
+// panel wins: 128 rows (32 KB) ran fc1's forward product on two threads at 185-192 GFLOP/s against
+// 149-180 with 256 (alternating runs; one thread was within the noise). So Intel CPUs get the largest
+// power-of-two rows whose panel fits in two thirds of L1d, the others kKc.
+std::int64_t panel_rows() {
+  static const std::int64_t rows = [] {
+    const CpuInfo& cpu = cpu_info();
+    if (cpu.vendor != "GenuineIntel" || cpu.l1d <= 0) return kKc;
+    std::int64_t r = kKc;
+    while (r > 32 && r * kNc * static_cast<std::int64_t>(sizeof(float)) * 3 > cpu.l1d * 2) r /= 2;
+    return r;
+  }();
+  return rows;
+}
 
 // C[R, w] = alpha * (op(A) B)[R, w] + beta * C (beta == 0: C not read), w <= 16 * V; op(A)(r, p) =
 // a[r * ars + p * aks]; B [k, w] with ldb.
@@ -418,17 +436,18 @@ void small_tile_any(int rows, const float* a, std::int64_t ars, std::int64_t aks
 // rows are cut into equal tiles of at most 6 (50 = 5 x 6 + 4 x 5: a last tile of 2 rows ran at half
 // the speed of the others).
 void small_gemm_block(const GemmArgs& g) {
+  const std::int64_t kc = panel_rows();
   static thread_local std::vector<float> panel;
-  panel.resize(static_cast<std::size_t>(kKc * kNc));
+  panel.resize(static_cast<std::size_t>(kc * kNc));
   const std::int64_t ars = g.trans_a ? 1 : g.lda, aks = g.trans_a ? g.lda : 1;
   const std::int64_t tiles = (g.m + kTileRows - 1) / kTileRows;
   // Streaming stores: measured on the fc1 weight gradient (one k block, 12.8 MB of C), 3.0 ms
   // against 3.8 ms with ordinary stores on one thread. Only for a C larger than the L2 caches (the
   // stores leave it in memory) and 64-byte aligned rows (the instruction's requirement).
-  const bool stream = g.k <= kKc && g.m * g.n >= (std::int64_t{1} << 20) && g.ldc % 16 == 0 &&
+  const bool stream = g.k <= kc && g.m * g.n >= (std::int64_t{1} << 20) && g.ldc % 16 == 0 &&
                       reinterpret_cast<std::uintptr_t>(g.c) % 64 == 0;
-  for (std::int64_t p0 = 0; p0 < g.k; p0 += kKc) {
-    const std::int64_t kb = std::min(kKc, g.k - p0);
+  for (std::int64_t p0 = 0; p0 < g.k; p0 += kc) {
+    const std::int64_t kb = std::min(kc, g.k - p0);
     const float beta = p0 == 0 ? g.beta : 1.0f;  // later k blocks add to the earlier ones
     for (std::int64_t j0 = 0; j0 < g.n; j0 += kNc) {
       const std::int64_t w = std::min(kNc, g.n - j0);
