@@ -456,7 +456,12 @@ void small_gemm_block(const GemmArgs& g) {
         if (p + 16 < kb) {
           for (std::int64_t j = 0; j < w; j += 16) _mm_prefetch(reinterpret_cast<const char*>(src + (p + 16) * g.ldb + j), _MM_HINT_T0);
         }
-        std::copy(src + p * g.ldb, src + p * g.ldb + w, panel.data() + p * w);
+        if (w == kNc) {  // four vectors, not a memmove call per 256 bytes (9% of fc1's forward time, perf)
+#pragma GCC unroll 4
+          for (std::int64_t j = 0; j < kNc; j += kLanes) vstore(panel.data() + p * w + j, vload(src + p * g.ldb + j));
+        } else {
+          std::copy(src + p * g.ldb, src + p * g.ldb + w, panel.data() + p * w);
+        }
       }
       for (std::int64_t t = 0; t < tiles; ++t) {
         const std::int64_t i0 = g.m * t / tiles, rows = g.m * (t + 1) / tiles - i0;
