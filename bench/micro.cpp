@@ -47,23 +47,10 @@ void BM_PeakFMA(benchmark::State& state) {
   state.counters["GFLOPS"] = gflops;
 }
 
-// The bf16 peak: the same chains with AVX512-BF16's vdpbf16ps (16 lanes x 2 products = 64 FLOP per
-// instruction, twice an fp32 FMA's), on one thread, timed in alternation with the fp32 FMA loop so that
-// "ratio" (bf16 GFLOP/s / fp32 GFLOP/s) compares the two at the same clock.
-__attribute__((target("avx512f,avx512bf16"), noinline)) float dpbf16_chains(std::int64_t iters) {
-  __m512 acc[16];
-  for (int j = 0; j < 16; ++j) acc[j] = _mm512_set1_ps(0.001f * static_cast<float>(j));
-  const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.5f), _mm512_set1_ps(0.25f));
-  const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(2e-3f));
-  for (std::int64_t i = 0; i < iters; ++i)
-    for (int j = 0; j < 16; ++j) acc[j] = _mm512_dpbf16_ps(acc[j], a, b);
-  for (int j = 1; j < 16; ++j) acc[0] = _mm512_add_ps(acc[0], acc[j]);
-  alignas(64) float v[16];
-  _mm512_store_ps(v, acc[0]);
-  float sum = 0;
-  for (float f : v) sum += f;
-  return sum;
-}
+// The bf16 peak: the FMA loop's chains with AVX512-BF16's vdpbf16ps (16 lanes x 2 products = 64 FLOP per
+// instruction, twice an fp32 FMA's; measure_bf16_gflops, src/core/peak.cpp), on one thread, timed in
+// alternation with the fp32 FMA loop so that "ratio" (bf16 GFLOP/s / fp32 GFLOP/s) compares the two at
+// the same clock.
 void BM_PeakBf16(benchmark::State& state) {
   if (!cpu_supports_bf16()) {
     state.SkipWithError("this CPU lacks AVX512-BF16");
@@ -71,14 +58,11 @@ void BM_PeakBf16(benchmark::State& state) {
   }
   const std::int64_t iters = 2000000;
   double bf16 = 0, fp32 = 0;
-  volatile float sink = 0;
   for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    sink = sink + dpbf16_chains(iters);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    bf16 = std::max(bf16, 16.0 * 64.0 * static_cast<double>(iters) / s * 1e-9);
+    const double gflops = measure_bf16_gflops(iters);
+    bf16 = std::max(bf16, gflops);
     fp32 = std::max(fp32, measure_fma_gflops(512, 1, iters));
-    state.SetIterationTime(s);
+    state.SetIterationTime(16.0 * 64.0 * static_cast<double>(iters) / (gflops * 1e9));
   }
   state.counters["GFLOPS"] = bf16;
   state.counters["fp32_GFLOPS"] = fp32;

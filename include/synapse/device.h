@@ -95,6 +95,14 @@ MatmulPrecision matmul_precision();
 void set_matmul_precision(MatmulPrecision p);
 // Does this CPU have bf16 matrix products (AVX512-BF16), and was the library built with them?
 bool cpu_supports_bf16();
+// GFLOP/s of one thread running `iters` iterations of 16 independent chains of AVX512-BF16's vdpbf16ps
+// (64 FLOP each); 0 without AVX512-BF16.
+double measure_bf16_gflops(std::int64_t iters);
+// The bf16 dot product's rate against the fp32 FMA's on this core (GFLOP/s of 16 chains of vdpbf16ps
+// over those of the FMA loop, measured once per process in ~20 ms; 0 without AVX512-BF16). About 2 where
+// vdpbf16ps runs at the FMA's instruction rate (AMD Zen 5: 2.03), about 0.5 where it runs at half of it
+// (Intel Emerald Rapids: 0.51); below 1, bf16 products are slower than fp32 ones (src/core/peak.cpp).
+double bf16_peak_ratio();
 // "fp32" / "bf16".
 std::string_view precision_name(MatmulPrecision p);
 // "fp32" or "bf16" -> the precision; anything else throws Error naming `what` (a flag or a field),

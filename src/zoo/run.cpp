@@ -145,6 +145,10 @@ TrainResult train_recipe(const Recipe& r, const TrainRun& run) {
   log(run.precision == MatmulPrecision::bf16
           ? "precision: bf16 matrix products (bf16 operands, fp32 accumulation; weights, optimizer and loss in fp32)"
           : "precision: fp32");
+  if (run.precision == MatmulPrecision::bf16 && bf16_peak_ratio() > 0 && bf16_peak_ratio() < 1.0)
+    log(fmt::format("note: this CPU's bf16 dot products (vdpbf16ps) measure {:.2f}x the rate of its fp32 FMAs, so bf16 "
+                    "will train slower than fp32 here (no AMX kernels yet)",
+                    bf16_peak_ratio()));
   if (d.val_x.defined()) fo.validation = std::make_pair(d.val_x, d.val_y);
   if (dist::size() > 1)
     log(fmt::format("data-parallel over {} MPI ranks: batch {} per rank, {} in all; each rank reads 1/{} of every "
