@@ -565,6 +565,21 @@ void nt_rows(const float* b, std::int64_t ldb, const float* at, std::int64_t ld,
   for (; r < r1; ++r) rows_tile.template operator()<1>(r);
 }
 
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols, in blocks of 16 x 16 (each block read along
+// src's rows and written along dst's, both within a few cache lines).
+void transpose_into(const float* src, std::int64_t lds, std::int64_t rows, std::int64_t cols, float* dst,
+                    std::int64_t ldd) {
+  constexpr std::int64_t kT = 16;
+  for (std::int64_t r0 = 0; r0 < rows; r0 += kT) {
+    const std::int64_t r1 = std::min(rows, r0 + kT);
+    for (std::int64_t c0 = 0; c0 < cols; c0 += kT) {
+      const std::int64_t c1 = std::min(cols, c0 + kT);
+      for (std::int64_t r = r0; r < r1; ++r)
+        for (std::int64_t c = c0; c < c1; ++c) dst[c * ldd + r] = src[r * lds + c];
+    }
+  }
+}
+
 void small_gemm_nt(const GemmArgs& g) {
   const std::int64_t m = g.m, n = g.n, k = g.k;
   // Columns of C^T on vector tiles: whole vectors, or all m (the last vector padded) when more than
@@ -578,8 +593,7 @@ void small_gemm_nt(const GemmArgs& g) {
   const std::int64_t ld = std::max<std::int64_t>(vecs * kLanes, 1);
   at.resize(static_cast<std::size_t>(k * ld));
   ct.resize(static_cast<std::size_t>(n * m));
-  for (std::int64_t i = 0; i < vec_cols; ++i)
-    for (std::int64_t p = 0; p < k; ++p) at[static_cast<std::size_t>(p * ld + i)] = g.a[i * g.lda + p];
+  transpose_into(g.a, g.lda, vec_cols, k, at.data(), ld);
   // (Pointers, not the names, inside the parallel loops: a thread_local name means each thread's own.)
   const float* a_t = at.data();
   float* product = ct.data();
@@ -712,8 +726,7 @@ void gemv(const GemmArgs& g) {
 // Every product on our kernels (own_gemm_for_all(): OpenBLAS's kernels are narrower than ours). B not
 // transposed: small_gemm's tiles, which take any m, n and k (a narrow C in masked vectors). B
 // transposed: with few rows small_gemm_nt, as on the default route; otherwise B is copied to [k, n]
-// first (n k floats moved for m n k multiply-adds) in blocks of 16 x 16, each read along B's rows and
-// written along the copy's.
+// first (n k floats moved for m n k multiply-adds).
 void own_gemm(const GemmArgs& g) {
   if (!g.trans_b) {
     small_gemm(g);
@@ -725,15 +738,7 @@ void own_gemm(const GemmArgs& g) {
   }
   thread_local std::vector<float> bt;  // kept: a training loop transposes the same shapes every step
   bt.resize(static_cast<std::size_t>(g.k * g.n));
-  constexpr std::int64_t kT = 16;
-  for (std::int64_t j0 = 0; j0 < g.n; j0 += kT) {
-    const std::int64_t j1 = std::min(g.n, j0 + kT);
-    for (std::int64_t p0 = 0; p0 < g.k; p0 += kT) {
-      const std::int64_t p1 = std::min(g.k, p0 + kT);
-      for (std::int64_t j = j0; j < j1; ++j)
-        for (std::int64_t p = p0; p < p1; ++p) bt[static_cast<std::size_t>(p * g.n + j)] = g.b[j * g.ldb + p];
-    }
-  }
+  transpose_into(g.b, g.ldb, g.n, g.k, bt.data(), g.n);
   GemmArgs h = g;
   h.trans_b = false;
   h.b = bt.data();
