@@ -171,6 +171,11 @@ TEST(Conv2D, FastMatchesReference) {
       {{2, 6, 5, 17}, {2, 3, 17, 70}, {{1, 1}, {1, 1}, S}},
       {{1, 5, 11, 48}, {3, 5, 48, 16}, {{1, 1}, {1, 1}, V}},
       {{2, 7, 9, 33}, {4, 2, 33, 8}, {{1, 1}, {1, 1}, S}},
+      // Many small images: each thread pads them into a ring of a few slots (as many as 64
+      // consecutive pixels can span), which wraps around; with 70 outputs the second block of
+      // columns finds the first images gone and pads them again.
+      {{40, 3, 3, 16}, {3, 3, 16, 70}, {{1, 1}, {1, 1}, S}},
+      {{64, 4, 2, 20}, {2, 2, 20, 24}, {{1, 1}, {1, 1}, V}},
   };
   for (const auto& c : cases) {
     Tensor x = random_normal(c.x), w = random_normal(c.w), b = random_normal({c.w[3]});
