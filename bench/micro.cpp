@@ -263,6 +263,10 @@ const GemmCase kGemms[] = {
     // half of it per core fits that core's 1 MB L2, so this is the L2 stream rate of both cores.
     {"mlp_fc1_b1_1x784x500", 1, 500, 784, false, false},
     {"softmax_b1_1x784x10", 1, 10, 784, false, false},
+    // Batch 1 with the weights transposed (an input gradient dY W^T, or an imported Gemm with transB):
+    // each output a dot product with a stored row of the matrix.
+    {"mlp_fc1_dX_b1_1x500x784", 1, 784, 500, false, true},
+    {"cnn_fc1_dX_b1_1x1024x3136", 1, 3136, 1024, false, true},
     {"square_1024", 1024, 1024, 1024, false, false},
     {"cnn_fc1_infer_1000x3136x1024", 1000, 1024, 3136, false, false},
 };

@@ -236,7 +236,8 @@ TEST(Isa, DepthwiseEveryPathMatchesTheReferences) {
 // product (own) and OpenBLAS where it is specialised (blas) against the reference, on shapes that
 // reach each branch of the own route: B not transposed with many rows, a long sum (several k blocks)
 // and a C narrower than a vector; B transposed with few rows (small_gemm_nt) and with many (the copy
-// to [k, n]); A transposed; leading dimensions wider than the matrices; beta 0 over a NaN C.
+// to [k, n]); A transposed; leading dimensions wider than the matrices; beta 0 over a NaN C; and the
+// matrix-vector products that are dot products with the matrix's rows.
 TEST(GemmRoute, EveryRouteAndPathMatchesTheReference) {
   KeepIsa keep;
   KeepRoute keep_route;
@@ -250,7 +251,11 @@ TEST(GemmRoute, EveryRouteAndPathMatchesTheReference) {
                       {97, 10, 1030, false, false, 0, 0.0f},  {50, 1100, 64, false, true, 0, 0.25f},
                       {100, 500, 300, false, true, 5, 0.0f},  {70, 33, 17, true, false, 1, -1.0f},
                       {65, 40, 129, true, true, 0, 0.5f},     {2, 3, 4, false, false, 0, 0.0f},
-                      {300, 2, 700, false, true, 2, 0.0f}};
+                      {300, 2, 700, false, true, 2, 0.0f},
+                      // Matrix-vector products whose outputs are dot products with stored rows
+                      // (8 rows at a time and a remainder; a row of C, then a column).
+                      {1, 300, 517, false, true, 3, 0.0f},    {1, 13, 40, false, true, 0, 0.5f},
+                      {70, 1, 33, false, false, 0, -1.0f}};
   std::uint64_t seed = 100;
   for (const cpu::Isa isa : cpu::supported_isas()) {
     cpu::set_isa(isa);

@@ -646,7 +646,8 @@ void small_gemm_nt(const GemmArgs& g) {
 // When each output is a sum over the matrix's rows (y = x W, W stored [k, n]: every dense layer at
 // batch 1) and the vectors are contiguous, our own AVX-512 kernel runs (gemv_cols): OpenBLAS's sgemv
 // for that case works in columns of 4 and ran the 784x10 softmax layer at 5 GFLOP/s (1.5 us, the
-// larger part of a batch-1 inference). Dot products with stored rows go to OpenBLAS's sgemv.
+// larger part of a batch-1 inference). Dot products with stored rows go to OpenBLAS's sgemv, or to
+// small_gemm_nt's dot kernel where OpenBLAS's kernels are narrower than ours (own_gemm_for_all()).
 void gemv(const GemmArgs& g) {
   // y[len] = alpha * M x + beta * y, M being op(B)^T (one row of C) or op(A) (one column of C).
   const bool row = g.m == 1;
@@ -714,6 +715,29 @@ void gemv(const GemmArgs& g) {
       return;
     }
     split(AllRows{mat, ld, x}, g.k);
+    return;
+  }
+#endif
+#if SYNAPSE_AVX2
+  if (by_rows && incx == 1 && ::synapse::cpu::own_gemm_for_all()) {
+    // Dot products of the matrix's rows with x, 8 rows at a time on small_gemm_nt's dot kernel (where
+    // OpenBLAS's sgemv would run its SSE3 kernels: own_gemm_for_all()).
+    parallel_for(0, len, grain, [&](std::int64_t lo, std::int64_t hi) {
+      constexpr int kRows = 8;
+      float dots[kRows];
+      for (std::int64_t r0 = lo; r0 < hi; r0 += kRows) {
+        const std::int64_t rows = std::min<std::int64_t>(kRows, hi - r0);
+        if (rows == kRows) {
+          nt_dot_columns<kRows>(mat + r0 * ld, ld, x, 0, g.k, dots, 1, 0, 1);
+        } else {
+          for (std::int64_t r = 0; r < rows; ++r) nt_dot_columns<1>(mat + (r0 + r) * ld, ld, x, 0, g.k, dots + r, 1, 0, 1);
+        }
+        for (std::int64_t r = 0; r < rows; ++r) {
+          float& y = g.c[(r0 + r) * incy];
+          y = g.alpha * dots[r] + (g.beta == 0.0f ? 0.0f : g.beta * y);
+        }
+      }
+    });
     return;
   }
 #endif
