@@ -309,6 +309,22 @@ TEST(GemmRoute, AutomaticFollowsTheWidthOfOpenBlasKernels) {
   }
 }
 
+// A route chosen in code is reported as such (not as the environment variable).
+TEST(GemmRoute, ReportNamesWhereTheRouteWasChosen) {
+  KeepIsa keep;
+  KeepRoute keep_route;
+  cpu::set_isa(cpu::best_isa());
+  cpu::set_gemm_route(cpu::GemmRoute::blas);
+  const std::string blas = cpu::gemm_report();
+  EXPECT_NE(blas.find("; set_gemm_route(blas)"), std::string::npos) << blas;
+  EXPECT_EQ(blas.find("SYNAPSE_GEMM"), std::string::npos) << blas;
+  cpu::set_gemm_route(cpu::GemmRoute::own);
+  const std::string own = cpu::gemm_report();
+  if (cpu::best_isa() != cpu::Isa::generic) {
+    EXPECT_NE(own.find("; set_gemm_route(own): Synapse's kernels run every matrix product"), std::string::npos) << own;
+  }
+}
+
 TEST(GemmRoute, UnknownRouteNamesTheValueAndTheKnownOnes) {
   try {
     cpu::parse_gemm_route("mkl");

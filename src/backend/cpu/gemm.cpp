@@ -859,6 +859,12 @@ int core_level(std::string_view core) {
 }
 
 int gemm_route_cache = -1;  // -1 until the first gemm_route()
+int gemm_route_from_env = 0;  // 1 when the cached route came from SYNAPSE_GEMM (for gemm_report)
+
+void store_gemm_route(GemmRoute route, bool from_env) {
+  __atomic_store_n(&gemm_route_from_env, from_env ? 1 : 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&gemm_route_cache, static_cast<int>(route), __ATOMIC_RELAXED);
+}
 
 }  // namespace
 
@@ -889,16 +895,16 @@ GemmRoute parse_gemm_route(const char* name, const char* what) {
   throw Error(fmt::format("{}={}: unknown matrix-product route (expected auto, blas or own)", what, name));
 }
 
-void set_gemm_route(GemmRoute route) {
-  __atomic_store_n(&gemm_route_cache, static_cast<int>(route), __ATOMIC_RELAXED);
-}
+void set_gemm_route(GemmRoute route) { store_gemm_route(route, false); }
 
 GemmRoute gemm_route() {
   const int cached = __atomic_load_n(&gemm_route_cache, __ATOMIC_RELAXED);
   if (cached >= 0) return static_cast<GemmRoute>(cached);
   GemmRoute route = GemmRoute::automatic;
-  if (const char* env = std::getenv("SYNAPSE_GEMM"); env != nullptr && *env != '\0') route = parse_gemm_route(env);
-  set_gemm_route(route);
+  const char* env = std::getenv("SYNAPSE_GEMM");
+  const bool from_env = env != nullptr && *env != '\0';
+  if (from_env) route = parse_gemm_route(env);
+  store_gemm_route(route, from_env);
   return route;
 }
 
@@ -922,11 +928,15 @@ std::string gemm_report() {
   } catch (const Error& e) {
     return fmt::format("blas: {} ({} kernels); products: none: {}\n", openblas_get_config(), blas_core(), e.what());
   }
+  // Where a route other than auto came from: the environment, or a call of set_gemm_route.
+  const std::string chosen = __atomic_load_n(&gemm_route_from_env, __ATOMIC_RELAXED) != 0
+                                 ? fmt::format("SYNAPSE_GEMM={}", gemm_route_name(route))
+                                 : fmt::format("set_gemm_route({})", gemm_route_name(route));
   std::string who;
   if (route == GemmRoute::own) {
-    who = own_gemm_for_all() ? "; SYNAPSE_GEMM=own: Synapse's kernels run every matrix product" : "";
+    who = own_gemm_for_all() ? "; " + chosen + ": Synapse's kernels run every matrix product" : "";
   } else if (route == GemmRoute::blas) {
-    who = "; SYNAPSE_GEMM=blas";
+    who = "; " + chosen;
   } else if (own_gemm_for_all()) {
     who = fmt::format("; narrower than the {} path, so Synapse's kernels run every matrix product",
                       isa_name(active_isa()));
