@@ -252,6 +252,9 @@ TEST(GemmRoute, EveryRouteAndPathMatchesTheReference) {
                       {100, 500, 300, false, true, 5, 0.0f},  {70, 33, 17, true, false, 1, -1.0f},
                       {65, 40, 129, true, true, 0, 0.5f},     {2, 3, 4, false, false, 0, 0.0f},
                       {300, 2, 700, false, true, 2, 0.0f},
+                      // A B past half of L2 (the next panel prefetched, the packing tile reading ahead):
+                      // 5 k blocks, the last of 8 rows; 11 panels, the last of 60 columns.
+                      {20, 700, 520, false, false, 1, 0.5f},
                       // Matrix-vector products whose outputs are dot products with stored rows
                       // (8 rows at a time and a remainder; a row of C, then a column).
                       {1, 300, 517, false, true, 3, 0.0f},    {1, 13, 40, false, true, 0, 0.5f},

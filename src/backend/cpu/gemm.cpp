@@ -345,9 +345,10 @@ std::int64_t list_nonzeros(const float* x, std::int64_t k, std::int32_t* rows, f
 //
 // Here: C in tiles of up to 6 rows x 64 columns, 24 accumulators, each step of p one row of B (four
 // vectors) times 6 broadcast values of A. B is copied in panels of kKc x 64 floats to a contiguous
-// buffer first (prefetching 16 rows ahead: the page-crossing reads overlap), which the row tiles
-// then read from L1/L2. C is written once per k block; when the whole sum is one block (k <= kKc)
-// and C is large, with streaming stores, which skip reading C's cache lines before writing them.
+// buffer by the first row tile as it computes (B's rows are 4 KB apart in fc1: read in place by every
+// tile, they would compete for a few sets of L1), and the other row tiles read the panel from L1/L2.
+// C is written once per k block; when the whole sum is one block (k <= kKc) and C is large, with
+// streaming stores, which skip reading C's cache lines before writing them.
 constexpr std::int64_t kKc = 256;   // rows of a B panel (k block) on AMD: 64 KB panels, in L2
 constexpr std::int64_t kNc = 64;    // columns of a B panel and of a tile
 constexpr int kTileRows = 6;        // rows of a tile: 6 x 4 accumulators + 4 of B + a broadcast
@@ -380,19 +381,60 @@ std::int64_t panel_rows() {
   return rows;
 }
 
+// Cache lines of a block of rows of B to request into L2 while a tile computes, one every `every`
+// steps of its k loop: rows [0, rows) of `at` (row stride ld), `lines` lines of 16 floats each.
+struct LinePrefetch {
+  const float* at = nullptr;
+  std::int64_t ld = 0, rows = 0;
+  int lines = 0, every = 1;
+};
+
+// Where a tile reads B's rows from when it also copies them into its panel: rows of `src`, stride ld,
+// each requested into L1 `ahead` steps before its use (0: not).
+struct PanelPack {
+  const float* src = nullptr;
+  std::int64_t ld = 0;
+  std::int64_t ahead = 0;
+};
+
 // C[R, w] = alpha * (op(A) B)[R, w] + beta * C (beta == 0: C not read), w <= 16 * V; op(A)(r, p) =
-// a[r * ars + p * aks]; B [k, w] with ldb.
+// a[r * ars + p * aks]; B [k, w] with ldb (with `pack`: read from pack.src and written to b as it goes).
 template <int R, int V, bool Stream>
 void small_tile(const float* a, std::int64_t ars, std::int64_t aks, const float* b, std::int64_t ldb, std::int64_t k,
-                float* c, std::int64_t ldc, std::int64_t w, float alpha, float beta) {
+                float* c, std::int64_t ldc, std::int64_t w, float alpha, float beta, LinePrefetch pf = {},
+                PanelPack pack = {}) {
   const vmask tail = vmask_first(w - kLanes * (V - 1));
   vf acc[R][V];
   zero_accumulators(acc);
+  std::int64_t pf_row = 0;
+  int pf_line = 0, pf_wait = 1;
   for (std::int64_t p = 0; p < k; ++p) {
+    if (pf_row < pf.rows && --pf_wait == 0) {
+      pf_wait = pf.every;
+      _mm_prefetch(reinterpret_cast<const char*>(pf.at + pf_row * pf.ld + pf_line * 16), _MM_HINT_T1);
+      if (++pf_line == pf.lines) {
+        pf_line = 0;
+        ++pf_row;
+      }
+    }
     vf bv[V];
+    if (pack.src != nullptr) {  // the first row tile copies B's rows into the panel (b) as it goes
+      if (pack.ahead > 0 && p + pack.ahead < k) {
+        const float* ahead = pack.src + (p + pack.ahead) * pack.ld;
+        for (int v = 0; v < V; ++v) _mm_prefetch(reinterpret_cast<const char*>(ahead + kLanes * v), _MM_HINT_T0);
+      }
 #pragma GCC unroll 16
-    for (int v = 0; v < V - 1; ++v) bv[v] = vload(b + p * ldb + kLanes * v);
-    bv[V - 1] = vload(b + p * ldb + kLanes * (V - 1), tail);
+      for (int v = 0; v < V - 1; ++v) {
+        bv[v] = vload(pack.src + p * pack.ld + kLanes * v);
+        vstore(const_cast<float*>(b) + p * ldb + kLanes * v, bv[v]);
+      }
+      bv[V - 1] = vload(pack.src + p * pack.ld + kLanes * (V - 1), tail);
+      vstore(const_cast<float*>(b) + p * ldb + kLanes * (V - 1), bv[V - 1], tail);
+    } else {
+#pragma GCC unroll 16
+      for (int v = 0; v < V - 1; ++v) bv[v] = vload(b + p * ldb + kLanes * v);
+      bv[V - 1] = vload(b + p * ldb + kLanes * (V - 1), tail);
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const vf av = vset1(a[r * ars + p * aks]);
@@ -410,25 +452,27 @@ void small_tile(const float* a, std::int64_t ars, std::int64_t aks, const float*
 
 template <int R, bool Stream>
 void small_tile_rows(const float* a, std::int64_t ars, std::int64_t aks, const float* b, std::int64_t ldb,
-                     std::int64_t k, float* c, std::int64_t ldc, std::int64_t w, float alpha, float beta) {
+                     std::int64_t k, float* c, std::int64_t ldc, std::int64_t w, float alpha, float beta,
+                     LinePrefetch pf = {}, PanelPack pack = {}) {
   switch ((w + kLanes - 1) / kLanes) {
-    case 1: small_tile<R, 1, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
-    case 2: small_tile<R, 2, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
-    case 3: small_tile<R, 3, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
-    default: small_tile<R, kTileV, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
+    case 1: small_tile<R, 1, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta, pf, pack); break;
+    case 2: small_tile<R, 2, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta, pf, pack); break;
+    case 3: small_tile<R, 3, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta, pf, pack); break;
+    default: small_tile<R, kTileV, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta, pf, pack); break;
   }
 }
 
 template <bool Stream>
 void small_tile_any(int rows, const float* a, std::int64_t ars, std::int64_t aks, const float* b, std::int64_t ldb,
-                    std::int64_t k, float* c, std::int64_t ldc, std::int64_t w, float alpha, float beta) {
+                    std::int64_t k, float* c, std::int64_t ldc, std::int64_t w, float alpha, float beta,
+                    LinePrefetch pf, PanelPack pack) {
   switch (rows) {
-    case 1: small_tile_rows<1, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
-    case 2: small_tile_rows<2, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
-    case 3: small_tile_rows<3, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
-    case 4: small_tile_rows<4, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
-    case 5: small_tile_rows<5, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
-    default: small_tile_rows<6, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta); break;
+    case 1: small_tile_rows<1, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta, pf, pack); break;
+    case 2: small_tile_rows<2, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta, pf, pack); break;
+    case 3: small_tile_rows<3, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta, pf, pack); break;
+    case 4: small_tile_rows<4, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta, pf, pack); break;
+    case 5: small_tile_rows<5, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta, pf, pack); break;
+    default: small_tile_rows<6, Stream>(a, ars, aks, b, ldb, k, c, ldc, w, alpha, beta, pf, pack); break;
   }
 }
 
@@ -446,45 +490,54 @@ void small_gemm_block(const GemmArgs& g) {
   // stores leave it in memory) and 64-byte aligned rows (the instruction's requirement).
   const bool stream = g.k <= kc && g.m * g.n >= (std::int64_t{1} << 20) && g.ldc % 16 == 0 &&
                       reinterpret_cast<std::uintptr_t>(g.c) % 64 == 0;
+  // A B larger than half of L2 (the cnn's fc1 weights: 12.8 MB) comes from L3 or memory in a training
+  // step (the optimizer's update and the other layers ran since its last use): its next panel is
+  // requested into L2 while this panel's tiles compute, a few lines per tile, spread over the tile's
+  // steps (one prefetch per `every` of them), and the packing tile asks for its rows 8 steps ahead.
+  // A burst of a tile's share of prefetches before each tile stalled on the line-fill buffers (perf:
+  // half of small_gemm_block's samples on the prefetch instructions). In-process alternation on the
+  // fc1 forward product, Emerald Rapids, weights rotated over 8 copies: spread against burst +15%
+  // (one thread) and +6% (two). A small B (the weight gradient's dY, 200 KB) stays in the caches and
+  // is not prefetched: +1% without.
+  const std::int64_t l2 = cpu_info().l2;
+  const bool prefetch = l2 <= 0 || g.k * g.n * static_cast<std::int64_t>(sizeof(float)) > l2 / 2;
   for (std::int64_t p0 = 0; p0 < g.k; p0 += kc) {
     const std::int64_t kb = std::min(kc, g.k - p0);
     const float beta = p0 == 0 ? g.beta : 1.0f;  // later k blocks add to the earlier ones
     for (std::int64_t j0 = 0; j0 < g.n; j0 += kNc) {
       const std::int64_t w = std::min(kNc, g.n - j0);
       const float* src = g.b + p0 * g.ldb + j0;
-      for (std::int64_t p = 0; p < kb; ++p) {
-        if (p + 16 < kb) {
-          for (std::int64_t j = 0; j < w; j += 16) _mm_prefetch(reinterpret_cast<const char*>(src + (p + 16) * g.ldb + j), _MM_HINT_T0);
-        }
-        if (w == kNc) {  // four vectors, not a memmove call per 256 bytes (9% of fc1's forward time, perf)
-#pragma GCC unroll 4
-          for (std::int64_t j = 0; j < kNc; j += kLanes) vstore(panel.data() + p * w + j, vload(src + p * g.ldb + j));
-        } else {
-          std::copy(src + p * g.ldb, src + p * g.ldb + w, panel.data() + p * w);
-        }
-      }
-      // The next panel's rows of B (the next columns, or the next k block's first ones) are requested
-      // into L2 while this panel's tiles compute, a share before each tile: in a training step the
-      // weights come from L3 or memory (the optimizer's update and the other layers ran since their
-      // last use), and the copy above waited on them. Measured on the cnn's fc1 forward with its
-      // weights out of the caches (micro gemm_coldb, one thread, alternating): 91-100 -> 101-104 GFLOP/s.
+      // The next panel: the next columns, or the next k block's first ones.
       const bool last_cols = j0 + kNc >= g.n;
       const std::int64_t np0 = last_cols ? p0 + kc : p0, nj0 = last_cols ? 0 : j0 + kNc;
-      const std::int64_t nkb = np0 < g.k ? std::min(kc, g.k - np0) : 0, nw = std::min(kNc, g.n - nj0);
+      const std::int64_t nkb = prefetch && np0 < g.k ? std::min(kc, g.k - np0) : 0, nw = std::min(kNc, g.n - nj0);
       const float* next = nkb > 0 ? g.b + np0 * g.ldb + nj0 : g.b;
+      const int nlines = static_cast<int>((nw + 15) / 16);
+      const std::int64_t col_tiles = (w + kTileCols - 1) / kTileCols;
       for (std::int64_t t = 0; t < tiles; ++t) {
-        for (std::int64_t p = nkb * t / tiles, pe = nkb * (t + 1) / tiles; p < pe; ++p)
-          for (std::int64_t j = 0; j < nw; j += 16) _mm_prefetch(reinterpret_cast<const char*>(next + p * g.ldb + j), _MM_HINT_T1);
+        const std::int64_t pf0 = nkb * t / tiles, pf1 = nkb * (t + 1) / tiles;
         const std::int64_t i0 = g.m * t / tiles, rows = g.m * (t + 1) / tiles - i0;
         const float* a = g.a + i0 * ars + p0 * aks;
         float* c = g.c + i0 * g.ldc + j0;
         for (std::int64_t jj = 0; jj < w; jj += kTileCols) {
           const std::int64_t cols = std::min(kTileCols, w - jj);
           const float* bp = panel.data() + jj;
+          const std::int64_t q = jj / kTileCols, r0 = pf0 + (pf1 - pf0) * q / col_tiles,
+                             r1 = pf0 + (pf1 - pf0) * (q + 1) / col_tiles;
+          const std::int64_t lines = std::max<std::int64_t>(1, (r1 - r0) * nlines);
+          const LinePrefetch pf{.at = next + r0 * g.ldb, .ld = g.ldb, .rows = r1 - r0, .lines = nlines,
+                                .every = static_cast<int>(std::max<std::int64_t>(1, kb / lines))};
+          // The first row tile reads B's rows itself and copies them into the panel for the others: a
+          // separate copy before the tiles was 18% of fc1's forward time (perf), its loads waiting on
+          // L2 and L3 with no multiply-adds to overlap them. In-process alternation, fc1 forward,
+          // Emerald Rapids: +13% (one thread and two, weights warm or cold).
+          const PanelPack pack = t == 0 ? PanelPack{.src = src + jj, .ld = g.ldb, .ahead = prefetch ? 8 : 0}
+                                        : PanelPack{};
+          const int r = static_cast<int>(rows);
           if (stream) {
-            small_tile_any<true>(static_cast<int>(rows), a, ars, aks, bp, w, kb, c + jj, g.ldc, cols, g.alpha, beta);
+            small_tile_any<true>(r, a, ars, aks, bp, w, kb, c + jj, g.ldc, cols, g.alpha, beta, pf, pack);
           } else {
-            small_tile_any<false>(static_cast<int>(rows), a, ars, aks, bp, w, kb, c + jj, g.ldc, cols, g.alpha, beta);
+            small_tile_any<false>(r, a, ars, aks, bp, w, kb, c + jj, g.ldc, cols, g.alpha, beta, pf, pack);
           }
         }
       }
