@@ -18,6 +18,9 @@ file may include headers of its own layer and of the layers below it:
 The check fails on any inclusion that points upwards, and prints every finding. Where a lower layer
 needs a higher one at run time, the higher layer installs a hook (the dispatcher's trace and record
 hooks in synapse/op.h) or defines the method itself (Tensor::backward lives in src/autograd).
+
+It also fails on a file that includes core/experiment.h (the switch of bench/ab_inprocess.cpp): an
+experiment's variants are measured, then one is kept and the switch taken out before the commit.
 """
 import os
 import re
@@ -32,6 +35,9 @@ HEADERS = {"dtype.h": "core", "shape.h": "core", "tensor.h": "core", "error.h": 
            "graph.h": "graph", "nn.h": "nn", "functional.h": "nn", "keras.h": "nn", "optim.h": "nn", "solvers.h": "nn", "data.h": "nn", "io.h": "nn", "onnx.h": "nn", "dist.h": "nn",
            "text.h": "nn", "table.h": "nn", "train.h": "train", "tensorboard.h": "train", "report.h": "train",
            "zoo.h": "train", "poem.h": "train", "tabular.h": "train", "stylize.h": "train", "synapse.h": "cli"}
+EXPERIMENT = "core/experiment.h"
+
+
 def layer_of(rel):
     parts = rel.split("/")
     if parts[0] == "src" and len(parts) > 2:
@@ -65,6 +71,10 @@ def main():
                         if not m:
                             continue
                         inc = m.group(1)
+                        if inc == EXPERIMENT and rel != "src/core/experiment.cpp":
+                            problems.append(f"{rel}:{lineno}: includes {inc}: an experiment's switch left in the "
+                                            "code (keep the variant that won, then take the switch out)")
+                            continue
                         target = "include/" + inc if inc.startswith("synapse/") else "src/" + inc
                         theirs = layer_of(target)
                         if theirs in (None, "?") or ORDER.index(theirs) <= ORDER.index(mine):
@@ -80,11 +90,13 @@ def main():
 
 def self_test():
     """A tree with one upward include (core -> nn) and one allowed (nn -> core) must fail with exactly
-    the first; a public header without a layer must be reported too."""
+    the first; a public header without a layer and an experiment's switch outside its own file must be
+    reported too."""
     import subprocess
     import tempfile
     with tempfile.TemporaryDirectory() as root:
         files = {"src/core/a.cpp": '#include "synapse/nn.h"\n', "src/nn/b.cpp": '#include "synapse/tensor.h"\n',
+                 "src/ops/c.cpp": '#include "core/experiment.h"\n', "src/core/experiment.cpp": '#include "core/experiment.h"\n',
                  "include/synapse/nn.h": "", "include/synapse/tensor.h": "", "include/synapse/mystery.h": ""}
         for rel, text in files.items():
             os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
@@ -92,8 +104,8 @@ def self_test():
                 f.write(text)
         r = subprocess.run([sys.executable, __file__, root], capture_output=True, text=True)
         fails = [line for line in r.stdout.splitlines() if line.startswith("FAIL")]
-        ok = (r.returncode == 1 and len(fails) == 2 and "src/core/a.cpp:1: includes synapse/nn.h" in fails[0]
-              and "mystery.h" in r.stdout)
+        ok = (r.returncode == 1 and len(fails) == 3 and any("src/core/a.cpp:1: includes synapse/nn.h" in f for f in fails)
+              and "mystery.h" in r.stdout and sum("src/ops/c.cpp:1: includes core/experiment.h" in f for f in fails) == 1)
         print(r.stdout)
         print("self-test:", "passed" if ok else "FAILED")
         return 0 if ok else 1
