@@ -770,8 +770,6 @@ void gemv(const GemmArgs& g) {
     split(AllRows{mat, ld, x}, g.k);
     return;
   }
-#endif
-#if SYNAPSE_AVX2
   if (by_rows && incx == 1 && ::synapse::cpu::own_gemm_for_all()) {
     // Dot products of the matrix's rows with x, 8 rows at a time on small_gemm_nt's dot kernel (where
     // OpenBLAS's sgemv would run its SSE3 kernels: own_gemm_for_all()).
