@@ -255,6 +255,9 @@ TEST(GemmRoute, EveryRouteAndPathMatchesTheReference) {
                       // A B past half of L2 (the next panel prefetched, the packing tile reading ahead):
                       // 5 k blocks, the last of 8 rows; 11 panels, the last of 60 columns.
                       {20, 700, 520, false, false, 1, 0.5f},
+                      // The transposed product with few rows (fc1's input gradient): A^T transposed on
+                      // both threads (19 blocks of 16 k rows), 48 columns on tiles and 2 as dot products.
+                      {50, 1030, 300, false, true, 2, 0.5f},
                       // Matrix-vector products whose outputs are dot products with stored rows
                       // (8 rows at a time and a remainder; a row of C, then a column).
                       {1, 300, 517, false, true, 3, 0.0f},    {1, 13, 40, false, true, 0, 0.5f},

@@ -659,7 +659,13 @@ void small_gemm_nt(const GemmArgs& g) {
   const std::int64_t ld = std::max<std::int64_t>(vecs * kLanes, 1);
   at.resize(static_cast<std::size_t>(k * ld));
   ct.resize(static_cast<std::size_t>(n * m));
-  transpose_into(g.a, g.lda, vec_cols, k, at.data(), ld);
+  // A^T in blocks of 16 of its k rows over the threads (on the calling thread alone, the other core
+  // waited for it: fc1's input gradient on two threads 1.0-1.4% faster, 25-34 of 40 rounds in process).
+  float* at_data = at.data();
+  parallel_for(0, (k + 15) / 16, 8, [&](std::int64_t lo, std::int64_t hi) {
+    const std::int64_t p0 = lo * 16, p1 = std::min(k, hi * 16);
+    transpose_into(g.a + p0, g.lda, vec_cols, p1 - p0, at_data + p0 * ld, ld);
+  });
   // (Pointers, not the names, inside the parallel loops: a thread_local name means each thread's own.)
   const float* a_t = at.data();
   float* product = ct.data();
