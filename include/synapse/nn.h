@@ -165,8 +165,11 @@ class Module : public std::enable_shared_from_this<Module> {
   virtual void reset_states();
   // Freezes (false) or unfreezes the parameters of this module and its sub-modules (Keras'
   // layer.trainable): frozen parameters get no gradient and leave trainable_parameters(), but stay in
-  // the state dict. Unlike Keras, a frozen BatchNormalization still follows train()/eval().
+  // the state dict. Parameters a frozen module creates later (when it is built) are frozen too. As in
+  // Keras, a frozen BatchNormalization runs in inference mode even in train(): it normalises with its
+  // moving statistics and leaves them alone (so fine-tuning above a frozen pretrained base keeps it as it was).
   void set_trainable(bool on);
+  bool trainable() const { return trainable_; }
   // Training mode (dropout active, batch statistics) or inference mode; recursive.
   void train(bool on = true);
   void eval() { train(false); }
@@ -229,6 +232,7 @@ class Module : public std::enable_shared_from_this<Module> {
   bool name_explicit_ = false;
   bool built_ = false;
   bool training_ = true;
+  bool trainable_ = true;
   bool has_output_shape_ = false;
   Shape output_shape_;
   std::vector<Entry> params_;
@@ -452,7 +456,8 @@ class ActivationLayer : public Module {
 // Training: y = (x - mean_b) / sqrt(var_b + epsilon) * gamma + beta with the batch mean and (biased)
 // variance, differentiable through the batch statistics; then, without recording gradients,
 // moving = momentum * moving + (1 - momentum) * batch_stat (the biased variance, as Keras 3).
-// Inference: the same with the moving statistics.
+// Inference, and training while frozen (set_trainable(false), as Keras' trainable = False): the same
+// with the moving statistics, which are not updated.
 class BatchNormalization : public Module {
  public:
   explicit BatchNormalization(BatchNormalizationOptions o);

@@ -184,11 +184,14 @@ Tensor BatchNormalization::forward(const Tensor& x) {
             "{}: expected inputs of rank {} with {} channels on axis {}, got shape {}", who(*this), param_shape_.size(),
             c, axis_, to_string(x.shape()));
   Tensor centered, var;
+  // Batch statistics only when training and not frozen (Keras: a BatchNormalization with trainable =
+  // False runs in inference mode).
+  const bool batch_stats = is_training() && trainable();
   // Traced in training mode (a graph input): the moving statistics are updated by assign nodes tied
   // to the output, and gamma / beta enter as the graph's variables, so graph training matches eager.
-  graph::Graph* g = is_training() ? graph::graph_of(x) : nullptr;
+  graph::Graph* g = batch_stats ? graph::graph_of(x) : nullptr;
   std::vector<graph::Op> updates;
-  if (is_training()) {
+  if (batch_stats) {
     std::vector<std::int64_t> axes;
     for (std::int64_t d = 0; d < x.ndim(); ++d)
       if (d != axis_) axes.push_back(d);

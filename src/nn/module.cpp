@@ -140,6 +140,7 @@ Tensor Module::add_parameter(const std::string& name, Tensor value, bool trainab
             type_, name_, name);
   if (!value.is_leaf()) value = value.detach();
   value.set_name(name);
+  trainable = trainable && trainable_;  // a frozen module's later parameters (built on first call) stay frozen
   value.requires_grad_(trainable);
   params_.push_back({name, value, trainable});
   return value;
@@ -248,6 +249,7 @@ std::int64_t Module::count_parameters(bool trainable_only) const {
 }
 
 void Module::set_trainable(bool on) {
+  trainable_ = on;
   for (auto& e : params_) {
     e.trainable = on;
     e.value.requires_grad_(on);

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "gradcheck.h"
@@ -242,7 +243,11 @@ TEST_F(Nsfwjs, FineTuneANewHeadOnTheFrozenBackboneThenOnnxRoundTrip) {
   Generator gen(1);
   head->set_generator(&gen);
   auto net = nn::Model(m.model->inputs(), {(*head)(m.model->output_of("flatten_1"))}, "finetuned");
-  net->eval();  // the frozen backbone's batch normalisation keeps its moving statistics
+  // Training mode: as in Keras, the frozen backbone's batch normalisations run on their moving
+  // statistics and leave them alone.
+  net->train();
+  std::map<std::string, std::vector<float>> stats_before;
+  for (const auto& [name, t] : m.model->named_buffers()) stats_before[name] = t.to_vector<float>();
   EXPECT_EQ(net->count_parameters(true), 1280 * 2 + 2);
   // A tiny task: tell the two photos apart.
   Tensor x = read("inputs.f32", {2, 224, 224, 3});
@@ -257,6 +262,9 @@ TEST_F(Nsfwjs, FineTuneANewHeadOnTheFrozenBackboneThenOnnxRoundTrip) {
     losses.push_back(loss.item<float>());
   }
   EXPECT_LT(losses.back(), losses.front() * 0.5f) << losses.front() << " -> " << losses.back();
+  ASSERT_EQ(stats_before.size(), 52u * 2);
+  for (const auto& [name, t] : m.model->named_buffers()) EXPECT_EQ(t.to_vector<float>(), stats_before[name]) << name;
+  net->eval();
   const fs::path path = fs::temp_directory_path() / "synapse_keras_finetuned.onnx";
   // A fixed batch: with a symbolic one the first convolution exceeds the 32-bit extents check.
   onnx::export_model(*net, {2, 224, 224, 3}, path.string());

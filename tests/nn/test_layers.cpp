@@ -483,6 +483,41 @@ TEST(Layers, BatchNormalizationTrainingThenInference) {
   expect_near(bn->moving_mean(), {0.03f, 0.02f});  // inference leaves them alone
 }
 
+TEST(Layers, FrozenBatchNormalizationRunsInInferenceModeAsInKeras) {
+  // Keras: a BatchNormalization with trainable = False normalises with its moving statistics even in
+  // training, and does not update them. Frozen before it is built, so its gamma and beta are created frozen.
+  auto bn = nn::BatchNormalization();
+  bn->set_trainable(false);
+  EXPECT_FALSE(bn->trainable());
+  const Tensor x = tensor({{1.0f, 0.0f}, {2.0f, 0.0f}, {3.0f, 4.0f}, {6.0f, 4.0f}});
+  bn->build_for({4, 2});
+  bn->load_state_dict({{"gamma", tensor({2.0f, 0.5f})},
+                       {"beta", tensor({1.0f, -1.0f})},
+                       {"moving_mean", tensor({1.0f, 2.0f})},
+                       {"moving_variance", tensor({4.0f, 0.25f})}});
+  EXPECT_TRUE(bn->is_training());
+  EXPECT_TRUE(bn->trainable_parameters().empty());
+  const float s0 = 2.0f / std::sqrt(4.0f + 1e-3f), s1 = 0.5f / std::sqrt(0.25f + 1e-3f);
+  const std::vector<float> expected{0 * s0 + 1,  -2 * s1 - 1, 1 * s0 + 1, -2 * s1 - 1,
+                                    2 * s0 + 1, 2 * s1 - 1,  5 * s0 + 1, 2 * s1 - 1};
+  expect_near((*bn)(x), expected);
+  expect_near(bn->moving_mean(), {1.0f, 2.0f});  // not updated
+  expect_near(bn->moving_variance(), {4.0f, 0.25f});
+  // The same in a traced training graph: no update nodes, the moving statistics used.
+  graph::Graph g;
+  Tensor px = g.placeholder("x", {-1, 2});
+  Tensor py = (*bn)(px);
+  graph::Session s(g);
+  expect_near(s.run(py, {{px, x}}), expected);
+  expect_near(bn->moving_mean(), {1.0f, 2.0f});
+  // Unfrozen, it is back to batch statistics (mean 3 / 2, biased variance 3.5 / 4) and updates them.
+  bn->set_trainable(true);
+  EXPECT_EQ(bn->trainable_parameters().size(), 2u);
+  const float b0 = 2.0f / std::sqrt(3.5f + 1e-3f);
+  EXPECT_NEAR((*bn)(x).to_vector<float>()[0], -2 * b0 + 1, 1e-5f);
+  expect_near(bn->moving_mean(), {0.99f * 1.0f + 0.01f * 3.0f, 0.99f * 2.0f + 0.01f * 2.0f});
+}
+
 TEST(Layers, BatchNormalizationNHWCNormalisesEachChannel) {
   manual_seed(9);
   auto bn = nn::BatchNormalization(nn::BatchNormalizationOptions().momentum(0.9f).epsilon(1e-5f));
