@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <fstream>
 #include <sstream>
+#include <string>
 
 #include "synapse/synapse.h"
 
@@ -122,6 +124,39 @@ TEST(Allocator, LargeBlocksStartOnHugePageBoundaries) {
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(small.raw_data()) % 64, 0u);
   big.data<float>()[(3 << 20 >> 2) - 1] = 1.0f;  // the whole block is usable
   EXPECT_EQ(big.data<float>()[(3 << 20 >> 2) - 1], 1.0f);
+}
+
+// The VmFlags line of the mapping of /proc/self/smaps that holds `p` ("" when none does).
+static std::string vm_flags_of(const void* p) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    const auto dash = line.find('-'), space = line.find(' ');
+    if (dash != std::string::npos && space != std::string::npos && dash < space &&
+        line.find_first_not_of("0123456789abcdef") == dash) {
+      const auto lo = std::stoull(line.substr(0, dash), nullptr, 16);
+      const auto hi = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
+      inside = a >= lo && a < hi;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line;
+    }
+  }
+  return "";
+}
+
+TEST(Allocator, HugePagesAreAskedForUpTo128MiB) {
+  // Blocks of 2 MiB to 128 MiB ask for transparent huge pages (madvise: "hg" in the mapping's VmFlags);
+  // larger ones (a data set converted once) do not: faulting in that many huge pages stalled the start.
+  empty_cache();
+  Tensor mid = Tensor::empty({3 << 20 >> 2});     // 3 MiB
+  Tensor large = Tensor::empty({130 << 20 >> 2});  // 130 MiB
+  const std::string mid_flags = vm_flags_of(mid.raw_data()), large_flags = vm_flags_of(large.raw_data());
+  ASSERT_FALSE(mid_flags.empty());
+  ASSERT_FALSE(large_flags.empty());
+  EXPECT_NE((mid_flags + " ").find(" hg "), std::string::npos) << mid_flags;
+  EXPECT_EQ((large_flags + " ").find(" hg "), std::string::npos) << large_flags;
 }
 
 TEST(Allocator, CacheRespectsItsLimitAndEmpties) {
