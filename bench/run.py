@@ -205,6 +205,35 @@ METRICS = [
 REFS = [("libtorch", 1), ("libtorch", 2), ("pytorch", 1), ("pytorch", 2)]
 
 
+def peak_share_row(results, model):
+    """The "train % of FP32 peak" row: each column's training FLOP rate over its threads' share of the FMA-loop
+    peak that Synapse's processes measured on this host. Every side does the same arithmetic per image (the
+    FLOPs Synapse's ops declare for a training step, divided by the batch), so the references' shares are their
+    img/s times that. Returns (row, met) or None when Synapse's runs did not report the FLOPs; the target
+    (issue #21) applies to the cnn on 2 threads only."""
+    syn_runs = results.get(("synapse", 2, model), []) + results.get(("synapse", 1, model), [])
+    flops = median(syn_runs, "train_flops_per_step")
+    batch = median(syn_runs, "batch")
+    peak = median(syn_runs, "peak_gflops_per_core")
+    if not flops or not batch or not peak:
+        return None
+    per_image = flops / batch
+
+    def share(impl, threads):
+        ips = median(results.get((impl, threads, model), []), "train_ips")
+        return None if ips is None else 100.0 * ips * per_image / 1e9 / (threads * peak)
+
+    cols = [share("synapse", 2), share("synapse", 1)] + [share(i, t) for i, t in REFS]
+    cells = ["—" if v is None else f"{v:.0f}%" for v in cols]
+    met, target, mark = None, "", "—"
+    if model == "cnn" and cols[0] is not None:
+        met = cols[0] >= TARGET_CNN_PEAK_PCT
+        target, mark = f"≥ {TARGET_CNN_PEAK_PCT}% (2t)", "yes" if met else "**no**"
+    row = (f"| {model} | train % of FP32 peak ({per_image / 1e6:.3g} MFLOP/img, peak {peak:.1f}/core) | "
+           + " | ".join(cells) + f" | — | {target} | {mark} |")
+    return row, met
+
+
 def table(results, models, spins):
     """Markdown rows: one per model and metric."""
     head = ("| model | metric | Synapse 2t | Synapse 1t | libtorch 1t | libtorch 2t | PyTorch 1t | PyTorch 2t "
@@ -237,6 +266,12 @@ def table(results, models, spins):
             mark = "—" if met is None else ("yes" if met else "**no**")
             rows.append(f"| {model} | {label} | " + " | ".join(cells) +
                         f" | {'—' if ratio is None else f'{ratio:.2f}×'} | {target} | {mark} |")
+            if met is not None:
+                verdicts.append(met)
+        pct_row = peak_share_row(results, model)
+        if pct_row:
+            row, met = pct_row
+            rows.append(row)
             if met is not None:
                 verdicts.append(met)
         if model == "cnn":
@@ -491,7 +526,7 @@ def main():
             f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores "
             f"of {cpu_model()}, {'quick smoke run' if args.quick else f'median of {reps}'}"
             f", load average {start_load:.1f} at the start; {other_text}"
-            + (" — **other work was running: noisy numbers**" if noisy or start_load > 1.0 else "") + ".",
+            + (" — **other work was running: noisy numbers**" if noisy else "") + ".",
             "",
         ] + rows + [
             "",
