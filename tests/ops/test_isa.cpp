@@ -163,6 +163,17 @@ TEST(Isa, EveryPathMatchesTheReferences) {
     cpu::max_pool2d_grad(p, x.data(), dy.data(), dx.data());
     cpu::max_pool2d_grad_reference(p, x.data(), dy.data(), dxr.data());
     EXPECT_EQ(max_diff(dx, dxr), 0.0) << path << " max pool gradient";
+    // 3x3 stride 2 SAME (the CIFAR model's pooling): overlapping windows, the last row and column cut by
+    // the padding, 16 + 4 channels, values in halves so that windows have tied maxima.
+    cpu::Pool2DGeometry q{.n = 2, .h = 9, .w = 10, .c = 20, .kh = 3, .kw = 3, .oh = 5, .ow = 5, .stride_h = 2,
+                          .stride_w = 2, .pad_top = 1, .pad_left = 0};
+    auto xq = random_floats(2 * 9 * 10 * 20, seed++);
+    for (float& v : xq) v = std::round(v * 4.0f) / 2.0f;
+    const auto dyq = random_floats(2 * 5 * 5 * 20, seed++);
+    std::vector<float> dxq(xq.size()), dxqr(xq.size());
+    cpu::max_pool2d_grad(q, xq.data(), dyq.data(), dxq.data());
+    cpu::max_pool2d_grad_reference(q, xq.data(), dyq.data(), dxqr.data());
+    EXPECT_LT(max_diff(dxq, dxqr), 1e-6) << path << " max pool 3x3 stride 2 gradient";
 
     struct Mm {
       std::int64_t m, n, k;

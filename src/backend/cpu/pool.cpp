@@ -160,6 +160,39 @@ bool tiled(const Pool2DGeometry& g) {
          g.ow * g.kw <= g.w && g.kh * g.kw <= 256;
 }
 
+// The window position (0 .. cells - 1, row-major) of the first maximum of each of a block's channels,
+// the window's cells at s0 + offset[t].
+#if SYNAPSE_AVX512
+__m512i block_argmax(const float* s0, const std::int64_t* offset, std::int64_t cells, __mmask16 m) {
+  __m512 best = _mm512_maskz_loadu_ps(m, s0);
+  __m512i arg = _mm512_setzero_si512();
+  for (std::int64_t t = 1; t < cells; ++t) {
+    const __m512 v = _mm512_maskz_loadu_ps(m, s0 + offset[t]);
+    const __mmask16 better = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);  // strict: first maximum wins
+    best = _mm512_mask_mov_ps(best, better, v);
+    arg = _mm512_mask_mov_epi32(arg, better, _mm512_set1_epi32(static_cast<int>(t)));
+  }
+  return arg;
+}
+#else
+template <std::int64_t B>
+void block_argmax(const float* s0, const std::int64_t* offset, std::int64_t cells, std::int64_t nb, std::int32_t* arg) {
+  float best[B];
+  for (std::int64_t c = 0; c < nb; ++c) {
+    best[c] = s0[c];
+    arg[c] = 0;
+  }
+  for (std::int64_t t = 1; t < cells; ++t) {
+    const float* s = s0 + offset[t];
+    for (std::int64_t c = 0; c < nb; ++c) {
+      const bool better = s[c] > best[c];  // strict: the first maximum keeps the gradient
+      best[c] = better ? s[c] : best[c];
+      arg[c] = better ? static_cast<std::int32_t>(t) : arg[c];
+    }
+  }
+}
+#endif
+
 // max_pool2d_grad for tiled windows: each window writes all its cells (dy at the first maximum, 0
 // elsewhere), so there is no zero fill and no scatter, and output rows are independent. Channels go
 // in blocks of 16, the argmax kept as the window position.
@@ -178,45 +211,74 @@ void max_pool2d_grad_tiled(const Pool2DGeometry& g, const float* x, const float*
         const std::int64_t first = ((n * g.h + oy * g.kh) * g.w + ox * g.kw) * C;
         for (std::int64_t c0 = 0; c0 < C; c0 += B) {
           const std::int64_t nb = std::min(B, C - c0);
-#if SYNAPSE_AVX512
-          // The same in registers: one lane per channel, the argmax as a lane of window positions.
-          const __mmask16 m = static_cast<__mmask16>((1u << nb) - 1u);
           const float* s0 = x + first + c0;
-          __m512 best = _mm512_maskz_loadu_ps(m, s0);
-          __m512i arg = _mm512_setzero_si512();
-          for (std::int64_t t = 1; t < cells; ++t) {
-            const __m512 v = _mm512_maskz_loadu_ps(m, s0 + offset[t]);
-            const __mmask16 better = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);  // strict: first maximum wins
-            best = _mm512_mask_mov_ps(best, better, v);
-            arg = _mm512_mask_mov_epi32(arg, better, _mm512_set1_epi32(static_cast<int>(t)));
-          }
-          const __m512 dv = _mm512_maskz_loadu_ps(m, d + c0);
           float* o0 = dx + first + c0;
+#if SYNAPSE_AVX512
+          // In registers: one lane per channel, the argmax as a lane of window positions.
+          const __mmask16 m = static_cast<__mmask16>((1u << nb) - 1u);
+          const __m512i arg = block_argmax(s0, offset, cells, m);
+          const __m512 dv = _mm512_maskz_loadu_ps(m, d + c0);
           for (std::int64_t t = 0; t < cells; ++t) {
             const __mmask16 hit = _mm512_cmpeq_epi32_mask(arg, _mm512_set1_epi32(static_cast<int>(t)));
             _mm512_mask_storeu_ps(o0 + offset[t], m, _mm512_maskz_mov_ps(hit, dv));
           }
 #else
-          float best[B];
           std::int32_t arg[B];
-          const float* s0 = x + first + c0;
-          for (std::int64_t c = 0; c < nb; ++c) {
-            best[c] = s0[c];
-            arg[c] = 0;
-          }
-          for (std::int64_t t = 1; t < cells; ++t) {
-            const float* s = s0 + offset[t];
-            for (std::int64_t c = 0; c < nb; ++c) {
-              const bool better = s[c] > best[c];  // strict: the first maximum keeps the gradient
-              best[c] = better ? s[c] : best[c];
-              arg[c] = better ? static_cast<std::int32_t>(t) : arg[c];
-            }
-          }
-          float* o0 = dx + first + c0;
+          block_argmax<B>(s0, offset, cells, nb, arg);
           for (std::int64_t t = 0; t < cells; ++t) {
             float* o = o0 + offset[t];
             for (std::int64_t c = 0; c < nb; ++c) o[c] = arg[c] == t ? d[c0 + c] : 0.0f;
           }
+#endif
+        }
+      }
+    }
+  });
+}
+
+// max_pool2d_grad for windows that overlap or are cut by the padding (the CIFAR model's 3x3 stride 2
+// SAME): dx is zeroed, then each window adds dy at its first maximum. Whole windows go as in the tiled
+// kernel (16 channels at a time, the argmax kept as the window position, only the lanes that hit read
+// and write dx); windows cut by the padding take window_argmax. Threads take whole images when windows
+// overlap vertically (over_output_rows).
+void max_pool2d_grad_accumulate(const Pool2DGeometry& g, const float* x, const float* dy, float* dx) {
+  constexpr std::int64_t B = 16;
+  const std::int64_t C = g.c, cells = g.kh * g.kw;
+  zero(dx, g.n * g.h * g.w * C);
+  std::int64_t offset[256];
+  for (std::int64_t t = 0; t < cells; ++t) offset[t] = ((t / g.kw) * g.w + t % g.kw) * C;
+  over_output_rows(g, /*scatter=*/true, [&](std::int64_t lo, std::int64_t hi) {
+    std::vector<float> val(static_cast<std::size_t>(C));
+    std::vector<std::int64_t> idx(static_cast<std::size_t>(C));
+    for (std::int64_t u = lo; u < hi; ++u) {
+      const std::int64_t n = u / g.oh, oy = u % g.oh;
+      for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+        const float* d = dy + (u * g.ow + ox) * C;
+        const Window win = window_of(g, oy, ox);
+        if (win.count() != cells) {
+          window_argmax(g, x, n, win, val.data(), idx.data());
+          for (std::int64_t c = 0; c < C; ++c) dx[idx[c]] += d[c];
+          continue;
+        }
+        const std::int64_t first = ((n * g.h + win.y0) * g.w + win.x0) * C;
+        for (std::int64_t c0 = 0; c0 < C; c0 += B) {
+          const std::int64_t nb = std::min(B, C - c0);
+          const float* s0 = x + first + c0;
+          float* o0 = dx + first + c0;
+#if SYNAPSE_AVX512
+          const __mmask16 m = static_cast<__mmask16>((1u << nb) - 1u);
+          const __m512i arg = block_argmax(s0, offset, cells, m);
+          const __m512 dv = _mm512_maskz_loadu_ps(m, d + c0);
+          for (std::int64_t t = 0; t < cells; ++t) {
+            const __mmask16 hit = m & _mm512_cmpeq_epi32_mask(arg, _mm512_set1_epi32(static_cast<int>(t)));
+            if (hit == 0) continue;
+            float* o = o0 + offset[t];
+            _mm512_mask_storeu_ps(o, hit, _mm512_add_ps(_mm512_maskz_loadu_ps(hit, o), dv));
+          }
+#else
+          std::int32_t arg[B];
+          block_argmax<B>(s0, offset, cells, nb, arg);
+          for (std::int64_t c = 0; c < nb; ++c) o0[offset[arg[c]] + c] += d[c0 + c];
 #endif
         }
       }
@@ -229,6 +291,10 @@ void max_pool2d_grad_tiled(const Pool2DGeometry& g, const float* x, const float*
 void max_pool2d_grad(const Pool2DGeometry& g, const float* x, const float* dy, float* dx) {
   if (tiled(g)) {
     max_pool2d_grad_tiled(g, x, dy, dx);
+    return;
+  }
+  if (g.kh * g.kw <= 256) {
+    max_pool2d_grad_accumulate(g, x, dy, dx);
     return;
   }
   zero(dx, g.n * g.h * g.w * g.c);
